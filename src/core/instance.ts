@@ -1,0 +1,113 @@
+import { z } from "zod";
+
+/** Instance lifecycle states, in the order DESIGN.md §2 lists them. Only append. */
+export const STATUSES = ["starting", "running", "stopping", "stopped", "unhealthy", "unknown"] as const;
+export type Status = (typeof STATUSES)[number];
+
+/** Lease bounds: a lease shorter than a second cannot be renewed in time over a WAN; one longer
+ * than a day outlives any sane tombstone grace period and could be resurrected after collection. */
+export const MIN_TTL_MS = 1_000;
+export const MAX_TTL_MS = 86_400_000;
+export const DEFAULT_TTL_MS = 30_000;
+export const DEFAULT_WEIGHT = 100;
+
+/** A service name is one NATS subject token, so `registry.changes.<service>` is always valid. */
+export const SERVICE_NAME = /^[A-Za-z0-9_-]{1,64}$/;
+export const INSTANCE_ID = /^[A-Za-z0-9_.:-]{1,128}$/;
+
+const MAX_MAP_KEYS = 64;
+const shortText = z.string().max(128);
+const url = z.string().min(1).max(2048);
+
+function boundedRecord<T extends z.ZodType>(value: T) {
+  return z
+    .record(z.string().min(1).max(128), value)
+    .refine((r) => Object.keys(r).length <= MAX_MAP_KEYS, {
+      message: `at most ${MAX_MAP_KEYS} keys`,
+    });
+}
+
+export const serviceName = z
+  .string()
+  .regex(SERVICE_NAME, "1-64 characters of [A-Za-z0-9_-] (one NATS subject token)");
+export const instanceId = z.string().regex(INSTANCE_ID, "1-128 characters of [A-Za-z0-9_.:-]");
+export const status = z.enum(STATUSES);
+
+/** Fields the registry sets itself; a client may echo them back (re-registering a reply) and
+ * they are ignored rather than rejected. */
+const SERVER_FIELDS = ["registeredAt", "lastHeartbeat", "expiresAt", "node"] as const;
+
+const instanceFields = z.strictObject({
+  service: serviceName,
+  id: instanceId,
+  host: z.string().min(1).max(253),
+  port: z.int().min(1).max(65535),
+  status: status.default("starting"),
+  version: shortText.optional(),
+  environment: shortText.optional(),
+  region: shortText.optional(),
+  tags: boundedRecord(z.string().max(256)).optional(),
+  capabilities: z.array(shortText).max(MAX_MAP_KEYS).optional(),
+  dependencies: z.array(shortText).max(MAX_MAP_KEYS).optional(),
+  endpoints: boundedRecord(url).optional(),
+  weight: z.int().min(1).max(1000).default(DEFAULT_WEIGHT),
+  healthCheckUrl: url.optional(),
+  ttlMs: z.int().min(MIN_TTL_MS).max(MAX_TTL_MS).default(DEFAULT_TTL_MS),
+});
+
+/** The registration request of DESIGN.md §2, with defaults applied. */
+export const InstanceSchema = z.preprocess((raw) => {
+  if (raw === null || typeof raw !== "object" || Array.isArray(raw)) return raw;
+  const copy: Record<string, unknown> = { ...raw };
+  for (const field of SERVER_FIELDS) delete copy[field];
+  return copy;
+}, instanceFields);
+
+export type Instance = z.output<typeof instanceFields>;
+export type InstanceInput = z.input<typeof instanceFields>;
+
+function sortedRecord<V>(record: Record<string, V> | undefined): Record<string, V> | undefined {
+  if (record === undefined) return undefined;
+  const out: Record<string, V> = {};
+  for (const key of Object.keys(record).sort()) out[key] = record[key] as V;
+  return out;
+}
+
+/**
+ * The canonical text of an instance's descriptive fields: everything but `status` and the lease
+ * timestamps, which change on heartbeats. Entries keep this text instead of an object graph
+ * (a third of the heap per entry) and lookups splice it into replies without re-serialising.
+ */
+export function instanceBody(instance: Instance): string {
+  return JSON.stringify({
+    service: instance.service,
+    id: instance.id,
+    host: instance.host,
+    port: instance.port,
+    version: instance.version,
+    environment: instance.environment,
+    region: instance.region,
+    tags: sortedRecord(instance.tags),
+    capabilities: instance.capabilities,
+    dependencies: instance.dependencies,
+    endpoints: sortedRecord(instance.endpoints),
+    weight: instance.weight,
+    healthCheckUrl: instance.healthCheckUrl,
+    ttlMs: instance.ttlMs,
+  });
+}
+
+/** The descriptive fields as stored in an entry body. */
+export type InstanceBody = Omit<Instance, "status">;
+
+export function parseBody(body: string): InstanceBody {
+  return JSON.parse(body) as InstanceBody;
+}
+
+/** Formats zod issues as `field: message` lines a client can act on. */
+export function describeIssues(error: z.ZodError): { path: string; message: string }[] {
+  return error.issues.map((issue) => ({
+    path: issue.path.map(String).join(".") || "(root)",
+    message: issue.message,
+  }));
+}

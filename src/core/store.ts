@@ -1,0 +1,332 @@
+import { ChangeLog } from "./change-log.js";
+import { StateDigest } from "./digest.js";
+import { DueQueue } from "./due-queue.js";
+import { Entry, type EntryRecord, estimateRecordBytes } from "./entry.js";
+import { Hlc, type HlcTimestamp, hlcWall } from "./hlc.js";
+import { type Instance, instanceBody, type Status } from "./instance.js";
+import { type LookupQuery, matchesQuery } from "./lookup.js";
+import { type ConflictResolution, type EntryOrder, entryOrder } from "./merge.js";
+
+export const CHANGE_TYPES = ["registered", "updated", "deregistered", "expired"] as const;
+export type ChangeType = (typeof CHANGE_TYPES)[number];
+
+/** A change for the node to publish on `registry.changes.<service>`. */
+export interface ChangeEvent {
+  type: ChangeType;
+  entry: Entry;
+}
+
+export interface RegistryStoreOptions {
+  nodeId: string;
+  /** Identifies this history of the change log; a new epoch tells peers their cursors are void. */
+  epoch: string;
+  /** Wall clock in ms; injected so the core has no hidden time source. */
+  wallClock: () => number;
+  /** A peer's version more than this far ahead of our wall clock is rejected. */
+  maxClockSkewMs: number;
+  /** How long tombstones and expired leases are kept before they are collected; must outlast the
+   * longest partition, or a node that was cut off longer could bring a deleted entry back. */
+  tombstoneTtlMs: number;
+  conflictResolution?: ConflictResolution;
+}
+
+export interface MergeResult {
+  /** Entries whose state changed, in the order they were applied. */
+  applied: Entry[];
+  /** Records older than or equal to what the store holds. */
+  stale: number;
+  /** Records rejected because their version is too far ahead of our clock. */
+  rejectedSkew: number;
+  /** Records already past their grace period: never adopted again once collected. */
+  rejectedExpired: number;
+}
+
+export interface ChangesPage {
+  records: Entry[];
+  /** Resume from here; equals `head` when the page reached the end of the log. */
+  cursor: number;
+  complete: boolean;
+}
+
+export interface ChangesOptions {
+  /** Skip entries written by this node: the puller already has its own writes. */
+  excludeNode?: string;
+  maxEntries: number;
+  maxBytes: number;
+}
+
+export interface SweepResult {
+  /** Leases that passed since the last sweep (each reported once per node). */
+  expired: Entry[];
+  /** Tombstones and expired leases removed after their grace period. */
+  collected: number;
+}
+
+/**
+ * The registry replica: a map `<service>/<id>` → entry, with local writes, merges of peers'
+ * entries, lookups, the change log and the state digest. Pure: time comes in as arguments or
+ * through the injected wall clock, and nothing here touches the network or the disk.
+ */
+export class RegistryStore {
+  readonly nodeId: string;
+  readonly epoch: string;
+  readonly clock: Hlc;
+  private readonly services = new Map<string, Map<string, Entry>>();
+  private readonly log = new ChangeLog<Entry>();
+  private readonly digestSum = new StateDigest();
+  private readonly due = new DueQueue<Entry>();
+  private readonly order: EntryOrder;
+  private readonly tombstoneTtlMs: number;
+
+  constructor(options: RegistryStoreOptions) {
+    this.nodeId = options.nodeId;
+    this.epoch = options.epoch;
+    this.clock = new Hlc(options.wallClock, options.maxClockSkewMs);
+    this.tombstoneTtlMs = options.tombstoneTtlMs;
+    this.order = entryOrder(options.conflictResolution ?? "lww");
+  }
+
+  /** Entries held, tombstones and expired leases included (the digest's `count`). */
+  get size(): number {
+    return this.digestSum.count;
+  }
+
+  get seq(): number {
+    return this.log.head;
+  }
+
+  digest(): { digest: string; count: number } {
+    return { digest: this.digestSum.hex(), count: this.digestSum.count };
+  }
+
+  get(service: string, id: string): Entry | undefined {
+    return this.services.get(service)?.get(id);
+  }
+
+  /** Registers or replaces an instance; the new lease starts now. */
+  register(instance: Instance): ChangeEvent {
+    const existing = this.get(instance.service, instance.id);
+    const hlc = this.clock.now();
+    const now = hlcWall(hlc);
+    const live = existing !== undefined && this.isLive(existing, now);
+    const record: EntryRecord = {
+      service: instance.service,
+      id: instance.id,
+      hlc,
+      node: this.nodeId,
+      body: instanceBody(instance),
+      status: instance.status,
+      ver: instance.version ?? "",
+      ttlMs: instance.ttlMs,
+      registeredAt: live && existing ? existing.registeredAt : now,
+      lastHeartbeat: now,
+      expiresAt: now + instance.ttlMs,
+    };
+    const entry = this.write(existing, record);
+    return { type: live ? "updated" : "registered", entry };
+  }
+
+  /**
+   * Renews a live lease, optionally changing the status. Returns undefined for an unknown,
+   * deleted or expired instance: the client must register again. The event is set only when the
+   * status changed; a plain renewal is not news to watchers.
+   */
+  heartbeat(
+    service: string,
+    id: string,
+    status?: Status,
+  ): { entry: Entry; event?: ChangeEvent } | undefined {
+    const existing = this.get(service, id);
+    const hlc = this.clock.now();
+    const now = hlcWall(hlc);
+    if (existing === undefined || !this.isLive(existing, now)) return undefined;
+    const changed = status !== undefined && status !== existing.status;
+    const entry = this.write(existing, {
+      ...existing.toRecord(),
+      hlc,
+      node: this.nodeId,
+      status: status ?? existing.status,
+      lastHeartbeat: now,
+      expiresAt: now + existing.ttlMs,
+    });
+    return changed ? { entry, event: { type: "updated", entry } } : { entry };
+  }
+
+  /** Deletes an instance by writing a tombstone; returns undefined if there was nothing to delete. */
+  deregister(service: string, id: string): ChangeEvent | undefined {
+    const existing = this.get(service, id);
+    if (existing === undefined || existing.isTombstone) return undefined;
+    const hlc = this.clock.now();
+    const entry = this.write(existing, tombstoneOf(existing, hlc, this.nodeId));
+    return { type: "deregistered", entry };
+  }
+
+  /** Applies peers' records: the greater version of each key wins (see merge.ts). */
+  merge(records: Iterable<EntryRecord>): MergeResult {
+    const result: MergeResult = { applied: [], stale: 0, rejectedSkew: 0, rejectedExpired: 0 };
+    const now = this.clock.wall();
+    const newestAccepted = now + this.clock.maxSkewMs;
+    for (const record of records) {
+      if (hlcWall(record.hlc) > newestAccepted) {
+        result.rejectedSkew++;
+        continue;
+      }
+      if (this.collectAt(record) <= now) {
+        result.rejectedExpired++;
+        continue;
+      }
+      const existing = this.get(record.service, record.id);
+      if (existing !== undefined && this.order(record, existing) <= 0) {
+        result.stale++;
+        continue;
+      }
+      this.clock.receive(record.hlc);
+      result.applied.push(this.write(existing, record));
+    }
+    return result;
+  }
+
+  /** Live instances of a service matching every filter given; expired leases are never shown. */
+  lookup(query: LookupQuery, now: number): Entry[] {
+    const byId = this.services.get(query.service);
+    if (byId === undefined) return [];
+    const out: Entry[] = [];
+    for (const entry of byId.values()) {
+      if (this.isLive(entry, now) && matchesQuery(entry, query)) out.push(entry);
+    }
+    return out;
+  }
+
+  /** Every service with at least one live instance: its instance count and how many run. */
+  serviceSummaries(now: number): { name: string; instances: number; healthy: number }[] {
+    const out: { name: string; instances: number; healthy: number }[] = [];
+    for (const [name, byId] of this.services) {
+      let instances = 0;
+      let healthy = 0;
+      for (const entry of byId.values()) {
+        if (!this.isLive(entry, now)) continue;
+        instances++;
+        if (entry.status === "running") healthy++;
+      }
+      if (instances > 0) out.push({ name, instances, healthy });
+    }
+    return out.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  }
+
+  /**
+   * The newest version of every key changed after `since`, in sequence order, bounded by count
+   * and approximate bytes. The cursor advances past skipped entries so a puller never rescans.
+   */
+  changesSince(since: number, options: ChangesOptions): ChangesPage {
+    const records: Entry[] = [];
+    let bytes = 0;
+    let cursor = since;
+    let complete = true;
+    this.log.scan(since, (entry) => {
+      if (entry.node !== options.excludeNode) {
+        const size = estimateRecordBytes(entry);
+        if (records.length > 0 && (records.length >= options.maxEntries || bytes + size > options.maxBytes)) {
+          complete = false;
+          return false;
+        }
+        records.push(entry);
+        bytes += size;
+      }
+      cursor = entry.seq;
+      return true;
+    });
+    return { records, cursor: complete ? this.log.head : cursor, complete };
+  }
+
+  /** Every entry held, tombstones included, in no particular order. */
+  *entries(): IterableIterator<Entry> {
+    for (const byId of this.services.values()) yield* byId.values();
+  }
+
+  /**
+   * Notices leases that passed and collects what is past its grace period. With `pauseExpiry`
+   * (self-preservation) leases are neither reported nor collected; tombstones still are.
+   */
+  sweep(now: number, pauseExpiry = false): SweepResult {
+    const result: SweepResult = { expired: [], collected: 0 };
+    this.due.drain(now, (entry) => {
+      if (this.get(entry.service, entry.id) !== entry) return;
+      if (entry.isTombstone || entry.expiredSeen) {
+        const at = this.collectAt(entry);
+        if (at <= now) {
+          this.collect(entry);
+          result.collected++;
+        } else {
+          this.due.schedule(entry, at);
+        }
+        return;
+      }
+      if (entry.expiresAt > now) {
+        this.due.schedule(entry, entry.expiresAt);
+      } else if (pauseExpiry) {
+        this.due.schedule(entry, now + 1_000);
+      } else {
+        entry.expiredSeen = true;
+        result.expired.push(entry);
+        this.due.schedule(entry, this.collectAt(entry));
+      }
+    });
+    return result;
+  }
+
+  /** A lease that has not passed; the test lookups and summaries apply. */
+  isLive(entry: Entry, now: number): boolean {
+    return entry.body !== null && entry.expiresAt > now;
+  }
+
+  /** When an entry stops being worth keeping: a tombstone's or an expired lease's grace end. */
+  private collectAt(record: EntryRecord): number {
+    const deadSince = record.body === null ? hlcWall(record.hlc) : record.expiresAt;
+    return deadSince + this.tombstoneTtlMs;
+  }
+
+  private write(existing: Entry | undefined, record: EntryRecord): Entry {
+    let entry: Entry;
+    if (existing === undefined) {
+      entry = new Entry(record);
+      let byId = this.services.get(entry.service);
+      if (byId === undefined) {
+        byId = new Map();
+        this.services.set(entry.service, byId);
+      }
+      byId.set(entry.id, entry);
+    } else {
+      this.digestSum.remove(existing);
+      existing.assign(record);
+      entry = existing;
+    }
+    this.digestSum.add(entry);
+    this.log.append(entry);
+    this.due.schedule(entry, entry.isTombstone ? this.collectAt(entry) : entry.expiresAt);
+    return entry;
+  }
+
+  private collect(entry: Entry): void {
+    const byId = this.services.get(entry.service)!;
+    byId.delete(entry.id);
+    if (byId.size === 0) this.services.delete(entry.service);
+    this.digestSum.remove(entry);
+    this.log.remove(entry);
+  }
+}
+
+function tombstoneOf(entry: Entry, hlc: HlcTimestamp, node: string): EntryRecord {
+  return {
+    service: entry.service,
+    id: entry.id,
+    hlc,
+    node,
+    body: null,
+    status: "stopped",
+    ver: entry.ver,
+    ttlMs: 0,
+    registeredAt: 0,
+    lastHeartbeat: 0,
+    expiresAt: 0,
+  };
+}
