@@ -1,0 +1,78 @@
+import { parseArgs } from "node:util";
+import { ConfigError, isBooleanSetting, isListSetting, loadNodeConfig, settingNames, coerceSetting } from "../../config/load.js";
+import { RegistryNode } from "../../node/registry-node.js";
+import { createSyncCodec } from "../../sync/envelope-codec.js";
+
+const HELP = `usage: regsync node [--config file.json] [--<setting> value …]
+
+Runs a registry node. Every setting of the configuration schema (docs/configuration.md) is
+also a flag (--sync-interval-ms 2000) and an environment variable (REGSYNC_SYNC_INTERVAL_MS);
+flags win over the environment, which wins over the file.
+
+common flags:
+  --nats <url[,url…]>        NATS servers (default nats://127.0.0.1:4222)
+  --id <nodeId>              node id (default: derived from the host name)
+  --memory                   keep nothing on disk
+  --data-dir <dir>           where the replica is stored (default .regsync/<id>)
+  --subject-prefix <prefix>  subject prefix (default registry)
+  --log-level <level>        trace|debug|info|warn|error (default info)
+  --http-listen <host:port>  metrics, health and status page ("" disables)`;
+
+function kebab(key: string): string {
+  return key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+}
+
+export async function run(argv: string[]): Promise<number> {
+  const keys = settingNames().filter((k) => k !== "natsAuth" && k !== "tls");
+  const options: Record<string, { type: "string" | "boolean" }> = {
+    config: { type: "string" },
+    help: { type: "boolean" },
+  };
+  for (const key of keys) options[kebab(key)] = { type: isBooleanSetting(key) ? "boolean" : "string" };
+  let parsed: ReturnType<typeof parseArgs>;
+  try {
+    parsed = parseArgs({ args: argv, options, strict: true, allowPositionals: false });
+  } catch (error) {
+    console.error(`regsync node: ${(error as Error).message}\n\n${HELP}`);
+    return 2;
+  }
+  if (parsed.values.help) {
+    console.log(HELP);
+    return 0;
+  }
+  const overrides: Record<string, unknown> = {};
+  for (const key of keys) {
+    const value = parsed.values[kebab(key)];
+    if (value === undefined) continue;
+    overrides[key] = typeof value === "boolean" || isListSetting(key) && Array.isArray(value) ? value : coerceSetting(key, String(value));
+  }
+  let node: RegistryNode;
+  try {
+    const config = loadNodeConfig({
+      file: parsed.values.config as string | undefined,
+      env: process.env,
+      overrides,
+    });
+    node = new RegistryNode({ config, codec: createSyncCodec(config) });
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      console.error(`regsync node: ${error.message}`);
+      return 2;
+    }
+    throw error;
+  }
+  let stopping = false;
+  const shutdown = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    node.log.info({ signal }, "shutting down");
+    node.stop().then(
+      () => process.exit(0),
+      () => process.exit(1),
+    );
+  };
+  process.on("SIGINT", () => shutdown("SIGINT"));
+  process.on("SIGTERM", () => shutdown("SIGTERM"));
+  await node.start();
+  return new Promise<number>(() => {});
+}

@@ -1,0 +1,109 @@
+import { hostname } from "node:os";
+import { z } from "zod";
+
+/**
+ * Every setting of a registry node, with its default, its unit and the reason for the default.
+ * Flags, `REGSYNC_*` environment variables and the JSON config file are all validated by this
+ * one schema; unknown keys are rejected so a typo never silently falls back to a default.
+ */
+
+/** A node id names the node's sync subject, so it must be one NATS subject token. */
+export const NODE_ID = /^[A-Za-z0-9_-]{1,64}$/;
+
+const ms = (min: number, max: number) => z.int().min(min).max(max);
+
+const tlsSchema = z.strictObject({
+  /** PEM file of the CA that signed the NATS servers' certificates. */
+  ca: z.string().optional(),
+  /** Client certificate and key, when the servers verify clients (mutual TLS). */
+  cert: z.string().optional(),
+  key: z.string().optional(),
+});
+
+const authSchema = z.strictObject({
+  user: z.string().optional(),
+  pass: z.string().optional(),
+  token: z.string().optional(),
+  /** File holding an nkey seed ("SU…") to authenticate with. */
+  nkeySeedFile: z.string().optional(),
+  /** A `.creds` file (JWT + nkey seed), as issued by an operator. */
+  credsFile: z.string().optional(),
+});
+
+export const NodeConfigSchema = z.strictObject({
+  /** NATS server URLs; the client fails over between them and reconnects forever. */
+  nats: z.array(z.string().min(1)).min(1).default(["nats://127.0.0.1:4222"]),
+  natsAuth: authSchema.default({}),
+  tls: tlsSchema.optional(),
+  /** Node id, also a NATS subject token. Default: derived from the host name, stable across
+   * restarts so peers keep their cursors. */
+  id: z.string().regex(NODE_ID, "1-64 characters of [A-Za-z0-9_-]").default(defaultNodeId()),
+  /** Keep nothing on disk (tests, development). A restarted memory node starts a new epoch. */
+  memory: z.boolean().default(false),
+  /** Where the LMDB store lives. Default: `.regsync/<id>` under the working directory. */
+  dataDir: z.string().optional(),
+  /** Prefix of every subject; several registries can share one NATS account. */
+  subjectPrefix: z.string().regex(/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/).default("registry"),
+  logLevel: z.enum(["trace", "debug", "info", "warn", "error", "fatal", "silent"]).default("info"),
+
+  /** Periodic announcement: the liveness signal and the fallback when a change announcement is
+   * lost. Shorter heals faster; each node sends one message per interval whatever the size. */
+  syncIntervalMs: ms(100, 600_000).default(5_000),
+  /** Changes within this window are coalesced into one announcement. 0 announces on the next
+   * tick, which keeps propagation to a few milliseconds. */
+  announceDelayMs: ms(0, 10_000).default(0),
+  /** Announcements carry the changes inline up to this size, so peers need not pull at all. */
+  inlineChangesMaxBytes: z.int().min(0).max(1 << 20).default(32 * 1024),
+  /** A pull not answered within this time counts as a failure and is retried. */
+  pullTimeoutMs: ms(50, 120_000).default(2_000),
+  /** Retries of a failed pull use exponential backoff with full jitter between these bounds. */
+  retryBaseMs: ms(1, 60_000).default(100),
+  retryMaxMs: ms(1, 600_000).default(10_000),
+  /** After this many failures in a row a peer is suspect: skipped until it announces again or a
+   * probe succeeds, so one dead peer never stalls sync with the others. */
+  suspectAfterFailures: z.int().min(1).max(100).default(4),
+  /** How often a suspect peer is probed with a pull. */
+  suspectProbeMs: ms(100, 3_600_000).default(30_000),
+  /** Batch bounds; the byte bound is also capped below the server's max_payload. */
+  batchMaxEntries: z.int().min(1).max(100_000).default(2_000),
+  batchMaxBytes: z.int().min(1024).max(64 << 20).default(512 * 1024),
+  /** Sync payloads at least this large are deflated (when that makes them smaller). */
+  compressionThreshold: z.int().min(0).max(1 << 30).default(1024),
+  compression: z.enum(["deflate", "none"]).default("deflate"),
+  /** Largest decompressed sync payload accepted: bounds memory against corrupt or hostile input. */
+  maxDecompressedBytes: z.int().min(1024).max(1 << 30).default(64 << 20),
+  /** Largest client request accepted, before parsing. */
+  maxRequestBytes: z.int().min(1024).max(64 << 20).default(64 * 1024),
+
+  /** A peer's version this far ahead of our wall clock is rejected and counted, never adopted. */
+  maxClockSkewMs: ms(100, 86_400_000).default(30_000),
+  /** Tombstones and expired leases are kept this long, then collected. Must outlast the longest
+   * partition: a node cut off longer could bring deleted entries back. */
+  tombstoneTtlMs: ms(1_000, 30 * 86_400_000).default(86_400_000),
+  /** How often leases are checked for expiry and old entries collected. */
+  sweepIntervalMs: ms(10, 60_000).default(1_000),
+  conflictResolution: z.enum(["lww", "version"]).default("lww"),
+
+  /** Self-preservation: when more than this share of live leases would lapse within one
+   * renewal window, the cause is far more likely a network failure than services dying, so
+   * expiry pauses until renewals recover. 0 disables. */
+  selfPreservationThreshold: z.number().min(0).max(1).default(0.5),
+
+  /** The node's ed25519 identity as an nkey seed ("SN…"), or a file holding it; batches are
+   * signed with it. Without one, a key is generated per process. */
+  nodeSeed: z.string().optional(),
+  nodeSeedFile: z.string().optional(),
+  /** Public nkeys ("N…") of the nodes whose sync data is accepted. Empty: accept unsigned. */
+  trustedPeers: z.array(z.string().regex(/^N[A-Z2-7]{55}$/, "an nkey public key (N…)")).default([]),
+
+  /** Address of the HTTP server for /metrics, /healthz, /readyz and the status page; "" disables. */
+  httpListen: z.string().default("127.0.0.1:7420"),
+});
+
+export type NodeConfig = Readonly<z.output<typeof NodeConfigSchema>>;
+export type NodeConfigInput = z.input<typeof NodeConfigSchema>;
+
+function defaultNodeId(): string {
+  const host = hostname().replace(/[^A-Za-z0-9_-]/g, "-").slice(0, 64);
+  return host.length > 0 ? host : "regsync";
+}

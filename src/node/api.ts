@@ -1,0 +1,142 @@
+import type { z } from "zod";
+import {
+  type ChangeEvent,
+  describeIssues,
+  type Entry,
+  InstanceSchema,
+  type RegistryStore,
+  renderInstance,
+  renderInstances,
+} from "../core/mod.js";
+import { RegistryError } from "../errors.js";
+import type { ClientEndpoint } from "../subjects.js";
+import {
+  DeregisterRequest,
+  HeartbeatRequest,
+  LookupRequest,
+  ServicesRequest,
+  SnapshotRequest,
+} from "./requests.js";
+
+export interface ApiDependencies {
+  store: RegistryStore;
+  nodeId: string;
+  maxRequestBytes: number;
+  /** Makes written entries durable; the reply waits for it (nothing acknowledged is lost). */
+  commit: (entries: readonly Entry[]) => Promise<void>;
+  /** A local write was committed: publish its change event and announce it. */
+  onWrite: (event: ChangeEvent | undefined) => void;
+  /** Whether the node may serve reads (bootstrapped) and writes. */
+  ready: () => boolean;
+  wallClock: () => number;
+}
+
+/**
+ * The client API of DESIGN.md §2 as plain functions from request bytes to reply JSON text;
+ * the NATS micro service in service.ts only moves bytes. Every failure is a RegistryError.
+ */
+export class RegistryApi {
+  private readonly encoder = new TextDecoder("utf-8", { fatal: true });
+
+  constructor(private readonly deps: ApiDependencies) {}
+
+  async handle(endpoint: ClientEndpoint, data: Uint8Array): Promise<string> {
+    if (data.length > this.deps.maxRequestBytes) {
+      throw new RegistryError(
+        "payload_too_large",
+        `request of ${data.length} bytes exceeds the limit of ${this.deps.maxRequestBytes}`,
+      );
+    }
+    if (!this.deps.ready()) throw new RegistryError("unavailable", "node is not ready (starting or bootstrapping)");
+    const body = this.parseJson(data, endpoint === "services");
+    switch (endpoint) {
+      case "register":
+        return this.register(body);
+      case "heartbeat":
+        return this.heartbeat(body);
+      case "deregister":
+        return this.deregister(body);
+      case "lookup":
+        return this.lookup(body);
+      case "services":
+        return this.services(body);
+      case "snapshot":
+        return this.snapshot(body);
+    }
+  }
+
+  private async register(body: unknown): Promise<string> {
+    const instance = validate(InstanceSchema, body);
+    const event = this.deps.store.register(instance);
+    await this.deps.commit([event.entry]);
+    this.deps.onWrite(event);
+    return `{"ok":true,"instance":${renderInstance(event.entry)},"node":${JSON.stringify(this.deps.nodeId)}}`;
+  }
+
+  private async heartbeat(body: unknown): Promise<string> {
+    const request = validate(HeartbeatRequest, body);
+    const renewed = this.deps.store.heartbeat(request.service, request.id, request.status);
+    if (renewed === undefined) {
+      throw new RegistryError("not_found", `no live instance ${request.service}/${request.id}; register it again`);
+    }
+    await this.deps.commit([renewed.entry]);
+    this.deps.onWrite(renewed.event);
+    return `{"ok":true,"expiresAt":${renewed.entry.expiresAt}}`;
+  }
+
+  private async deregister(body: unknown): Promise<string> {
+    const request = validate(DeregisterRequest, body);
+    const event = this.deps.store.deregister(request.service, request.id);
+    if (event !== undefined) {
+      await this.deps.commit([event.entry]);
+      this.deps.onWrite(event);
+    }
+    return `{"ok":true}`;
+  }
+
+  private lookup(body: unknown): string {
+    const query = validate(LookupRequest, body);
+    const entries = this.deps.store.lookup(query, this.deps.wallClock());
+    return `{"ok":true,"instances":${renderInstances(entries)}}`;
+  }
+
+  private services(body: unknown): string {
+    validate(ServicesRequest, body);
+    return JSON.stringify({ ok: true, services: this.deps.store.serviceSummaries(this.deps.wallClock()) });
+  }
+
+  /** A watch's starting point: live instances with the version of each, which change events
+   * carry too, so a watcher can tell newer events from ones its snapshot already holds. */
+  private snapshot(body: unknown): string {
+    const { service } = validate(SnapshotRequest, body);
+    const entries = this.deps.store.lookup({ service }, this.deps.wallClock());
+    const parts = entries.map(
+      (e) => `{"id":${JSON.stringify(e.id)},"version":${e.hlc},"instance":${renderInstance(e)}}`,
+    );
+    return `{"ok":true,"service":${JSON.stringify(service)},"entries":[${parts.join(",")}],"node":${JSON.stringify(this.deps.nodeId)}}`;
+  }
+
+  private parseJson(data: Uint8Array, emptyIsObject: boolean): unknown {
+    if (data.length === 0) {
+      if (emptyIsObject) return {};
+      throw new RegistryError("invalid_request", "empty request: expected a JSON object");
+    }
+    try {
+      return JSON.parse(this.encoder.decode(data));
+    } catch (error) {
+      throw new RegistryError("invalid_request", `request is not valid UTF-8 JSON: ${(error as Error).message}`, undefined, {
+        cause: error,
+      });
+    }
+  }
+}
+
+function validate<S extends z.ZodType>(schema: S, body: unknown): z.output<S> {
+  const result = schema.safeParse(body);
+  if (!result.success) {
+    const issues = describeIssues(result.error);
+    const summary = issues.map((i) => `${i.path}: ${i.message}`).join("; ");
+    throw new RegistryError("invalid_request", `invalid request: ${summary}`, issues);
+  }
+  return result.data;
+}

@@ -1,0 +1,40 @@
+import { headers, type NatsConnection } from "nats";
+import { type ChangeEvent, renderInstance } from "../core/mod.js";
+import { changesSubject } from "../subjects.js";
+
+/** Headers that let a watcher detect a missed notification: each publisher numbers its own. */
+export const CHANGE_HEADERS = {
+  node: "Regsync-Node",
+  seq: "Regsync-Seq",
+  epoch: "Regsync-Epoch",
+} as const;
+
+/**
+ * Publishes change notifications on `<prefix>.changes.<service>` (DESIGN.md §2). Best-effort
+ * NATS messages; the per-publisher sequence in the headers tells a watcher when to resync.
+ */
+export class ChangePublisher {
+  private seq = 0;
+  private readonly encoder = new TextEncoder();
+
+  constructor(
+    private readonly nc: NatsConnection,
+    private readonly prefix: string,
+    private readonly nodeId: string,
+    private readonly epoch: string,
+    private readonly onPublished: (type: ChangeEvent["type"]) => void = () => {},
+  ) {}
+
+  publish(event: ChangeEvent): void {
+    if (this.nc.isClosed()) return;
+    const { entry } = event;
+    const instance = event.type === "deregistered" ? "null" : renderInstance(entry);
+    const json = `{"type":"${event.type}","service":${JSON.stringify(entry.service)},"id":${JSON.stringify(entry.id)},"instance":${instance},"node":${JSON.stringify(this.nodeId)},"version":${entry.hlc}}`;
+    const h = headers();
+    h.set(CHANGE_HEADERS.node, this.nodeId);
+    h.set(CHANGE_HEADERS.seq, String(++this.seq));
+    h.set(CHANGE_HEADERS.epoch, this.epoch);
+    this.nc.publish(changesSubject(this.prefix, entry.service), this.encoder.encode(json), { headers: h });
+    this.onPublished(event.type);
+  }
+}

@@ -1,0 +1,57 @@
+import { readFileSync } from "node:fs";
+import { type Authenticator, type ConnectionOptions, connect, credsAuthenticator, type NatsConnection, nkeyAuthenticator } from "nats";
+import type { NodeConfig } from "../config/schema.js";
+
+/** Connection settings shared by nodes, the client and the CLI. */
+export interface NatsSettings {
+  servers: string[];
+  name: string;
+  user?: string;
+  pass?: string;
+  token?: string;
+  nkeySeedFile?: string;
+  credsFile?: string;
+  tls?: { ca?: string; cert?: string; key?: string };
+}
+
+/** Reconnect forever: a registry node that gives up on NATS is a node that silently stops. */
+const RECONNECT_WAIT_MS = 250;
+const RECONNECT_JITTER_MS = 250;
+
+export function connectionOptions(settings: NatsSettings): ConnectionOptions {
+  const options: ConnectionOptions = {
+    servers: settings.servers,
+    name: settings.name,
+    maxReconnectAttempts: -1,
+    reconnectTimeWait: RECONNECT_WAIT_MS,
+    reconnectJitter: RECONNECT_JITTER_MS,
+    waitOnFirstConnect: true,
+    pingInterval: 10_000,
+  };
+  if (settings.user !== undefined) options.user = settings.user;
+  if (settings.pass !== undefined) options.pass = settings.pass;
+  if (settings.token !== undefined) options.token = settings.token;
+  const authenticators: Authenticator[] = [];
+  if (settings.nkeySeedFile !== undefined) {
+    authenticators.push(nkeyAuthenticator(new TextEncoder().encode(readFileSync(settings.nkeySeedFile, "utf8").trim())));
+  }
+  if (settings.credsFile !== undefined) {
+    authenticators.push(credsAuthenticator(new Uint8Array(readFileSync(settings.credsFile))));
+  }
+  if (authenticators.length > 0) options.authenticator = authenticators;
+  if (settings.tls !== undefined) {
+    options.tls = {};
+    if (settings.tls.ca !== undefined) options.tls.caFile = settings.tls.ca;
+    if (settings.tls.cert !== undefined) options.tls.certFile = settings.tls.cert;
+    if (settings.tls.key !== undefined) options.tls.keyFile = settings.tls.key;
+  }
+  return options;
+}
+
+export function natsSettingsOf(config: NodeConfig): NatsSettings {
+  return { servers: config.nats, name: `regsync-node-${config.id}`, ...config.natsAuth, tls: config.tls };
+}
+
+export function connectNats(settings: NatsSettings): Promise<NatsConnection> {
+  return connect(connectionOptions(settings));
+}

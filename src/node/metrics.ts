@@ -1,0 +1,90 @@
+import { Counter, Gauge, Histogram, Registry } from "prom-client";
+
+/**
+ * The node's Prometheus metrics (DESIGN.md §7). One registry per node, so several nodes in one
+ * process (tests, `regsync dev`) keep separate figures.
+ */
+export class NodeMetrics {
+  readonly registry = new Registry();
+
+  readonly requests = new Counter({
+    name: "regsync_requests_total",
+    help: "Client API requests by endpoint and outcome code",
+    labelNames: ["endpoint", "code"] as const,
+    registers: [this.registry],
+  });
+  readonly syncRounds = new Counter({
+    name: "regsync_sync_pulls_total",
+    help: "Pulls sent to peers, by outcome",
+    labelNames: ["outcome"] as const,
+    registers: [this.registry],
+  });
+  readonly syncBytes = new Counter({
+    name: "regsync_sync_bytes_total",
+    help: "Sync payload bytes by direction and stage (raw msgpack before compression, wire after)",
+    labelNames: ["direction", "stage"] as const,
+    registers: [this.registry],
+  });
+  readonly announcements = new Counter({
+    name: "regsync_announcements_total",
+    help: "Announcements by direction, and whether they carried the changes inline",
+    labelNames: ["direction", "inline"] as const,
+    registers: [this.registry],
+  });
+  readonly entriesApplied = new Counter({
+    name: "regsync_entries_applied_total",
+    help: "Peer entries applied to the local replica, by path (inline, pull, reconcile)",
+    labelNames: ["path"] as const,
+    registers: [this.registry],
+  });
+  readonly entriesStale = new Counter({
+    name: "regsync_entries_stale_total",
+    help: "Peer entries not applied because the local version is as new or newer (conflicts lost)",
+    registers: [this.registry],
+  });
+  readonly entriesRejected = new Counter({
+    name: "regsync_entries_rejected_total",
+    help: "Peer entries rejected, by reason (clock_skew, past_grace)",
+    labelNames: ["reason"] as const,
+    registers: [this.registry],
+  });
+  readonly batchesRejected = new Counter({
+    name: "regsync_batches_rejected_total",
+    help: "Sync messages rejected whole, by reason (checksum_mismatch, bad_signature, invalid, ...)",
+    labelNames: ["reason"] as const,
+    registers: [this.registry],
+  });
+  readonly pullLatency = new Histogram({
+    name: "regsync_pull_latency_seconds",
+    help: "Round-trip time of successful pulls",
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+    registers: [this.registry],
+  });
+  readonly convergenceLag = new Gauge({
+    name: "regsync_convergence_lag_seconds",
+    help: "Time since this node last held the same digest as every live peer (0 when it does)",
+    registers: [this.registry],
+  });
+  readonly peers = new Gauge({
+    name: "regsync_peers",
+    help: "Peers seen in announcements, by state",
+    labelNames: ["state"] as const,
+    registers: [this.registry],
+  });
+  readonly entries = new Gauge({
+    name: "regsync_entries",
+    help: "Entries held (instances, tombstones and expired leases not yet collected)",
+    registers: [this.registry],
+  });
+  readonly changesPublished = new Counter({
+    name: "regsync_changes_published_total",
+    help: "Change notifications published, by type",
+    labelNames: ["type"] as const,
+    registers: [this.registry],
+  });
+  readonly selfPreservation = new Gauge({
+    name: "regsync_self_preservation",
+    help: "1 while lease expiry is paused because too many leases lapsed at once",
+    registers: [this.registry],
+  });
+}

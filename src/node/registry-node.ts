@@ -1,0 +1,215 @@
+import { randomBytes } from "node:crypto";
+import type { NatsConnection, Service, Subscription } from "nats";
+import type { Logger } from "pino";
+import type { NodeConfig } from "../config/schema.js";
+import { type ChangeEvent, type Entry, RegistryStore } from "../core/mod.js";
+import { type SyncCodec } from "../sync/codec.js";
+import { SyncEngine } from "../sync/sync-engine.js";
+import { RegistryApi } from "./api.js";
+import { ChangePublisher } from "./changes.js";
+import { connectNats, natsSettingsOf } from "./connection.js";
+import { createLogger } from "./log.js";
+import { NodeMetrics } from "./metrics.js";
+import { startClientService } from "./service.js";
+import { type NodeStatus, nodeStatus } from "./status.js";
+import { statusSubject } from "../subjects.js";
+import { VERSION } from "../version.js";
+
+export interface RegistryNodeOptions {
+  config: NodeConfig;
+  /** Codec for sync payloads (envelope, compression, signatures). */
+  codec: SyncCodec;
+  logger?: Logger;
+  /** Wall clock in ms; tests inject a skewed one. */
+  wallClock?: () => number;
+}
+
+/** How long a starting node listens for peers before it decides whether it must catch up. */
+const DISCOVERY_WINDOW_MS = 300;
+const READY_POLL_MS = 25;
+
+/**
+ * A registry node: the replica (core), the client API as a NATS micro service, change
+ * notifications, sync with peers, and lease expiry. `start()` connects and serves; `stop()`
+ * drains, announces that it leaves and closes.
+ */
+export class RegistryNode {
+  readonly config: NodeConfig;
+  readonly log: Logger;
+  readonly metrics = new NodeMetrics();
+  readonly store: RegistryStore;
+  private readonly codec: SyncCodec;
+  private readonly wallClock: () => number;
+  private nc: NatsConnection | undefined;
+  private service: Service | undefined;
+  private sync: SyncEngine | undefined;
+  private publisher: ChangePublisher | undefined;
+  private sweepTimer: NodeJS.Timeout | undefined;
+  private statusSub: Subscription | undefined;
+  private ready = false;
+  private stopping = false;
+  private readonly startedAtMs = Date.now();
+
+  constructor(options: RegistryNodeOptions) {
+    this.config = options.config;
+    this.codec = options.codec;
+    this.wallClock = options.wallClock ?? Date.now;
+    this.log = options.logger ?? createLogger(this.config.logLevel, { node: this.config.id });
+    this.store = new RegistryStore({
+      nodeId: this.config.id,
+      epoch: newEpoch(),
+      wallClock: this.wallClock,
+      maxClockSkewMs: this.config.maxClockSkewMs,
+      tombstoneTtlMs: this.config.tombstoneTtlMs,
+      conflictResolution: this.config.conflictResolution,
+    });
+  }
+
+  get id(): string {
+    return this.config.id;
+  }
+
+  get isReady(): boolean {
+    return this.ready && !this.stopping;
+  }
+
+  get connection(): NatsConnection {
+    if (this.nc === undefined) throw new Error("node is not started");
+    return this.nc;
+  }
+
+  get syncEngine(): SyncEngine {
+    if (this.sync === undefined) throw new Error("node is not started");
+    return this.sync;
+  }
+
+  async start(): Promise<void> {
+    const nc = await connectNats(natsSettingsOf(this.config));
+    this.nc = nc;
+    void this.watchConnection(nc);
+    const prefix = this.config.subjectPrefix;
+    this.publisher = new ChangePublisher(nc, prefix, this.id, this.store.epoch, (type) =>
+      this.metrics.changesPublished.inc({ type }),
+    );
+    this.sync = new SyncEngine(
+      nc,
+      this.store,
+      this.codec,
+      this.config,
+      this.log,
+      this.metrics,
+      (entries) => this.commit(entries),
+      this.wallClock,
+    );
+    const api = new RegistryApi({
+      store: this.store,
+      nodeId: this.id,
+      maxRequestBytes: this.config.maxRequestBytes,
+      commit: (entries) => this.commit(entries),
+      onWrite: (event) => this.onLocalWrite(event),
+      ready: () => this.isReady,
+      wallClock: this.wallClock,
+    });
+    this.sync.start();
+    this.service = await startClientService(nc, { prefix, nodeId: this.id, api, metrics: this.metrics, log: this.log });
+    this.statusSub = nc.subscribe(statusSubject(prefix), {
+      callback: (err, msg) => {
+        if (!err && msg.reply) msg.respond(new TextEncoder().encode(JSON.stringify(this.status())));
+      },
+    });
+    this.sweepTimer = setInterval(() => this.sweep(), this.config.sweepIntervalMs);
+    this.sweepTimer.unref();
+    this.log.info({ epoch: this.store.epoch, servers: this.config.nats }, "node started");
+    await this.catchUp();
+    this.ready = true;
+    this.log.info({ entries: this.store.size, peers: this.sync.peers.size }, "node ready");
+  }
+
+  /** Stops serving, tells peers it leaves, and closes the connection after draining. */
+  async stop(): Promise<void> {
+    if (this.stopping) return;
+    this.stopping = true;
+    clearInterval(this.sweepTimer);
+    this.statusSub?.unsubscribe();
+    try {
+      await this.service?.stop();
+    } catch (error) {
+      this.log.debug({ err: error }, "service stop");
+    }
+    await this.sync?.stop();
+    if (this.nc !== undefined && !this.nc.isClosed()) {
+      try {
+        await this.nc.drain();
+      } catch (error) {
+        this.log.debug({ err: error }, "drain");
+      }
+    }
+    this.log.info("node stopped");
+  }
+
+  status(): NodeStatus {
+    return nodeStatus(this.store, this.syncEngine, {
+      version: VERSION,
+      ready: this.isReady,
+      selfPreservation: false,
+      startedAtMs: this.startedAtMs,
+      nowMs: this.wallClock(),
+    });
+  }
+
+  /** Waits until this node holds what every peer that answered the discovery announced. */
+  private async catchUp(): Promise<void> {
+    const sync = this.sync!;
+    const started = this.wallClock();
+    await delay(DISCOVERY_WINDOW_MS);
+    while (!this.stopping) {
+      const behind = [...sync.peers.values()].filter((p) => p.behind && p.state !== "suspect" && p.state !== "left");
+      if (behind.length === 0) break;
+      await delay(READY_POLL_MS);
+    }
+    this.log.debug({ ms: this.wallClock() - started }, "caught up with peers");
+  }
+
+  private async commit(_entries: readonly Entry[]): Promise<void> {
+    // Memory mode keeps nothing; durable storage commits here before the write is acknowledged.
+  }
+
+  private onLocalWrite(event: ChangeEvent | undefined): void {
+    if (event !== undefined) this.publisher?.publish(event);
+    this.sync?.notifyChange();
+  }
+
+  /**
+   * Reports expired leases: each expiry is published once, by the node that holds the lease, or
+   * when that node is gone by the survivor with the smallest id, so exactly one node speaks.
+   */
+  private sweep(): void {
+    const now = this.wallClock();
+    const { expired } = this.store.sweep(now);
+    if (expired.length === 0 || this.publisher === undefined) return;
+    const live = new Set(this.sync!.livePeers(now).map((p) => p.id));
+    const survivor = [this.id, ...live].sort()[0];
+    for (const entry of expired) {
+      const owner = entry.node;
+      if (owner === this.id || (!live.has(owner) && survivor === this.id)) {
+        this.publisher.publish({ type: "expired", entry });
+      }
+    }
+  }
+
+  private async watchConnection(nc: NatsConnection): Promise<void> {
+    for await (const status of nc.status()) {
+      if (status.type === "disconnect" || status.type === "reconnect") {
+        this.log.warn({ status: status.type, server: status.data }, "NATS connection");
+      }
+    }
+  }
+}
+
+function newEpoch(): string {
+  return randomBytes(8).toString("hex");
+}
+
+function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}

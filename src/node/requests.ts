@@ -1,0 +1,22 @@
+import { z } from "zod";
+import { instanceId, serviceName, status } from "../core/instance.js";
+import type { LookupQuery } from "../core/lookup.js";
+
+/** Request bodies of the client API other than `register` (whose body is an instance). */
+export const HeartbeatRequest = z.strictObject({ service: serviceName, id: instanceId, status: status.optional() });
+export const DeregisterRequest = z.strictObject({ service: serviceName, id: instanceId });
+
+const filterText = z.string().max(128);
+export const LookupRequest: z.ZodType<LookupQuery> = z.strictObject({
+  service: serviceName,
+  status: status.optional(),
+  region: filterText.optional(),
+  environment: filterText.optional(),
+  version: filterText.optional(),
+  tags: z
+    .record(z.string().min(1).max(128), z.string().max(256))
+    .refine((t) => Object.keys(t).length <= 64, { message: "at most 64 tags" })
+    .optional(),
+});
+export const ServicesRequest = z.strictObject({});
+export const SnapshotRequest = z.strictObject({ service: serviceName });

@@ -1,0 +1,60 @@
+import type { NatsConnection, Service, ServiceMsg } from "nats";
+import type { Logger } from "pino";
+import { RegistryError } from "../errors.js";
+import { CLIENT_ENDPOINTS, CLIENT_QUEUE, SERVICE_NAME } from "../subjects.js";
+import { VERSION } from "../version.js";
+import type { RegistryApi } from "./api.js";
+import type { NodeMetrics } from "./metrics.js";
+
+const encoder = new TextEncoder();
+
+/**
+ * Serves the client API as the NATS micro service `registry` (DESIGN.md §2): every node in the
+ * queue group `registry`, with its id in the metadata, so `nats micro ls|info|stats` see each node.
+ */
+export async function startClientService(
+  nc: NatsConnection,
+  options: { prefix: string; nodeId: string; api: RegistryApi; metrics: NodeMetrics; log: Logger },
+): Promise<Service> {
+  const service = await nc.services.add({
+    name: SERVICE_NAME,
+    version: VERSION,
+    description: "regsync service registry",
+    metadata: { node: options.nodeId },
+    queue: CLIENT_QUEUE,
+  });
+  const group = service.addGroup(options.prefix);
+  for (const endpoint of CLIENT_ENDPOINTS) {
+    group.addEndpoint(endpoint, {
+      handler: (err, msg) => {
+        if (err) {
+          options.log.error({ err, endpoint }, "service endpoint failed");
+          return;
+        }
+        void serve(endpoint, msg, options);
+      },
+      metadata: { contract: endpoint === "snapshot" ? "regsync" : "DESIGN.md §2" },
+    });
+  }
+  return service;
+}
+
+async function serve(
+  endpoint: (typeof CLIENT_ENDPOINTS)[number],
+  msg: ServiceMsg,
+  { api, metrics, log }: { api: RegistryApi; metrics: NodeMetrics; log: Logger },
+): Promise<void> {
+  try {
+    const reply = await api.handle(endpoint, msg.data);
+    msg.respond(encoder.encode(reply));
+    metrics.requests.inc({ endpoint, code: "ok" });
+  } catch (error) {
+    const failure =
+      error instanceof RegistryError
+        ? error
+        : new RegistryError("internal", "internal error", undefined, { cause: error });
+    if (failure.code === "internal") log.error({ err: error, endpoint }, "request failed");
+    metrics.requests.inc({ endpoint, code: failure.code });
+    msg.respondError(failure.status, failure.message, encoder.encode(JSON.stringify(failure)));
+  }
+}

@@ -1,0 +1,70 @@
+import type { RegistryStore } from "../core/mod.js";
+import type { SyncEngine } from "../sync/sync-engine.js";
+
+/** One node's view of itself and its peers: `regsync status`, `/status.json` and the status page. */
+export interface NodeStatus {
+  node: string;
+  version: string;
+  epoch: string;
+  seq: number;
+  digest: string;
+  count: number;
+  ready: boolean;
+  converged: boolean;
+  selfPreservation: boolean;
+  uptimeMs: number;
+  peers: PeerStatus[];
+}
+
+export interface PeerStatus {
+  id: string;
+  state: string;
+  epoch: string;
+  digest: string;
+  digestMatch: boolean;
+  count: number;
+  /** The peer's newest announced seq, and how far our cursor is behind it. */
+  seq: number;
+  lag: number;
+  lastSeenMsAgo: number;
+  failures: number;
+  totalFailures: number;
+  lastPullLatencyMs: number;
+}
+
+export function nodeStatus(
+  store: RegistryStore,
+  sync: SyncEngine,
+  extra: { version: string; ready: boolean; selfPreservation: boolean; startedAtMs: number; nowMs: number },
+): NodeStatus {
+  const { digest, count } = store.digest();
+  const peers = [...sync.peers.values()]
+    .map((p) => ({
+      id: p.id,
+      state: p.state,
+      epoch: p.epoch,
+      digest: p.digest,
+      digestMatch: p.digest === digest,
+      count: p.count,
+      seq: p.announcedSeq,
+      lag: Math.max(0, p.announcedSeq - p.cursor),
+      lastSeenMsAgo: extra.nowMs - p.lastSeenMs,
+      failures: p.failures,
+      totalFailures: p.totalFailures,
+      lastPullLatencyMs: Math.round(p.lastPullLatencyMs * 100) / 100,
+    }))
+    .sort((a, b) => (a.id < b.id ? -1 : 1));
+  return {
+    node: store.nodeId,
+    version: extra.version,
+    epoch: store.epoch,
+    seq: store.seq,
+    digest,
+    count,
+    ready: extra.ready,
+    converged: sync.isConverged(),
+    selfPreservation: extra.selfPreservation,
+    uptimeMs: extra.nowMs - extra.startedAtMs,
+    peers,
+  };
+}

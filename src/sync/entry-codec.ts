@@ -1,0 +1,104 @@
+import { type EntryRecord, INSTANCE_ID, isHlcTimestamp, SERVICE_NAME, STATUSES, type Status } from "../core/mod.js";
+
+/**
+ * Entries travel as positional tuples: msgpack then spends no bytes on field names, and a
+ * tuple is checked field by field without building an intermediate object.
+ * Field order is part of the sync protocol: only append.
+ */
+export type EntryTuple = [
+  service: string,
+  id: string,
+  hlc: number,
+  node: string,
+  body: string | null,
+  status: Status,
+  ver: string,
+  ttlMs: number,
+  registeredAt: number,
+  lastHeartbeat: number,
+  expiresAt: number,
+];
+
+const TUPLE_LENGTH = 11;
+/** A body larger than this cannot come from a valid registration (bounded fields). */
+export const MAX_BODY_CHARS = 48 * 1024;
+const NODE_ID = /^[A-Za-z0-9_-]{1,64}$/;
+const STATUS_SET: ReadonlySet<string> = new Set(STATUSES);
+
+export function toTuple(e: EntryRecord): EntryTuple {
+  return [
+    e.service,
+    e.id,
+    e.hlc,
+    e.node,
+    e.body,
+    e.status,
+    e.ver,
+    e.ttlMs,
+    e.registeredAt,
+    e.lastHeartbeat,
+    e.expiresAt,
+  ];
+}
+
+/** A peer sent an entry that no valid node could have written. */
+export class InvalidEntryError extends Error {
+  constructor(
+    readonly index: number,
+    detail: string,
+  ) {
+    super(`entry ${index}: ${detail}`);
+    this.name = "InvalidEntryError";
+  }
+}
+
+/**
+ * Checks every tuple of a batch and converts it to a record. All or nothing: one bad entry
+ * rejects the batch, so a faulty peer can never leave half its batch applied.
+ */
+export function fromTuples(value: unknown): EntryRecord[] {
+  if (!Array.isArray(value)) throw new InvalidEntryError(-1, "entries is not an array");
+  const out: EntryRecord[] = new Array(value.length);
+  for (let i = 0; i < value.length; i++) out[i] = fromTuple(value[i], i);
+  return out;
+}
+
+function fromTuple(t: unknown, i: number): EntryRecord {
+  if (!Array.isArray(t) || t.length < TUPLE_LENGTH) throw new InvalidEntryError(i, "not an entry tuple");
+  const [service, id, hlc, node, body, status, ver, ttlMs, registeredAt, lastHeartbeat, expiresAt] = t;
+  if (typeof service !== "string" || !SERVICE_NAME.test(service)) throw new InvalidEntryError(i, "bad service");
+  if (typeof id !== "string" || !INSTANCE_ID.test(id)) throw new InvalidEntryError(i, "bad id");
+  if (!isHlcTimestamp(hlc)) throw new InvalidEntryError(i, "bad version timestamp");
+  if (typeof node !== "string" || !NODE_ID.test(node)) throw new InvalidEntryError(i, "bad node id");
+  if (body !== null && !isObjectText(body)) throw new InvalidEntryError(i, "bad body");
+  if (typeof status !== "string" || !STATUS_SET.has(status)) throw new InvalidEntryError(i, "bad status");
+  if (typeof ver !== "string" || ver.length > 128) throw new InvalidEntryError(i, "bad instance version");
+  for (const n of [ttlMs, registeredAt, lastHeartbeat, expiresAt]) {
+    if (typeof n !== "number" || !Number.isSafeInteger(n) || n < 0) throw new InvalidEntryError(i, "bad lease field");
+  }
+  return {
+    service,
+    id,
+    hlc,
+    node,
+    body: body as string | null,
+    status: status as Status,
+    ver,
+    ttlMs: ttlMs as number,
+    registeredAt: registeredAt as number,
+    lastHeartbeat: lastHeartbeat as number,
+    expiresAt: expiresAt as number,
+  };
+}
+
+/** Lookups splice the body into JSON replies, so it must be one JSON object and nothing else. */
+function isObjectText(body: unknown): body is string {
+  if (typeof body !== "string" || body.length < 2 || body.length > MAX_BODY_CHARS) return false;
+  if (body.charCodeAt(0) !== 0x7b || body.charCodeAt(body.length - 1) !== 0x7d) return false;
+  try {
+    const parsed: unknown = JSON.parse(body);
+    return parsed !== null && typeof parsed === "object" && !Array.isArray(parsed);
+  } catch {
+    return false;
+  }
+}

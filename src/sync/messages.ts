@@ -1,0 +1,99 @@
+import { z } from "zod";
+import { NODE_ID } from "../config/schema.js";
+
+/**
+ * The sync protocol's messages (docs/protocol.md). Each travels msgpack-encoded inside the
+ * envelope of src/wire, told apart by `type`; every field is checked here before use.
+ * PROTOCOL_VERSION only grows; a node refuses messages from a newer major version.
+ */
+export const PROTOCOL_VERSION = 1;
+
+const nodeId = z.string().regex(NODE_ID);
+const epoch = z.string().min(1).max(64);
+const seq = z.int().min(0);
+const digest = z.string().regex(/^[0-9a-f]{32}$/);
+
+/** "My state is (digest, count) at seq, and here is what changed since `from`." */
+export const AnnounceSchema = z.object({
+  type: z.literal("announce"),
+  v: z.int().min(1),
+  node: nodeId,
+  epoch,
+  seq,
+  digest,
+  count: z.int().min(0),
+  /** Inline changes cover (from, seq]; absent when they did not fit. */
+  from: seq.optional(),
+  entries: z.array(z.unknown()).optional(),
+  /** Compression the sender accepts in replies to its pulls. */
+  accepts: z.array(z.string().max(16)).max(8).default([]),
+  /** The node is stopping; peers may stop pulling from it. */
+  leaving: z.boolean().optional(),
+});
+export type Announce = z.output<typeof AnnounceSchema>;
+
+/** "Send me what changed after `since` in your epoch `epoch`." */
+export const PullRequestSchema = z.object({
+  type: z.literal("pull"),
+  v: z.int().min(1),
+  node: nodeId,
+  /** The epoch the cursor belongs to; a different epoch on the server answers `reset`. */
+  epoch: z.string().max(64),
+  since: seq,
+  maxEntries: z.int().min(1).max(100_000),
+  maxBytes: z.int().min(1024).max(64 << 20),
+  /** Leave out entries the puller wrote: it holds them already (false on a first full pull). */
+  excludeOwn: z.boolean(),
+  accepts: z.array(z.string().max(16)).max(8).default([]),
+});
+export type PullRequest = z.output<typeof PullRequestSchema>;
+
+export const BatchSchema = z.object({
+  type: z.literal("batch"),
+  v: z.int().min(1),
+  node: nodeId,
+  epoch,
+  since: seq,
+  /** Resume from here; `head` is the server's newest seq when the batch was cut. */
+  cursor: seq,
+  head: seq,
+  complete: z.boolean(),
+  entries: z.array(z.unknown()),
+});
+export type Batch = z.output<typeof BatchSchema>;
+
+/** The cursor's epoch is gone (the server lost its history): start over from 0 in `epoch`. */
+export const ResetSchema = z.object({
+  type: z.literal("reset"),
+  v: z.int().min(1),
+  node: nodeId,
+  epoch,
+  head: seq,
+});
+export type Reset = z.output<typeof ResetSchema>;
+
+export const PullReplySchema = z.discriminatedUnion("type", [BatchSchema, ResetSchema]);
+export type PullReply = z.output<typeof PullReplySchema>;
+
+/** A sync message failed validation; counted as a rejected batch with reason `invalid`. */
+export class InvalidMessageError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "InvalidMessageError";
+  }
+}
+
+export function parseMessage<S extends z.ZodType>(schema: S, value: unknown): z.output<S> {
+  const result = schema.safeParse(value);
+  if (!result.success) {
+    const first = result.error.issues[0];
+    throw new InvalidMessageError(
+      `invalid sync message: ${first ? `${first.path.join(".") || "(root)"}: ${first.message}` : "unknown"}`,
+    );
+  }
+  const message = result.data as { v: number };
+  if (Math.floor(message.v) > PROTOCOL_VERSION) {
+    throw new InvalidMessageError(`sync protocol v${message.v} is newer than this node's v${PROTOCOL_VERSION}`);
+  }
+  return result.data;
+}

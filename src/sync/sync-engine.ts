@@ -1,0 +1,469 @@
+import type { Msg, NatsConnection, Subscription } from "nats";
+import type { Logger } from "pino";
+import type { Entry, EntryRecord, MergeResult, RegistryStore } from "../core/mod.js";
+import type { NodeMetrics } from "../node/metrics.js";
+import { fullJitterDelay, periodicInterval } from "./backoff.js";
+import type { SyncCodec } from "./codec.js";
+import { fromTuples, InvalidEntryError, toTuple } from "./entry-codec.js";
+import {
+  type Announce,
+  AnnounceSchema,
+  InvalidMessageError,
+  PROTOCOL_VERSION,
+  type PullReply,
+  PullReplySchema,
+  type PullRequest,
+  PullRequestSchema,
+  parseMessage,
+} from "./messages.js";
+import { PeerState } from "./peer.js";
+import { syncSubjects } from "../subjects.js";
+
+export interface SyncSettings {
+  subjectPrefix: string;
+  syncIntervalMs: number;
+  announceDelayMs: number;
+  inlineChangesMaxBytes: number;
+  pullTimeoutMs: number;
+  retryBaseMs: number;
+  retryMaxMs: number;
+  suspectAfterFailures: number;
+  suspectProbeMs: number;
+  batchMaxEntries: number;
+  batchMaxBytes: number;
+  compression: "deflate" | "none";
+}
+
+/** Called with entries applied from peers, before cursors advance: the node persists them. */
+export type AppliedSink = (entries: readonly Entry[]) => Promise<void> | void;
+
+/** Room left in a NATS message for the envelope header and the msgpack framing of a batch. */
+const PAYLOAD_HEADROOM_BYTES = 8 * 1024;
+/** Announcements showing a different digest, though we are caught up, before we resync. */
+const MISMATCHES_BEFORE_RESYNC = 3;
+
+/**
+ * State-based synchronisation over NATS (DESIGN.md §4, docs/protocol.md): announces this node's
+ * state, serves pulls of its change log, and pulls every peer that is ahead of what we hold.
+ */
+export class SyncEngine {
+  readonly peers = new Map<string, PeerState>();
+  private readonly subjects: ReturnType<typeof syncSubjects>;
+  private subscriptions: Subscription[] = [];
+  private announcePending = false;
+  private periodicTimer: NodeJS.Timeout | undefined;
+  private probeTimer: NodeJS.Timeout | undefined;
+  /** Backoff sleeps in progress; stopping wakes them so no pull loop outlives the engine. */
+  private readonly sleepers = new Map<NodeJS.Timeout, () => void>();
+  /** Our seq at the last announcement; the next one carries the changes after it inline. */
+  private announcedSeq = 0;
+  private stopped = false;
+
+  constructor(
+    private readonly nc: NatsConnection,
+    private readonly store: RegistryStore,
+    private readonly codec: SyncCodec,
+    private readonly settings: SyncSettings,
+    private readonly log: Logger,
+    private readonly metrics: NodeMetrics,
+    private readonly onApplied: AppliedSink,
+    private readonly clock: () => number = Date.now,
+  ) {
+    this.subjects = syncSubjects(settings.subjectPrefix);
+  }
+
+  get nodeId(): string {
+    return this.store.nodeId;
+  }
+
+  start(): void {
+    this.subscriptions.push(
+      this.nc.subscribe(this.subjects.announce, { callback: (err, msg) => !err && this.onAnnounceMsg(msg) }),
+      this.nc.subscribe(this.subjects.pull(this.nodeId), { callback: (err, msg) => !err && this.onPullMsg(msg) }),
+    );
+    this.announce();
+    this.schedulePeriodic();
+    this.probeTimer = setInterval(() => this.probeSuspects(), this.settings.suspectProbeMs);
+    this.probeTimer.unref();
+  }
+
+  /** A local write happened: announce it soon, coalesced with whatever follows within the delay. */
+  notifyChange(): void {
+    if (this.announcePending || this.stopped) return;
+    this.announcePending = true;
+    const fire = () => {
+      this.announcePending = false;
+      this.announce();
+    };
+    // setImmediate runs after the I/O already queued, so a burst of writes still coalesces.
+    if (this.settings.announceDelayMs > 0) setTimeout(fire, this.settings.announceDelayMs);
+    else setImmediate(fire);
+  }
+
+  /** Stops syncing; the last announcement tells peers we are leaving. */
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    clearTimeout(this.periodicTimer);
+    clearInterval(this.probeTimer);
+    for (const [timer, wake] of this.sleepers) {
+      clearTimeout(timer);
+      wake();
+    }
+    this.sleepers.clear();
+    if (!this.nc.isClosed()) {
+      try {
+        this.publishAnnounce(true);
+      } catch (error) {
+        this.log.debug({ err: error }, "final announcement not sent");
+      }
+    }
+    for (const sub of this.subscriptions) sub.unsubscribe();
+    this.subscriptions = [];
+  }
+
+  /** Whether this node's digest equals that of every live peer. */
+  isConverged(): boolean {
+    const { digest } = this.store.digest();
+    const now = this.clock();
+    for (const peer of this.livePeers(now)) if (peer.digest !== digest) return false;
+    return true;
+  }
+
+  livePeers(nowMs = this.clock()): PeerState[] {
+    const liveness = this.livenessMs();
+    return [...this.peers.values()].filter((p) => p.isAlive(nowMs, liveness));
+  }
+
+  /** A peer that announced within three intervals is alive; its leases are its own to expire. */
+  livenessMs(): number {
+    return 3 * this.settings.syncIntervalMs + this.settings.pullTimeoutMs;
+  }
+
+  private announce(): void {
+    if (this.stopped || this.nc.isClosed()) return;
+    try {
+      this.publishAnnounce(false);
+    } catch (error) {
+      this.log.warn({ err: error }, "announcement failed");
+    }
+  }
+
+  private publishAnnounce(leaving: boolean): void {
+    const { digest, count } = this.store.digest();
+    const message: Announce = {
+      type: "announce",
+      v: PROTOCOL_VERSION,
+      node: this.nodeId,
+      epoch: this.store.epoch,
+      seq: this.store.seq,
+      digest,
+      count,
+      accepts: this.accepts(),
+    };
+    if (leaving) message.leaving = true;
+    let inline = false;
+    if (!leaving && this.store.seq > this.announcedSeq && this.settings.inlineChangesMaxBytes > 0) {
+      const page = this.store.changesSince(this.announcedSeq, {
+        maxEntries: this.settings.batchMaxEntries,
+        maxBytes: this.settings.inlineChangesMaxBytes,
+      });
+      if (page.complete) {
+        message.from = this.announcedSeq;
+        message.entries = page.records.map(toTuple);
+        inline = true;
+      }
+    }
+    this.announcedSeq = this.store.seq;
+    const bytes = this.encode(message, false);
+    this.nc.publish(this.subjects.announce, bytes);
+    this.metrics.announcements.inc({ direction: "out", inline: String(inline) });
+  }
+
+  private schedulePeriodic(): void {
+    if (this.stopped) return;
+    const delay = periodicInterval(this.settings.syncIntervalMs, this.peers.size + 1);
+    this.periodicTimer = setTimeout(() => {
+      this.announce();
+      this.updateGauges();
+      this.schedulePeriodic();
+    }, delay);
+    this.periodicTimer.unref();
+  }
+
+  private onAnnounceMsg(msg: Msg): void {
+    let announce: Announce;
+    try {
+      announce = parseMessage(AnnounceSchema, this.decode(msg.data));
+    } catch (error) {
+      this.reject(error, "announce");
+      return;
+    }
+    if (announce.node === this.nodeId) return;
+    this.metrics.announcements.inc({ direction: "in", inline: String(announce.entries !== undefined) });
+    const peer = this.peer(announce.node);
+    if (announce.leaving) {
+      peer.leaving = true;
+      return;
+    }
+    peer.accepts = announce.accepts;
+    const isNew = peer.lastSeenMs === 0;
+    const epochChanged = peer.onAnnounce(announce.epoch, announce.seq, announce.digest, announce.count, this.clock());
+    // Answer a newcomer at once so it learns of us within its discovery window, not a period later.
+    if (isNew || epochChanged) this.notifyChange();
+    if (
+      announce.entries !== undefined &&
+      announce.from !== undefined &&
+      !peer.pulling &&
+      peer.cursor >= announce.from &&
+      peer.cursor < announce.seq
+    ) {
+      void this.applyInline(peer, announce);
+      return;
+    }
+    this.afterAnnounce(peer);
+  }
+
+  private async applyInline(peer: PeerState, announce: Announce): Promise<void> {
+    peer.pulling = true;
+    try {
+      const records = fromTuples(announce.entries);
+      await this.apply(records, "inline");
+      if (peer.epoch === announce.epoch && peer.cursor < announce.seq) peer.cursor = announce.seq;
+    } catch (error) {
+      this.reject(error, "announce");
+    } finally {
+      peer.pulling = false;
+    }
+    this.afterAnnounce(peer);
+  }
+
+  private afterAnnounce(peer: PeerState): void {
+    if (peer.behind) {
+      void this.pullLoop(peer);
+      return;
+    }
+    // Caught up with its log, yet different: something was lost (a collected entry, a rejected
+    // batch). Several announcements in a row rule out changes still in flight.
+    if (peer.digest !== this.store.digest().digest) {
+      if (++peer.mismatches >= MISMATCHES_BEFORE_RESYNC) {
+        this.log.info({ peer: peer.id }, "digests still differ after catching up; pulling the peer's full state");
+        peer.mismatches = 0;
+        peer.cursor = 0;
+        void this.pullLoop(peer, true);
+      }
+    } else {
+      peer.mismatches = 0;
+    }
+  }
+
+  /** Pulls from one peer until we hold everything it announced. One loop per peer at a time. */
+  private async pullLoop(peer: PeerState, full = false): Promise<void> {
+    if (peer.pulling || this.stopped) return;
+    peer.pulling = true;
+    // A first pull takes everything, our own old writes included: we may have lost them.
+    let excludeOwn = !full && peer.cursor > 0;
+    try {
+      while (!this.stopped && peer.behind && peer.state !== "suspect" && peer.state !== "left") {
+        const outcome = await this.pullOnce(peer, excludeOwn);
+        if (outcome === "failed") {
+          if (peer.onPullFailure(this.clock(), this.settings.suspectAfterFailures)) {
+            this.log.warn({ peer: peer.id, failures: peer.failures }, "peer marked suspect; skipping it until it announces or a probe succeeds");
+            break;
+          }
+          await this.sleep(fullJitterDelay(peer.failures, this.settings.retryBaseMs, this.settings.retryMaxMs));
+        } else if (outcome === "reset") {
+          excludeOwn = false;
+        } else {
+          excludeOwn = true;
+        }
+      }
+    } finally {
+      peer.pulling = false;
+      this.updateGauges();
+    }
+  }
+
+  private async pullOnce(peer: PeerState, excludeOwn: boolean): Promise<"ok" | "reset" | "failed"> {
+    const request: PullRequest = {
+      type: "pull",
+      v: PROTOCOL_VERSION,
+      node: this.nodeId,
+      epoch: peer.epoch,
+      since: peer.cursor,
+      maxEntries: this.settings.batchMaxEntries,
+      maxBytes: this.maxBatchBytes(),
+      excludeOwn,
+      accepts: this.accepts(),
+    };
+    const started = performance.now();
+    let reply: PullReply;
+    try {
+      const msg = await this.nc.request(this.subjects.pull(peer.id), this.encode(request, false), {
+        timeout: this.settings.pullTimeoutMs,
+      });
+      reply = parseMessage(PullReplySchema, this.decode(msg.data));
+    } catch (error) {
+      if (error instanceof InvalidMessageError || isEnvelopeError(error)) {
+        this.reject(error, "batch");
+      } else {
+        this.log.debug({ peer: peer.id, err: error }, "pull failed");
+      }
+      this.metrics.syncRounds.inc({ outcome: "failed" });
+      return "failed";
+    }
+    if (reply.node !== peer.id) {
+      this.reject(new InvalidMessageError(`reply from ${reply.node}, expected ${peer.id}`), "batch");
+      return "failed";
+    }
+    if (reply.type === "reset") {
+      this.log.info({ peer: peer.id, epoch: reply.epoch }, "peer has a new history; pulling from its start");
+      peer.reset(reply.epoch, reply.head);
+      this.metrics.syncRounds.inc({ outcome: "reset" });
+      return "reset";
+    }
+    let records: EntryRecord[];
+    try {
+      records = fromTuples(reply.entries);
+    } catch (error) {
+      this.reject(error, "batch");
+      this.metrics.syncRounds.inc({ outcome: "failed" });
+      return "failed";
+    }
+    await this.apply(records, "pull");
+    const latencyMs = performance.now() - started;
+    this.metrics.pullLatency.observe(latencyMs / 1000);
+    this.metrics.syncRounds.inc({ outcome: "ok" });
+    if (reply.epoch === peer.epoch) peer.onPullSuccess(reply.cursor, reply.head, this.clock(), latencyMs);
+    return "ok";
+  }
+
+  private async apply(records: readonly EntryRecord[], path: "inline" | "pull"): Promise<MergeResult> {
+    const result = this.store.merge(records);
+    if (result.applied.length > 0) await this.onApplied(result.applied);
+    this.metrics.entriesApplied.inc({ path }, result.applied.length);
+    if (result.stale > 0) this.metrics.entriesStale.inc(result.stale);
+    if (result.rejectedSkew > 0) {
+      this.metrics.entriesRejected.inc({ reason: "clock_skew" }, result.rejectedSkew);
+      this.log.warn({ count: result.rejectedSkew }, "rejected entries from a clock too far ahead");
+    }
+    if (result.rejectedExpired > 0) this.metrics.entriesRejected.inc({ reason: "past_grace" }, result.rejectedExpired);
+    return result;
+  }
+
+  private onPullMsg(msg: Msg): void {
+    if (!msg.reply) return;
+    let request: PullRequest;
+    try {
+      request = parseMessage(PullRequestSchema, this.decode(msg.data));
+    } catch (error) {
+      this.reject(error, "pull");
+      return;
+    }
+    const compress = request.accepts.includes("deflate");
+    if (request.epoch !== this.store.epoch && !(request.epoch === "" && request.since === 0)) {
+      const reset = { type: "reset", v: PROTOCOL_VERSION, node: this.nodeId, epoch: this.store.epoch, head: this.store.seq };
+      msg.respond(this.encode(reset, compress));
+      return;
+    }
+    let maxEntries = Math.min(request.maxEntries, this.settings.batchMaxEntries);
+    const maxBytes = Math.min(request.maxBytes, this.maxBatchBytes());
+    // The byte bound is an estimate; if the encoded batch still exceeds the server's limit,
+    // halve the entry count until it fits.
+    for (;;) {
+      const page = this.store.changesSince(request.since, {
+        excludeNode: request.excludeOwn ? request.node : undefined,
+        maxEntries,
+        maxBytes,
+      });
+      const batch = {
+        type: "batch",
+        v: PROTOCOL_VERSION,
+        node: this.nodeId,
+        epoch: this.store.epoch,
+        since: request.since,
+        cursor: page.cursor,
+        head: this.store.seq,
+        complete: page.complete,
+        entries: page.records.map(toTuple),
+      };
+      const bytes = this.encode(batch, compress);
+      if (bytes.length <= this.nc.info!.max_payload || maxEntries === 1) {
+        msg.respond(bytes);
+        return;
+      }
+      maxEntries = Math.max(1, maxEntries >> 1);
+    }
+  }
+
+  private probeSuspects(): void {
+    for (const peer of this.peers.values()) {
+      if (peer.state !== "suspect" || peer.pulling) continue;
+      // One probe: clear suspicion for a single attempt; failure makes it suspect again.
+      peer.suspectSinceMs = 0;
+      peer.failures = this.settings.suspectAfterFailures - 1;
+      if (peer.behind) void this.pullLoop(peer);
+    }
+  }
+
+  private peer(id: string): PeerState {
+    let peer = this.peers.get(id);
+    if (peer === undefined) {
+      peer = new PeerState(id);
+      this.peers.set(id, peer);
+      this.log.info({ peer: id }, "new peer");
+    }
+    return peer;
+  }
+
+  private maxBatchBytes(): number {
+    const serverMax = this.nc.info?.max_payload ?? 1 << 20;
+    return Math.max(1024, Math.min(this.settings.batchMaxBytes, serverMax - PAYLOAD_HEADROOM_BYTES));
+  }
+
+  private accepts(): string[] {
+    return this.settings.compression === "deflate" ? ["deflate"] : [];
+  }
+
+  private encode(message: object, compress: boolean): Uint8Array {
+    const { bytes, rawBytes } = this.codec.encode(message, compress && this.settings.compression === "deflate");
+    this.metrics.syncBytes.inc({ direction: "out", stage: "raw" }, rawBytes);
+    this.metrics.syncBytes.inc({ direction: "out", stage: "wire" }, bytes.length);
+    return bytes;
+  }
+
+  private decode(bytes: Uint8Array): unknown {
+    this.metrics.syncBytes.inc({ direction: "in", stage: "wire" }, bytes.length);
+    const { message, rawBytes } = this.codec.decode(bytes);
+    this.metrics.syncBytes.inc({ direction: "in", stage: "raw" }, rawBytes);
+    return message;
+  }
+
+  private reject(error: unknown, what: string): void {
+    const reason =
+      isEnvelopeError(error) ? error.reason : error instanceof InvalidEntryError || error instanceof InvalidMessageError ? "invalid" : "internal";
+    this.metrics.batchesRejected.inc({ reason });
+    this.log.warn({ what, reason, err: error }, "rejected sync message");
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.sleepers.delete(timer);
+        resolve();
+      }, ms);
+      this.sleepers.set(timer, resolve);
+    });
+  }
+
+  private updateGauges(): void {
+    const counts: Record<string, number> = { healthy: 0, retrying: 0, suspect: 0, left: 0 };
+    for (const peer of this.peers.values()) counts[peer.state] = (counts[peer.state] ?? 0) + 1;
+    for (const [state, n] of Object.entries(counts)) this.metrics.peers.set({ state }, n);
+    this.metrics.entries.set(this.store.size);
+  }
+}
+
+function isEnvelopeError(error: unknown): error is Error & { reason: string } {
+  return error instanceof Error && error.name === "EnvelopeError" && typeof (error as { reason?: unknown }).reason === "string";
+}
