@@ -10,6 +10,7 @@ import { ChangePublisher } from "./changes.js";
 import { connectNats, natsSettingsOf } from "./connection.js";
 import { createLogger } from "./log.js";
 import { NodeMetrics } from "./metrics.js";
+import { startHttpServer } from "./http.js";
 import { startClientService } from "./service.js";
 import { type NodeStatus, nodeStatus } from "./status.js";
 import { statusSubject } from "../subjects.js";
@@ -46,6 +47,9 @@ export class RegistryNode {
   private publisher: ChangePublisher | undefined;
   private sweepTimer: NodeJS.Timeout | undefined;
   private statusSub: Subscription | undefined;
+  private http: import("node:http").Server | undefined;
+  /** Where the HTTP server listens, once started ("" when disabled). */
+  httpUrl = "";
   private ready = false;
   private stopping = false;
   private readonly startedAtMs = Date.now();
@@ -119,7 +123,17 @@ export class RegistryNode {
     });
     this.sweepTimer = setInterval(() => this.sweep(), this.config.sweepIntervalMs);
     this.sweepTimer.unref();
-    this.log.info({ epoch: this.store.epoch, servers: this.config.nats }, "node started");
+    if (this.config.httpListen !== "") {
+      const { server, url } = await startHttpServer(this.config.httpListen, {
+        metrics: this.metrics.registry,
+        status: () => this.status(),
+        healthy: () => !this.stopping && !nc.isClosed(),
+        ready: () => this.isReady,
+      });
+      this.http = server;
+      this.httpUrl = url;
+    }
+    this.log.info({ epoch: this.store.epoch, servers: this.config.nats, http: this.httpUrl }, "node started");
     await this.catchUp();
     this.ready = true;
     this.log.info({ entries: this.store.size, peers: this.sync.peers.size }, "node ready");
@@ -144,6 +158,7 @@ export class RegistryNode {
         this.log.debug({ err: error }, "drain");
       }
     }
+    await new Promise<void>((resolve) => (this.http ? this.http.close(() => resolve()) : resolve()));
     this.log.info("node stopped");
   }
 
