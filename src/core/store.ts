@@ -60,6 +60,8 @@ export interface SweepResult {
   expired: Entry[];
   /** Tombstones and expired leases removed after their grace period. */
   collected: number;
+  /** The entries removed, for durable storage to forget them too. */
+  removed: Entry[];
 }
 
 /**
@@ -238,6 +240,31 @@ export class RegistryStore {
     return { records, cursor: complete ? this.log.head : cursor, complete };
   }
 
+  /**
+   * Loads entries saved by durable storage, oldest seq first, into an empty store: they keep
+   * their seq, the log continues after `head`, and the clock resumes after the newest version.
+   */
+  restore(entries: Iterable<EntryRecord & { seq: number }>, head: number): void {
+    if (this.size > 0 || this.log.head > 0) throw new Error("restore needs an empty store");
+    let newest = 0;
+    for (const record of entries) {
+      const entry = new Entry(record);
+      entry.seq = record.seq;
+      let byId = this.services.get(entry.service);
+      if (byId === undefined) {
+        byId = new Map();
+        this.services.set(entry.service, byId);
+      }
+      byId.set(entry.id, entry);
+      this.digestSum.add(entry);
+      this.log.restore(entry);
+      this.due.schedule(entry, entry.isTombstone ? this.collectAt(entry) : entry.expiresAt);
+      if (entry.hlc > newest) newest = entry.hlc;
+    }
+    this.log.advanceTo(head);
+    this.clock.restore(newest);
+  }
+
   /** Every entry held, tombstones included, in no particular order. */
   *entries(): IterableIterator<Entry> {
     for (const byId of this.services.values()) yield* byId.values();
@@ -248,7 +275,7 @@ export class RegistryStore {
    * (self-preservation) leases are neither reported nor collected; tombstones still are.
    */
   sweep(now: number, pauseExpiry = false): SweepResult {
-    const result: SweepResult = { expired: [], collected: 0 };
+    const result: SweepResult = { expired: [], collected: 0, removed: [] };
     this.due.drain(now, (entry) => {
       if (this.get(entry.service, entry.id) !== entry) return;
       if (entry.isTombstone || entry.expiredSeen) {
@@ -256,6 +283,7 @@ export class RegistryStore {
         if (at <= now) {
           this.collect(entry);
           result.collected++;
+          result.removed.push(entry);
         } else {
           this.due.schedule(entry, at);
         }

@@ -3,7 +3,9 @@ import type { NatsConnection, Service, Subscription } from "nats";
 import type { Logger } from "pino";
 import type { NodeConfig } from "../config/schema.js";
 import { type ChangeEvent, type Entry, RegistryStore } from "../core/mod.js";
-import { type SyncCodec } from "../sync/codec.js";
+import { LmdbStorage } from "../storage/lmdb-storage.js";
+import { MemoryStorage, type PersistedState, type ReplicaStorage } from "../storage/storage.js";
+import type { SyncCodec } from "../sync/codec.js";
 import { SyncEngine } from "../sync/sync-engine.js";
 import { RegistryApi } from "./api.js";
 import { ChangePublisher } from "./changes.js";
@@ -39,6 +41,8 @@ export class RegistryNode {
   readonly log: Logger;
   readonly metrics = new NodeMetrics();
   readonly store: RegistryStore;
+  private readonly storage: ReplicaStorage;
+  private readonly restored: PersistedState | undefined;
   private readonly codec: SyncCodec;
   private readonly wallClock: () => number;
   private nc: NatsConnection | undefined;
@@ -59,14 +63,19 @@ export class RegistryNode {
     this.codec = options.codec;
     this.wallClock = options.wallClock ?? Date.now;
     this.log = options.logger ?? createLogger(this.config.logLevel, { node: this.config.id });
+    this.storage = this.config.memory
+      ? new MemoryStorage()
+      : new LmdbStorage(this.config.dataDir ?? `.regsync/${this.config.id}`, this.config.id);
+    this.restored = this.storage.load();
     this.store = new RegistryStore({
       nodeId: this.config.id,
-      epoch: newEpoch(),
+      epoch: this.restored?.epoch ?? newEpoch(),
       wallClock: this.wallClock,
       maxClockSkewMs: this.config.maxClockSkewMs,
       tombstoneTtlMs: this.config.tombstoneTtlMs,
       conflictResolution: this.config.conflictResolution,
     });
+    if (this.restored !== undefined) this.store.restore(this.restored.entries, this.restored.head);
   }
 
   get id(): string {
@@ -88,6 +97,11 @@ export class RegistryNode {
   }
 
   async start(): Promise<void> {
+    if (this.restored === undefined) {
+      await this.storage.initialise(this.store.epoch);
+    } else {
+      this.log.info({ entries: this.store.size, seq: this.store.seq, epoch: this.store.epoch }, "restored from disk");
+    }
     const nc = await connectNats(natsSettingsOf(this.config));
     this.nc = nc;
     void this.watchConnection(nc);
@@ -104,6 +118,10 @@ export class RegistryNode {
       this.metrics,
       (entries) => this.commit(entries),
       this.wallClock,
+      {
+        initial: this.restored?.cursors ?? new Map(),
+        save: (peer, epoch, cursor) => this.storage.saveCursor(peer, epoch, cursor),
+      },
     );
     const api = new RegistryApi({
       store: this.store,
@@ -159,6 +177,7 @@ export class RegistryNode {
       }
     }
     await new Promise<void>((resolve) => (this.http ? this.http.close(() => resolve()) : resolve()));
+    await this.storage.close();
     this.log.info("node stopped");
   }
 
@@ -185,8 +204,9 @@ export class RegistryNode {
     this.log.debug({ ms: this.wallClock() - started }, "caught up with peers");
   }
 
-  private async commit(_entries: readonly Entry[]): Promise<void> {
-    // Memory mode keeps nothing; durable storage commits here before the write is acknowledged.
+  /** Makes entries durable before a write is acknowledged or a peer's cursor advances. */
+  private commit(entries: readonly Entry[]): Promise<void> {
+    return this.storage.commit(entries, this.store.seq);
   }
 
   private onLocalWrite(event: ChangeEvent | undefined): void {
@@ -200,7 +220,10 @@ export class RegistryNode {
    */
   private sweep(): void {
     const now = this.wallClock();
-    const { expired } = this.store.sweep(now);
+    const { expired, removed } = this.store.sweep(now);
+    if (removed.length > 0) {
+      this.storage.remove(removed).catch((error: unknown) => this.log.warn({ err: error }, "forgetting collected entries"));
+    }
     if (expired.length === 0 || this.publisher === undefined) return;
     const live = new Set(this.sync!.livePeers(now).map((p) => p.id));
     const survivor = [this.id, ...live].sort()[0];

@@ -37,6 +37,12 @@ export interface SyncSettings {
 /** Called with entries applied from peers, before cursors advance: the node persists them. */
 export type AppliedSink = (entries: readonly Entry[]) => Promise<void> | void;
 
+/** Peers' cursors kept across restarts, so a durable node resumes pulling where it stopped. */
+export interface CursorStore {
+  initial: ReadonlyMap<string, { epoch: string; cursor: number }>;
+  save: (peer: string, epoch: string, cursor: number) => void;
+}
+
 /** Room left in a NATS message for the envelope header and the msgpack framing of a batch. */
 const PAYLOAD_HEADROOM_BYTES = 8 * 1024;
 /** Announcements showing a different digest, though we are caught up, before we resync. */
@@ -68,8 +74,16 @@ export class SyncEngine {
     private readonly metrics: NodeMetrics,
     private readonly onApplied: AppliedSink,
     private readonly clock: () => number = Date.now,
+    private readonly cursors: CursorStore = { initial: new Map(), save: () => {} },
   ) {
     this.subjects = syncSubjects(settings.subjectPrefix);
+    for (const [id, saved] of cursors.initial) {
+      const peer = new PeerState(id);
+      peer.epoch = saved.epoch;
+      peer.cursor = saved.cursor;
+      peer.announcedSeq = saved.cursor;
+      this.peers.set(id, peer);
+    }
   }
 
   get nodeId(): string {
@@ -229,7 +243,10 @@ export class SyncEngine {
     try {
       const records = fromTuples(announce.entries);
       await this.apply(records, "inline");
-      if (peer.epoch === announce.epoch && peer.cursor < announce.seq) peer.cursor = announce.seq;
+      if (peer.epoch === announce.epoch && peer.cursor < announce.seq) {
+        peer.cursor = announce.seq;
+        this.cursors.save(peer.id, peer.epoch, peer.cursor);
+      }
     } catch (error) {
       this.reject(error, "announce");
     } finally {
@@ -334,7 +351,10 @@ export class SyncEngine {
     const latencyMs = performance.now() - started;
     this.metrics.pullLatency.observe(latencyMs / 1000);
     this.metrics.syncRounds.inc({ outcome: "ok" });
-    if (reply.epoch === peer.epoch) peer.onPullSuccess(reply.cursor, reply.head, this.clock(), latencyMs);
+    if (reply.epoch === peer.epoch) {
+      peer.onPullSuccess(reply.cursor, reply.head, this.clock(), latencyMs);
+      this.cursors.save(peer.id, peer.epoch, peer.cursor);
+    }
     return "ok";
   }
 

@@ -1,0 +1,104 @@
+import { existsSync, mkdirSync, readdirSync } from "node:fs";
+import { type Database, open, type RootDatabase } from "lmdb";
+import type { Entry, EntryRecord } from "../core/mod.js";
+import { type EntryTuple, fromTuples, toTuple } from "../sync/entry-codec.js";
+import type { PersistedState, ReplicaStorage } from "./storage.js";
+
+/** Layout version of the data directory; a directory of another layout is refused, not guessed. */
+const STORAGE_FORMAT = 1;
+
+interface Meta {
+  format: number;
+  nodeId: string;
+  epoch: string;
+  head: number;
+}
+
+/** A data directory that belongs to another node or layout, or cannot be read. Never wiped. */
+export class DataDirError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = "DataDirError";
+  }
+}
+
+/**
+ * The replica in LMDB (DESIGN.md §5): one record per key, the newest seq issued, and peers'
+ * cursors. LMDB batches the writes of one event-loop turn into one durable transaction, so
+ * concurrent writes share a sync and `commit` resolves once they are on disk.
+ */
+export class LmdbStorage implements ReplicaStorage {
+  private readonly root: RootDatabase;
+  private readonly entries: Database<[...EntryTuple, number], string>;
+  private readonly meta: Database<Meta, string>;
+  private readonly cursors: Database<{ epoch: string; cursor: number }, string>;
+  private epoch = "";
+
+  constructor(
+    private readonly dir: string,
+    private readonly nodeId: string,
+  ) {
+    const fresh = !existsSync(dir) || readdirSync(dir).length === 0;
+    mkdirSync(dir, { recursive: true });
+    if (!fresh && !existsSync(`${dir}/data.mdb`)) {
+      throw new DataDirError(`${dir} is not empty and holds no regsync data; refusing to use it`);
+    }
+    try {
+      this.root = open({ path: dir, maxDbs: 8 });
+      this.entries = this.root.openDB({ name: "entries" });
+      this.meta = this.root.openDB({ name: "meta" });
+      this.cursors = this.root.openDB({ name: "cursors" });
+    } catch (error) {
+      throw new DataDirError(`cannot open data directory ${dir}: ${(error as Error).message}`, { cause: error });
+    }
+  }
+
+  load(): PersistedState | undefined {
+    const meta = this.meta.get("meta");
+    if (meta === undefined) return undefined;
+    if (meta.format !== STORAGE_FORMAT) {
+      throw new DataDirError(`${this.dir} has storage format ${meta.format}; this regsync reads format ${STORAGE_FORMAT}`);
+    }
+    if (meta.nodeId !== this.nodeId) {
+      throw new DataDirError(`${this.dir} belongs to node "${meta.nodeId}", not "${this.nodeId}"; refusing to use it`);
+    }
+    this.epoch = meta.epoch;
+    const rows: { tuple: EntryTuple; seq: number }[] = [];
+    for (const { value } of this.entries.getRange()) {
+      const seq = value[value.length - 1] as number;
+      rows.push({ tuple: value.slice(0, -1) as EntryTuple, seq });
+    }
+    let records: EntryRecord[];
+    try {
+      records = fromTuples(rows.map((r) => r.tuple));
+    } catch (error) {
+      throw new DataDirError(`${this.dir} holds a corrupt entry (${(error as Error).message})`, { cause: error });
+    }
+    const entries = records.map((r, i) => ({ ...r, seq: rows[i]!.seq })).sort((a, b) => a.seq - b.seq);
+    const cursors = new Map<string, { epoch: string; cursor: number }>();
+    for (const { key, value } of this.cursors.getRange()) cursors.set(key, value);
+    return { epoch: meta.epoch, head: meta.head, entries, cursors };
+  }
+
+  async initialise(epoch: string): Promise<void> {
+    this.epoch = epoch;
+    await this.meta.put("meta", { format: STORAGE_FORMAT, nodeId: this.nodeId, epoch, head: 0 });
+  }
+
+  async commit(entries: readonly Entry[], head: number): Promise<void> {
+    for (const entry of entries) this.entries.put(entry.key, [...toTuple(entry), entry.seq]);
+    await this.meta.put("meta", { format: STORAGE_FORMAT, nodeId: this.nodeId, epoch: this.epoch, head });
+  }
+
+  async remove(entries: readonly Entry[]): Promise<void> {
+    await Promise.all(entries.map((e) => this.entries.remove(e.key)));
+  }
+
+  saveCursor(peer: string, epoch: string, cursor: number): void {
+    void this.cursors.put(peer, { epoch, cursor });
+  }
+
+  async close(): Promise<void> {
+    await this.root.close();
+  }
+}

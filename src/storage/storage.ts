@@ -1,0 +1,39 @@
+import type { Entry, EntryRecord } from "../core/mod.js";
+
+/** What a durable node keeps across restarts: its history (epoch, seq) and every entry. */
+export interface PersistedState {
+  epoch: string;
+  /** The newest seq ever issued; restored so no seq is reused after entries were collected. */
+  head: number;
+  entries: (EntryRecord & { seq: number })[];
+  /** Cursors into peers' histories, so a restart pulls only what changed meanwhile. */
+  cursors: Map<string, { epoch: string; cursor: number }>;
+}
+
+/**
+ * Where a node's replica lives between restarts. `commit` resolves only once the entries are
+ * durable: the client API acknowledges a write after it, so nothing acknowledged is lost.
+ */
+export interface ReplicaStorage {
+  /** The saved state, or undefined for a new data directory. */
+  load(): PersistedState | undefined;
+  /** Starts a new history (a new data directory, or memory mode). */
+  initialise(epoch: string): Promise<void>;
+  commit(entries: readonly Entry[], head: number): Promise<void>;
+  /** Forgets collected entries; not awaited by anyone, collection is idempotent. */
+  remove(entries: readonly Entry[]): Promise<void>;
+  saveCursor(peer: string, epoch: string, cursor: number): void;
+  close(): Promise<void>;
+}
+
+/** `--memory`: nothing is kept; a restart is a new node with a new epoch. */
+export class MemoryStorage implements ReplicaStorage {
+  load(): undefined {
+    return undefined;
+  }
+  async initialise(): Promise<void> {}
+  async commit(): Promise<void> {}
+  async remove(): Promise<void> {}
+  saveCursor(): void {}
+  async close(): Promise<void> {}
+}
