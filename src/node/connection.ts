@@ -6,6 +6,8 @@ import type { NodeConfig } from "../config/schema.js";
 export interface NatsSettings {
   servers: string[];
   name: string;
+  /** Do not deliver this connection's own publications back to it (nodes never need them). */
+  noEcho?: boolean;
   user?: string;
   pass?: string;
   token?: string;
@@ -27,6 +29,7 @@ export function connectionOptions(settings: NatsSettings): ConnectionOptions {
     reconnectJitter: RECONNECT_JITTER_MS,
     waitOnFirstConnect: true,
     pingInterval: 10_000,
+    noEcho: settings.noEcho ?? false,
   };
   if (settings.user !== undefined) options.user = settings.user;
   if (settings.pass !== undefined) options.pass = settings.pass;
@@ -49,7 +52,7 @@ export function connectionOptions(settings: NatsSettings): ConnectionOptions {
 }
 
 export function natsSettingsOf(config: NodeConfig): NatsSettings {
-  return { servers: config.nats, name: `regsync-node-${config.id}`, ...config.natsAuth, tls: config.tls };
+  return { servers: config.nats, name: `regsync-node-${config.id}`, noEcho: true, ...config.natsAuth, tls: config.tls };
 }
 
 export function connectNats(settings: NatsSettings): Promise<NatsConnection> {

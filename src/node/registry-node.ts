@@ -51,6 +51,7 @@ export class RegistryNode {
   private publisher: ChangePublisher | undefined;
   private sweepTimer: NodeJS.Timeout | undefined;
   private statusSub: Subscription | undefined;
+  private readonly replicatedListeners = new Set<(entries: readonly Entry[]) => void>();
   private http: import("node:http").Server | undefined;
   /** Where the HTTP server listens, once started ("" when disabled). */
   httpUrl = "";
@@ -116,7 +117,7 @@ export class RegistryNode {
       this.config,
       this.log,
       this.metrics,
-      (entries) => this.commit(entries),
+      (entries) => this.commitReplicated(entries),
       this.wallClock,
       {
         initial: this.restored?.cursors ?? new Map(),
@@ -204,9 +205,23 @@ export class RegistryNode {
     this.log.debug({ ms: this.wallClock() - started }, "caught up with peers");
   }
 
+  /**
+   * Calls `listener` with the entries applied from peers, once they are durable. For code that
+   * embeds a node (local caches, benchmarks); returns a function that removes the listener.
+   */
+  onReplicated(listener: (entries: readonly Entry[]) => void): () => void {
+    this.replicatedListeners.add(listener);
+    return () => this.replicatedListeners.delete(listener);
+  }
+
   /** Makes entries durable before a write is acknowledged or a peer's cursor advances. */
   private commit(entries: readonly Entry[]): Promise<void> {
     return this.storage.commit(entries, this.store.seq);
+  }
+
+  private async commitReplicated(entries: readonly Entry[]): Promise<void> {
+    await this.commit(entries);
+    for (const listener of this.replicatedListeners) listener(entries);
   }
 
   private onLocalWrite(event: ChangeEvent | undefined): void {
