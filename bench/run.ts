@@ -19,7 +19,9 @@ async function main(): Promise<void> {
   const names = args.filter((a) => !a.startsWith("--"));
   const unknown = names.filter((n) => !(n in SCENARIOS));
   if (unknown.length > 0) {
-    console.error(`unknown scenario(s): ${unknown.join(", ")}; known: ${Object.keys(SCENARIOS).join(", ")}`);
+    console.error(
+      `unknown scenario(s): ${unknown.join(", ")}; known: ${Object.keys(SCENARIOS).join(", ")}`,
+    );
     process.exit(2);
   }
   const selected = names.length > 0 ? names : Object.keys(SCENARIOS);
@@ -39,7 +41,12 @@ async function main(): Promise<void> {
           description: scenario.description,
           quick,
           at: new Date().toISOString(),
-          machine: { cpus: cpus().length, cpu: cpus()[0]?.model, memBytes: totalmem(), node: process.version },
+          machine: {
+            cpus: cpus().length,
+            cpu: cpus()[0]?.model,
+            memBytes: totalmem(),
+            node: process.version,
+          },
           rows,
         },
         null,
@@ -63,7 +70,8 @@ function printTable(rows: (BenchRow & { scenario: string })[]): void {
   ]);
   const header = ["scenario", "metric", "value", "unit", "target", "", "note"];
   const widths = header.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i]!.length)));
-  const line = (c: string[]) => c.map((v, i) => (i === 2 ? v.padStart(widths[i]!) : v.padEnd(widths[i]!))).join("  ");
+  const line = (c: string[]) =>
+    c.map((v, i) => (i === 2 ? v.padStart(widths[i]!) : v.padEnd(widths[i]!))).join("  ");
   console.log(line(header));
   console.log(widths.map((w) => "-".repeat(w)).join("  "));
   for (const c of cells) console.log(line(c));

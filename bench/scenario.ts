@@ -39,11 +39,23 @@ export function percentile(values: readonly number[], p: number): number {
 }
 
 /** A row with a lower bound target. */
-export function atLeast(metric: string, value: number, unit: string, min: number, note?: string): BenchRow {
+export function atLeast(
+  metric: string,
+  value: number,
+  unit: string,
+  min: number,
+  note?: string,
+): BenchRow {
   return { metric, value, unit, target: `>= ${min}`, ok: value >= min, note };
 }
 
 /** A row with an upper bound target. */
-export function atMost(metric: string, value: number, unit: string, max: number, note?: string): BenchRow {
+export function atMost(
+  metric: string,
+  value: number,
+  unit: string,
+  max: number,
+  note?: string,
+): BenchRow {
   return { metric, value, unit, target: `<= ${max}`, ok: value <= max, note };
 }

@@ -7,7 +7,10 @@ export const ERROR_CODES = {
   invalid_request: { status: 400, meaning: "the request failed validation; `issues` says why" },
   not_found: { status: 404, meaning: "unknown or expired instance: register it again" },
   payload_too_large: { status: 413, meaning: "the request exceeds the size the node accepts" },
-  unavailable: { status: 503, meaning: "the node cannot serve this now (starting, stopping, not bootstrapped)" },
+  unavailable: {
+    status: 503,
+    meaning: "the node cannot serve this now (starting, stopping, not bootstrapped)",
+  },
   internal: { status: 500, meaning: "a fault inside the node; the request may be retried" },
 } as const;
 

@@ -2,7 +2,14 @@
  * Every NATS subject regsync uses, derived from the configurable prefix (default `registry`).
  * The client subjects are a contract (DESIGN.md §2); the sync subjects are for nodes only.
  */
-export const CLIENT_ENDPOINTS = ["register", "heartbeat", "deregister", "lookup", "services", "snapshot"] as const;
+export const CLIENT_ENDPOINTS = [
+  "register",
+  "heartbeat",
+  "deregister",
+  "lookup",
+  "services",
+  "snapshot",
+] as const;
 export type ClientEndpoint = (typeof CLIENT_ENDPOINTS)[number];
 
 /** Queue group all nodes serve the client API in, so a request reaches exactly one node. */

@@ -15,7 +15,9 @@ export class WorkerFleet {
       nodes.map(
         (data) =>
           new Promise<void>((resolve, reject) => {
-            const worker = new Worker(new URL("./node-worker.js", import.meta.url), { workerData: data });
+            const worker = new Worker(new URL("./node-worker.js", import.meta.url), {
+              workerData: data,
+            });
             const id = String(data.config.id);
             workers.set(id, worker);
             worker.on("error", reject);

@@ -5,10 +5,17 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { connect, type NatsConnection } from "nats";
+import { connect } from "nats";
 import { startNatsServer } from "../../src/dev/nats-server.js";
 import { WorkerFleet } from "../fleet/fleet.js";
-import { atLeast, atMost, type BenchContext, type BenchRow, percentile, type Scenario } from "../scenario.js";
+import {
+  atLeast,
+  atMost,
+  type BenchContext,
+  type BenchRow,
+  percentile,
+  type Scenario,
+} from "../scenario.js";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -31,8 +38,20 @@ function instanceJson(service: string, id: string): Uint8Array {
   );
 }
 
-function nodeConfig(url: string, id: string, extra: Record<string, unknown> = {}): Record<string, unknown> {
-  return { nats: [url], id, memory: true, httpListen: "", logLevel: "warn", syncIntervalMs: 1_000, ...extra };
+function nodeConfig(
+  url: string,
+  id: string,
+  extra: Record<string, unknown> = {},
+): Record<string, unknown> {
+  return {
+    nats: [url],
+    id,
+    memory: true,
+    httpListen: "",
+    logLevel: "warn",
+    syncIntervalMs: 1_000,
+    ...extra,
+  };
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -43,7 +62,10 @@ async function propagation(url: string, context: BenchContext): Promise<BenchRow
   const writes = context.quick ? 600 : 3_000;
   const rate = 500;
   const fleet = await WorkerFleet.start(
-    Array.from({ length: size }, (_, i) => ({ config: nodeConfig(url, `p${i + 1}`), watchService: "prop" })),
+    Array.from({ length: size }, (_, i) => ({
+      config: nodeConfig(url, `p${i + 1}`),
+      watchService: "prop",
+    })),
   );
   const nc = await connect({ servers: url });
   const acked = new Map<string, { at: number; node: string }>();
@@ -52,7 +74,10 @@ async function propagation(url: string, context: BenchContext): Promise<BenchRow
     if (m.type !== "replicated") return;
     for (const id of m.ids) {
       let byNode = seen.get(id);
-      if (!byNode) seen.set(id, (byNode = new Map()));
+      if (!byNode) {
+        byNode = new Map();
+        seen.set(id, byNode);
+      }
       if (!byNode.has(m.id)) byNode.set(m.id, m.at);
     }
   });
@@ -65,16 +90,22 @@ async function propagation(url: string, context: BenchContext): Promise<BenchRow
       if (wait > 1) await sleep(wait);
       const id = `i${i}`;
       pending.push(
-        nc.request("registry.register", instanceJson("prop", id), { timeout: 5_000 }).then((reply) => {
-          const at = performance.timeOrigin + performance.now();
-          const body = JSON.parse(decoder.decode(reply.data)) as { node: string };
-          acked.set(id, { at, node: body.node });
-        }),
+        nc
+          .request("registry.register", instanceJson("prop", id), { timeout: 5_000 })
+          .then((reply) => {
+            const at = performance.timeOrigin + performance.now();
+            const body = JSON.parse(decoder.decode(reply.data)) as { node: string };
+            acked.set(id, { at, node: body.node });
+          }),
       );
     }
     await Promise.all(pending);
     const deadline = Date.now() + 10_000;
-    while (Date.now() < deadline && [...acked.keys()].some((id) => (seen.get(id)?.size ?? 0) < size - 1)) await sleep(20);
+    while (
+      Date.now() < deadline &&
+      [...acked.keys()].some((id) => (seen.get(id)?.size ?? 0) < size - 1)
+    )
+      await sleep(20);
     const latencies: number[] = [];
     let missing = 0;
     for (const [id, ack] of acked) {
@@ -105,18 +136,27 @@ async function throughput(url: string, context: BenchContext, durable: boolean):
   const dir = mkdtempSync(join(tmpdir(), "regsync-bench-"));
   const prefix = durable ? "tpd" : "tpm";
   const fleet = await WorkerFleet.start([
-    { config: nodeConfig(url, `t-${prefix}`, { subjectPrefix: prefix, memory: !durable, dataDir: join(dir, "node") }) },
+    {
+      config: nodeConfig(url, `t-${prefix}`, {
+        subjectPrefix: prefix,
+        memory: !durable,
+        dataDir: join(dir, "node"),
+      }),
+    },
   ]);
   const nc = await connect({ servers: url });
   try {
-    const bodies = Array.from({ length: total }, (_, i) => instanceJson(`svc${i % 200}`, `inst-${i}`));
+    const bodies = Array.from({ length: total }, (_, i) =>
+      instanceJson(`svc${i % 200}`, `inst-${i}`),
+    );
     let next = 0;
     const started = performance.now();
     const lane = async () => {
       while (next < total) {
         const body = bodies[next++]!;
         const reply = await nc.request(`${prefix}.register`, body, { timeout: 10_000 });
-        if (reply.data[6] !== 0x74) throw new Error(`register failed: ${decoder.decode(reply.data)}`); // {"ok":t…
+        if (reply.data[6] !== 0x74)
+          throw new Error(`register failed: ${decoder.decode(reply.data)}`); // {"ok":t…
       }
     };
     await Promise.all(Array.from({ length: 64 }, lane));
@@ -135,9 +175,16 @@ async function throughput(url: string, context: BenchContext, durable: boolean):
   }
 }
 
-async function varz(monitorUrl: string): Promise<{ in_msgs: number; out_msgs: number; in_bytes: number; out_bytes: number }> {
+async function varz(
+  monitorUrl: string,
+): Promise<{ in_msgs: number; out_msgs: number; in_bytes: number; out_bytes: number }> {
   const response = await fetch(`${monitorUrl}/varz`);
-  return (await response.json()) as { in_msgs: number; out_msgs: number; in_bytes: number; out_bytes: number };
+  return (await response.json()) as {
+    in_msgs: number;
+    out_msgs: number;
+    in_bytes: number;
+    out_bytes: number;
+  };
 }
 
 /**
@@ -150,7 +197,9 @@ async function wirePerChange(size: number, context: BenchContext): Promise<Bench
   const url = server.url;
   const interval = 1_000;
   const fleet = await WorkerFleet.start(
-    Array.from({ length: size }, (_, i) => ({ config: nodeConfig(url, `w${i + 1}`, { syncIntervalMs: interval }) })),
+    Array.from({ length: size }, (_, i) => ({
+      config: nodeConfig(url, `w${i + 1}`, { syncIntervalMs: interval }),
+    })),
   );
   const nc = await connect({ servers: url });
   try {
@@ -161,7 +210,8 @@ async function wirePerChange(size: number, context: BenchContext): Promise<Bench
     const idle1 = await varz(server.monitorUrl!);
     const idleInPerMs = (idle1.in_msgs - idle0.in_msgs) / idleWindow;
     const idleOutPerMs = (idle1.out_msgs - idle0.out_msgs) / idleWindow;
-    const idleBytesPerMs = (idle1.in_bytes - idle0.in_bytes + idle1.out_bytes - idle0.out_bytes) / idleWindow;
+    const idleBytesPerMs =
+      (idle1.in_bytes - idle0.in_bytes + idle1.out_bytes - idle0.out_bytes) / idleWindow;
     const changes = context.quick ? 300 : 1_000;
     const body = (i: number) => instanceJson("wire", `x${i}`);
     const t0 = performance.now();
@@ -177,14 +227,33 @@ async function wirePerChange(size: number, context: BenchContext): Promise<Bench
     const after = await varz(server.monitorUrl!);
     const elapsed = performance.now() - t0;
     const msgs =
-      after.in_msgs - before.in_msgs + (after.out_msgs - before.out_msgs) - 4 * changes - (idleInPerMs + idleOutPerMs) * elapsed;
+      after.in_msgs -
+      before.in_msgs +
+      (after.out_msgs - before.out_msgs) -
+      4 * changes -
+      (idleInPerMs + idleOutPerMs) * elapsed;
     const bytes =
-      after.in_bytes - before.in_bytes + (after.out_bytes - before.out_bytes) - 2 * clientBytes.in - idleBytesPerMs * elapsed;
-    const idlePerNodePerInterval = ((idle1.in_msgs - idle0.in_msgs) / size) * (interval / idleWindow);
+      after.in_bytes -
+      before.in_bytes +
+      (after.out_bytes - before.out_bytes) -
+      2 * clientBytes.in -
+      idleBytesPerMs * elapsed;
+    const idlePerNodePerInterval =
+      ((idle1.in_msgs - idle0.in_msgs) / size) * (interval / idleWindow);
     return [
-      atMost(`wire msgs per change, N=${size} (in + delivered)`, msgs / changes, "msgs", 3 * (size - 1)),
+      atMost(
+        `wire msgs per change, N=${size} (in + delivered)`,
+        msgs / changes,
+        "msgs",
+        3 * (size - 1),
+      ),
       { metric: `wire bytes per change, N=${size}`, value: bytes / changes, unit: "B" },
-      atMost(`idle announcements per node per interval, N=${size}`, idlePerNodePerInterval, "msgs", 1.2),
+      atMost(
+        `idle announcements per node per interval, N=${size}`,
+        idlePerNodePerInterval,
+        "msgs",
+        1.2,
+      ),
     ];
   } finally {
     await nc.close();

@@ -12,19 +12,42 @@ interface Command {
 
 const COMMANDS: Record<string, Command> = {
   node: { summary: "run a registry node", load: () => import("./commands/node.js") },
-  dev: { summary: "start a local nats-server and three nodes", load: () => import("./commands/dev.js") },
-  register: { summary: "register an instance (optionally keep its lease alive)", load: () => import("./commands/register.js") },
-  heartbeat: { summary: "renew an instance's lease", load: () => import("./commands/heartbeat.js") },
+  dev: {
+    summary: "start a local nats-server and three nodes",
+    load: () => import("./commands/dev.js"),
+  },
+  register: {
+    summary: "register an instance (optionally keep its lease alive)",
+    load: () => import("./commands/register.js"),
+  },
+  heartbeat: {
+    summary: "renew an instance's lease",
+    load: () => import("./commands/heartbeat.js"),
+  },
   deregister: { summary: "remove an instance", load: () => import("./commands/deregister.js") },
-  lookup: { summary: "list a service's live instances", load: () => import("./commands/lookup.js") },
-  services: { summary: "list services with instance counts", load: () => import("./commands/services.js") },
-  watch: { summary: "follow a service's changes (snapshot, then changes)", load: () => import("./commands/watch.js") },
-  status: { summary: "show the fleet: nodes, digests, lag, failures", load: () => import("./commands/status.js") },
+  lookup: {
+    summary: "list a service's live instances",
+    load: () => import("./commands/lookup.js"),
+  },
+  services: {
+    summary: "list services with instance counts",
+    load: () => import("./commands/services.js"),
+  },
+  watch: {
+    summary: "follow a service's changes (snapshot, then changes)",
+    load: () => import("./commands/watch.js"),
+  },
+  status: {
+    summary: "show the fleet: nodes, digests, lag, failures",
+    load: () => import("./commands/status.js"),
+  },
 };
 
 function usage(): string {
   const width = Math.max(...Object.keys(COMMANDS).map((c) => c.length));
-  const lines = Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(width)}  ${c.summary}`);
+  const lines = Object.entries(COMMANDS).map(
+    ([name, c]) => `  ${name.padEnd(width)}  ${c.summary}`,
+  );
   return `regsync ${VERSION}: a service registry for a service mesh, over NATS\n\nusage: regsync <command> [options]\n\ncommands:\n${lines.join("\n")}\n\nEvery command takes --help. Client commands take --nats <url> (default $NATS_URL, else nats://127.0.0.1:4222).`;
 }
 

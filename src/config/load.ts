@@ -43,13 +43,17 @@ function readConfigFile(path: string): Record<string, unknown> {
   try {
     text = readFileSync(path, "utf8");
   } catch (error) {
-    throw new ConfigError(`cannot read config file ${path}: ${(error as Error).message}`, { cause: error });
+    throw new ConfigError(`cannot read config file ${path}: ${(error as Error).message}`, {
+      cause: error,
+    });
   }
   let parsed: unknown;
   try {
     parsed = JSON.parse(text);
   } catch (error) {
-    throw new ConfigError(`config file ${path} is not valid JSON: ${(error as Error).message}`, { cause: error });
+    throw new ConfigError(`config file ${path} is not valid JSON: ${(error as Error).message}`, {
+      cause: error,
+    });
   }
   if (parsed === null || typeof parsed !== "object" || Array.isArray(parsed)) {
     throw new ConfigError(`config file ${path} must hold a JSON object`);
@@ -99,7 +103,10 @@ export function toEnvName(key: string): string {
  * JSON, and list settings also take comma-separated values. */
 export function coerceSetting(key: string, value: string): unknown {
   if (ARRAY_KEYS.has(key) && !value.trimStart().startsWith("[")) {
-    return value.split(",").map((v) => v.trim()).filter((v) => v.length > 0);
+    return value
+      .split(",")
+      .map((v) => v.trim())
+      .filter((v) => v.length > 0);
   }
   const fallback = (DEFAULTS as Record<string, unknown>)[key];
   if (fallback === undefined || typeof fallback === "string") return value;
@@ -111,4 +118,3 @@ export function coerceSetting(key: string, value: string): unknown {
 }
 
 const DEFAULTS = NodeConfigSchema.parse({});
-

@@ -43,7 +43,10 @@ export const NodeConfigSchema = z.strictObject({
   /** Where the LMDB store lives. Default: `.regsync/<id>` under the working directory. */
   dataDir: z.string().optional(),
   /** Prefix of every subject; several registries can share one NATS account. */
-  subjectPrefix: z.string().regex(/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/).default("registry"),
+  subjectPrefix: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/)
+    .default("registry"),
   logLevel: z.enum(["trace", "debug", "info", "warn", "error", "fatal", "silent"]).default("info"),
 
   /** Periodic announcement: the liveness signal and the fallback when a change announcement is
@@ -53,7 +56,11 @@ export const NodeConfigSchema = z.strictObject({
    * tick, which keeps propagation to a few milliseconds. */
   announceDelayMs: ms(0, 10_000).default(0),
   /** Announcements carry the changes inline up to this size, so peers need not pull at all. */
-  inlineChangesMaxBytes: z.int().min(0).max(1 << 20).default(32 * 1024),
+  inlineChangesMaxBytes: z
+    .int()
+    .min(0)
+    .max(1 << 20)
+    .default(32 * 1024),
   /** A pull not answered within this time counts as a failure and is retried. */
   pullTimeoutMs: ms(50, 120_000).default(2_000),
   /** Retries of a failed pull use exponential backoff with full jitter between these bounds. */
@@ -66,14 +73,30 @@ export const NodeConfigSchema = z.strictObject({
   suspectProbeMs: ms(100, 3_600_000).default(30_000),
   /** Batch bounds; the byte bound is also capped below the server's max_payload. */
   batchMaxEntries: z.int().min(1).max(100_000).default(2_000),
-  batchMaxBytes: z.int().min(1024).max(64 << 20).default(512 * 1024),
+  batchMaxBytes: z
+    .int()
+    .min(1024)
+    .max(64 << 20)
+    .default(512 * 1024),
   /** Sync payloads at least this large are deflated (when that makes them smaller). */
-  compressionThreshold: z.int().min(0).max(1 << 30).default(1024),
+  compressionThreshold: z
+    .int()
+    .min(0)
+    .max(1 << 30)
+    .default(1024),
   compression: z.enum(["deflate", "none"]).default("deflate"),
   /** Largest decompressed sync payload accepted: bounds memory against corrupt or hostile input. */
-  maxDecompressedBytes: z.int().min(1024).max(1 << 30).default(64 << 20),
+  maxDecompressedBytes: z
+    .int()
+    .min(1024)
+    .max(1 << 30)
+    .default(64 << 20),
   /** Largest client request accepted, before parsing. */
-  maxRequestBytes: z.int().min(1024).max(64 << 20).default(64 * 1024),
+  maxRequestBytes: z
+    .int()
+    .min(1024)
+    .max(64 << 20)
+    .default(64 * 1024),
 
   /** A peer's version this far ahead of our wall clock is rejected and counted, never adopted. */
   maxClockSkewMs: ms(100, 86_400_000).default(30_000),
@@ -104,6 +127,8 @@ export type NodeConfig = Readonly<z.output<typeof NodeConfigSchema>>;
 export type NodeConfigInput = z.input<typeof NodeConfigSchema>;
 
 function defaultNodeId(): string {
-  const host = hostname().replace(/[^A-Za-z0-9_-]/g, "-").slice(0, 64);
+  const host = hostname()
+    .replace(/[^A-Za-z0-9_-]/g, "-")
+    .slice(0, 64);
   return host.length > 0 ? host : "regsync";
 }

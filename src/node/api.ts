@@ -47,7 +47,8 @@ export class RegistryApi {
         `request of ${data.length} bytes exceeds the limit of ${this.deps.maxRequestBytes}`,
       );
     }
-    if (!this.deps.ready()) throw new RegistryError("unavailable", "node is not ready (starting or bootstrapping)");
+    if (!this.deps.ready())
+      throw new RegistryError("unavailable", "node is not ready (starting or bootstrapping)");
     const body = this.parseJson(data, endpoint === "services");
     switch (endpoint) {
       case "register":
@@ -77,7 +78,10 @@ export class RegistryApi {
     const request = validate(HeartbeatRequest, body);
     const renewed = this.deps.store.heartbeat(request.service, request.id, request.status);
     if (renewed === undefined) {
-      throw new RegistryError("not_found", `no live instance ${request.service}/${request.id}; register it again`);
+      throw new RegistryError(
+        "not_found",
+        `no live instance ${request.service}/${request.id}; register it again`,
+      );
     }
     await this.deps.commit([renewed.entry]);
     this.deps.onWrite(renewed.event);
@@ -102,7 +106,10 @@ export class RegistryApi {
 
   private services(body: unknown): string {
     validate(ServicesRequest, body);
-    return JSON.stringify({ ok: true, services: this.deps.store.serviceSummaries(this.deps.wallClock()) });
+    return JSON.stringify({
+      ok: true,
+      services: this.deps.store.serviceSummaries(this.deps.wallClock()),
+    });
   }
 
   /** A watch's starting point: live instances with the version of each, which change events
@@ -124,9 +131,14 @@ export class RegistryApi {
     try {
       return JSON.parse(this.encoder.decode(data));
     } catch (error) {
-      throw new RegistryError("invalid_request", `request is not valid UTF-8 JSON: ${(error as Error).message}`, undefined, {
-        cause: error,
-      });
+      throw new RegistryError(
+        "invalid_request",
+        `request is not valid UTF-8 JSON: ${(error as Error).message}`,
+        undefined,
+        {
+          cause: error,
+        },
+      );
     }
   }
 }

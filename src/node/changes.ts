@@ -34,7 +34,9 @@ export class ChangePublisher {
     h.set(CHANGE_HEADERS.node, this.nodeId);
     h.set(CHANGE_HEADERS.seq, String(++this.seq));
     h.set(CHANGE_HEADERS.epoch, this.epoch);
-    this.nc.publish(changesSubject(this.prefix, entry.service), this.encoder.encode(json), { headers: h });
+    this.nc.publish(changesSubject(this.prefix, entry.service), this.encoder.encode(json), {
+      headers: h,
+    });
     this.onPublished(event.type);
   }
 }

@@ -1,5 +1,12 @@
 import { readFileSync } from "node:fs";
-import { type Authenticator, type ConnectionOptions, connect, credsAuthenticator, type NatsConnection, nkeyAuthenticator } from "nats";
+import {
+  type Authenticator,
+  type ConnectionOptions,
+  connect,
+  credsAuthenticator,
+  type NatsConnection,
+  nkeyAuthenticator,
+} from "nats";
 import type { NodeConfig } from "../config/schema.js";
 
 /** Connection settings shared by nodes, the client and the CLI. */
@@ -36,7 +43,11 @@ export function connectionOptions(settings: NatsSettings): ConnectionOptions {
   if (settings.token !== undefined) options.token = settings.token;
   const authenticators: Authenticator[] = [];
   if (settings.nkeySeedFile !== undefined) {
-    authenticators.push(nkeyAuthenticator(new TextEncoder().encode(readFileSync(settings.nkeySeedFile, "utf8").trim())));
+    authenticators.push(
+      nkeyAuthenticator(
+        new TextEncoder().encode(readFileSync(settings.nkeySeedFile, "utf8").trim()),
+      ),
+    );
   }
   if (settings.credsFile !== undefined) {
     authenticators.push(credsAuthenticator(new Uint8Array(readFileSync(settings.credsFile))));
@@ -52,7 +63,13 @@ export function connectionOptions(settings: NatsSettings): ConnectionOptions {
 }
 
 export function natsSettingsOf(config: NodeConfig): NatsSettings {
-  return { servers: config.nats, name: `regsync-node-${config.id}`, noEcho: true, ...config.natsAuth, tls: config.tls };
+  return {
+    servers: config.nats,
+    name: `regsync-node-${config.id}`,
+    noEcho: true,
+    ...config.natsAuth,
+    tls: config.tls,
+  };
 }
 
 export function connectNats(settings: NatsSettings): Promise<NatsConnection> {

@@ -17,7 +17,10 @@ export interface HttpSources {
  * The node's HTTP side: Prometheus metrics, liveness and readiness probes, the status as JSON
  * and as a small page. Read-only, and meant for a loopback or cluster-internal address.
  */
-export async function startHttpServer(listen: string, sources: HttpSources): Promise<{ server: Server; url: string }> {
+export async function startHttpServer(
+  listen: string,
+  sources: HttpSources,
+): Promise<{ server: Server; url: string }> {
   const { host, port } = parseListen(listen);
   const server = createServer((req, res) => {
     handle(req, res, sources).catch((error: unknown) => {
@@ -36,7 +39,11 @@ export async function startHttpServer(listen: string, sources: HttpSources): Pro
   return { server, url: `http://${address.address}:${address.port}` };
 }
 
-async function handle(req: IncomingMessage, res: ServerResponse, sources: HttpSources): Promise<void> {
+async function handle(
+  req: IncomingMessage,
+  res: ServerResponse,
+  sources: HttpSources,
+): Promise<void> {
   if (req.method !== "GET" && req.method !== "HEAD") {
     res.writeHead(405, { allow: "GET, HEAD" }).end();
     return;
@@ -74,6 +81,7 @@ function probe(res: ServerResponse, ok: boolean): void {
 export function parseListen(listen: string): { host: string; port: number } {
   const match = /^(?:\[([^\]]+)\]|([^:]*)):(\d{1,5})$/.exec(listen);
   const port = Number(match?.[3]);
-  if (match === null || port > 65535) throw new Error(`httpListen must be host:port, got "${listen}"`);
+  if (match === null || port > 65535)
+    throw new Error(`httpListen must be host:port, got "${listen}"`);
   return { host: match[1] ?? (match[2] || "127.0.0.1"), port };
 }

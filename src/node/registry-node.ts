@@ -5,18 +5,18 @@ import type { NodeConfig } from "../config/schema.js";
 import { type ChangeEvent, type Entry, RegistryStore } from "../core/mod.js";
 import { LmdbStorage } from "../storage/lmdb-storage.js";
 import { MemoryStorage, type PersistedState, type ReplicaStorage } from "../storage/storage.js";
+import { statusSubject } from "../subjects.js";
 import type { SyncCodec } from "../sync/codec.js";
 import { SyncEngine } from "../sync/sync-engine.js";
+import { VERSION } from "../version.js";
 import { RegistryApi } from "./api.js";
 import { ChangePublisher } from "./changes.js";
 import { connectNats, natsSettingsOf } from "./connection.js";
+import { startHttpServer } from "./http.js";
 import { createLogger } from "./log.js";
 import { NodeMetrics } from "./metrics.js";
-import { startHttpServer } from "./http.js";
 import { startClientService } from "./service.js";
 import { type NodeStatus, nodeStatus } from "./status.js";
-import { statusSubject } from "../subjects.js";
-import { VERSION } from "../version.js";
 
 export interface RegistryNodeOptions {
   config: NodeConfig;
@@ -101,7 +101,10 @@ export class RegistryNode {
     if (this.restored === undefined) {
       await this.storage.initialise(this.store.epoch);
     } else {
-      this.log.info({ entries: this.store.size, seq: this.store.seq, epoch: this.store.epoch }, "restored from disk");
+      this.log.info(
+        { entries: this.store.size, seq: this.store.seq, epoch: this.store.epoch },
+        "restored from disk",
+      );
     }
     const nc = await connectNats(natsSettingsOf(this.config));
     this.nc = nc;
@@ -134,7 +137,13 @@ export class RegistryNode {
       wallClock: this.wallClock,
     });
     this.sync.start();
-    this.service = await startClientService(nc, { prefix, nodeId: this.id, api, metrics: this.metrics, log: this.log });
+    this.service = await startClientService(nc, {
+      prefix,
+      nodeId: this.id,
+      api,
+      metrics: this.metrics,
+      log: this.log,
+    });
     this.statusSub = nc.subscribe(statusSubject(prefix), {
       callback: (err, msg) => {
         if (!err && msg.reply) msg.respond(new TextEncoder().encode(JSON.stringify(this.status())));
@@ -152,7 +161,10 @@ export class RegistryNode {
       this.http = server;
       this.httpUrl = url;
     }
-    this.log.info({ epoch: this.store.epoch, servers: this.config.nats, http: this.httpUrl }, "node started");
+    this.log.info(
+      { epoch: this.store.epoch, servers: this.config.nats, http: this.httpUrl },
+      "node started",
+    );
     await this.catchUp();
     this.ready = true;
     this.log.info({ entries: this.store.size, peers: this.sync.peers.size }, "node ready");
@@ -177,7 +189,9 @@ export class RegistryNode {
         this.log.debug({ err: error }, "drain");
       }
     }
-    await new Promise<void>((resolve) => (this.http ? this.http.close(() => resolve()) : resolve()));
+    await new Promise<void>((resolve) =>
+      this.http ? this.http.close(() => resolve()) : resolve(),
+    );
     await this.storage.close();
     this.log.info("node stopped");
   }
@@ -198,7 +212,9 @@ export class RegistryNode {
     const started = this.wallClock();
     await delay(DISCOVERY_WINDOW_MS);
     while (!this.stopping) {
-      const behind = [...sync.peers.values()].filter((p) => p.behind && p.state !== "suspect" && p.state !== "left");
+      const behind = [...sync.peers.values()].filter(
+        (p) => p.behind && p.state !== "suspect" && p.state !== "left",
+      );
       if (behind.length === 0) break;
       await delay(READY_POLL_MS);
     }
@@ -237,7 +253,9 @@ export class RegistryNode {
     const now = this.wallClock();
     const { expired, removed } = this.store.sweep(now);
     if (removed.length > 0) {
-      this.storage.remove(removed).catch((error: unknown) => this.log.warn({ err: error }, "forgetting collected entries"));
+      this.storage
+        .remove(removed)
+        .catch((error: unknown) => this.log.warn({ err: error }, "forgetting collected entries"));
     }
     if (expired.length === 0 || this.publisher === undefined) return;
     const live = new Set(this.sync!.livePeers(now).map((p) => p.id));

@@ -3,7 +3,11 @@ import { instanceId, serviceName, status } from "../core/instance.js";
 import type { LookupQuery } from "../core/lookup.js";
 
 /** Request bodies of the client API other than `register` (whose body is an instance). */
-export const HeartbeatRequest = z.strictObject({ service: serviceName, id: instanceId, status: status.optional() });
+export const HeartbeatRequest = z.strictObject({
+  service: serviceName,
+  id: instanceId,
+  status: status.optional(),
+});
 export const DeregisterRequest = z.strictObject({ service: serviceName, id: instanceId });
 
 const filterText = z.string().max(128);

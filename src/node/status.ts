@@ -35,7 +35,13 @@ export interface PeerStatus {
 export function nodeStatus(
   store: RegistryStore,
   sync: SyncEngine,
-  extra: { version: string; ready: boolean; selfPreservation: boolean; startedAtMs: number; nowMs: number },
+  extra: {
+    version: string;
+    ready: boolean;
+    selfPreservation: boolean;
+    startedAtMs: number;
+    nowMs: number;
+  },
 ): NodeStatus {
   const { digest, count } = store.digest();
   const peers = [...sync.peers.values()]

@@ -49,7 +49,9 @@ export class LmdbStorage implements ReplicaStorage {
       this.meta = this.root.openDB({ name: "meta" });
       this.cursors = this.root.openDB({ name: "cursors" });
     } catch (error) {
-      throw new DataDirError(`cannot open data directory ${dir}: ${(error as Error).message}`, { cause: error });
+      throw new DataDirError(`cannot open data directory ${dir}: ${(error as Error).message}`, {
+        cause: error,
+      });
     }
   }
 
@@ -57,10 +59,14 @@ export class LmdbStorage implements ReplicaStorage {
     const meta = this.meta.get("meta");
     if (meta === undefined) return undefined;
     if (meta.format !== STORAGE_FORMAT) {
-      throw new DataDirError(`${this.dir} has storage format ${meta.format}; this regsync reads format ${STORAGE_FORMAT}`);
+      throw new DataDirError(
+        `${this.dir} has storage format ${meta.format}; this regsync reads format ${STORAGE_FORMAT}`,
+      );
     }
     if (meta.nodeId !== this.nodeId) {
-      throw new DataDirError(`${this.dir} belongs to node "${meta.nodeId}", not "${this.nodeId}"; refusing to use it`);
+      throw new DataDirError(
+        `${this.dir} belongs to node "${meta.nodeId}", not "${this.nodeId}"; refusing to use it`,
+      );
     }
     this.epoch = meta.epoch;
     const rows: { tuple: EntryTuple; seq: number }[] = [];
@@ -72,9 +78,13 @@ export class LmdbStorage implements ReplicaStorage {
     try {
       records = fromTuples(rows.map((r) => r.tuple));
     } catch (error) {
-      throw new DataDirError(`${this.dir} holds a corrupt entry (${(error as Error).message})`, { cause: error });
+      throw new DataDirError(`${this.dir} holds a corrupt entry (${(error as Error).message})`, {
+        cause: error,
+      });
     }
-    const entries = records.map((r, i) => ({ ...r, seq: rows[i]!.seq })).sort((a, b) => a.seq - b.seq);
+    const entries = records
+      .map((r, i) => ({ ...r, seq: rows[i]!.seq }))
+      .sort((a, b) => a.seq - b.seq);
     const cursors = new Map<string, { epoch: string; cursor: number }>();
     for (const { key, value } of this.cursors.getRange()) cursors.set(key, value);
     return { epoch: meta.epoch, head: meta.head, entries, cursors };
@@ -87,7 +97,12 @@ export class LmdbStorage implements ReplicaStorage {
 
   async commit(entries: readonly Entry[], head: number): Promise<void> {
     for (const entry of entries) this.entries.put(entry.key, [...toTuple(entry), entry.seq]);
-    await this.meta.put("meta", { format: STORAGE_FORMAT, nodeId: this.nodeId, epoch: this.epoch, head });
+    await this.meta.put("meta", {
+      format: STORAGE_FORMAT,
+      nodeId: this.nodeId,
+      epoch: this.epoch,
+      head,
+    });
   }
 
   async remove(entries: readonly Entry[]): Promise<void> {

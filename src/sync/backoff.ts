@@ -18,7 +18,11 @@ export function fullJitterDelay(
  * and stretched logarithmically past 32 nodes so a large fleet's background traffic grows like
  * N·log N rather than N².
  */
-export function periodicInterval(baseMs: number, fleetSize: number, random: () => number = Math.random): number {
+export function periodicInterval(
+  baseMs: number,
+  fleetSize: number,
+  random: () => number = Math.random,
+): number {
   const scale = fleetSize > 32 ? Math.ceil(Math.log2(fleetSize / 32)) + 1 : 1;
   return Math.round(baseMs * scale * (0.9 + 0.2 * random()));
 }

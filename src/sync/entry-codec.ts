@@ -1,4 +1,11 @@
-import { type EntryRecord, INSTANCE_ID, isHlcTimestamp, SERVICE_NAME, STATUSES, type Status } from "../core/mod.js";
+import {
+  type EntryRecord,
+  INSTANCE_ID,
+  isHlcTimestamp,
+  SERVICE_NAME,
+  STATUSES,
+  type Status,
+} from "../core/mod.js";
 
 /**
  * Entries travel as positional tuples: msgpack then spends no bytes on field names, and a
@@ -64,17 +71,24 @@ export function fromTuples(value: unknown): EntryRecord[] {
 }
 
 function fromTuple(t: unknown, i: number): EntryRecord {
-  if (!Array.isArray(t) || t.length < TUPLE_LENGTH) throw new InvalidEntryError(i, "not an entry tuple");
-  const [service, id, hlc, node, body, status, ver, ttlMs, registeredAt, lastHeartbeat, expiresAt] = t;
-  if (typeof service !== "string" || !SERVICE_NAME.test(service)) throw new InvalidEntryError(i, "bad service");
+  if (!Array.isArray(t) || t.length < TUPLE_LENGTH)
+    throw new InvalidEntryError(i, "not an entry tuple");
+  const [service, id, hlc, node, body, status, ver, ttlMs, registeredAt, lastHeartbeat, expiresAt] =
+    t;
+  if (typeof service !== "string" || !SERVICE_NAME.test(service))
+    throw new InvalidEntryError(i, "bad service");
   if (typeof id !== "string" || !INSTANCE_ID.test(id)) throw new InvalidEntryError(i, "bad id");
   if (!isHlcTimestamp(hlc)) throw new InvalidEntryError(i, "bad version timestamp");
-  if (typeof node !== "string" || !NODE_ID.test(node)) throw new InvalidEntryError(i, "bad node id");
+  if (typeof node !== "string" || !NODE_ID.test(node))
+    throw new InvalidEntryError(i, "bad node id");
   if (body !== null && !isObjectText(body)) throw new InvalidEntryError(i, "bad body");
-  if (typeof status !== "string" || !STATUS_SET.has(status)) throw new InvalidEntryError(i, "bad status");
-  if (typeof ver !== "string" || ver.length > 128) throw new InvalidEntryError(i, "bad instance version");
+  if (typeof status !== "string" || !STATUS_SET.has(status))
+    throw new InvalidEntryError(i, "bad status");
+  if (typeof ver !== "string" || ver.length > 128)
+    throw new InvalidEntryError(i, "bad instance version");
   for (const n of [ttlMs, registeredAt, lastHeartbeat, expiresAt]) {
-    if (typeof n !== "number" || !Number.isSafeInteger(n) || n < 0) throw new InvalidEntryError(i, "bad lease field");
+    if (typeof n !== "number" || !Number.isSafeInteger(n) || n < 0)
+      throw new InvalidEntryError(i, "bad lease field");
   }
   return {
     service,

@@ -41,7 +41,10 @@ export const PullRequestSchema = z.object({
   epoch: z.string().max(64),
   since: seq,
   maxEntries: z.int().min(1).max(100_000),
-  maxBytes: z.int().min(1024).max(64 << 20),
+  maxBytes: z
+    .int()
+    .min(1024)
+    .max(64 << 20),
   /** Leave out entries the puller wrote: it holds them already (false on a first full pull). */
   excludeOwn: z.boolean(),
   accepts: z.array(z.string().max(16)).max(8).default([]),
@@ -93,7 +96,9 @@ export function parseMessage<S extends z.ZodType>(schema: S, value: unknown): z.
   }
   const message = result.data as { v: number };
   if (Math.floor(message.v) > PROTOCOL_VERSION) {
-    throw new InvalidMessageError(`sync protocol v${message.v} is newer than this node's v${PROTOCOL_VERSION}`);
+    throw new InvalidMessageError(
+      `sync protocol v${message.v} is newer than this node's v${PROTOCOL_VERSION}`,
+    );
   }
   return result.data;
 }

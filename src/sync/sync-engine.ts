@@ -2,6 +2,7 @@ import type { Msg, NatsConnection, Subscription } from "nats";
 import type { Logger } from "pino";
 import type { Entry, EntryRecord, MergeResult, RegistryStore } from "../core/mod.js";
 import type { NodeMetrics } from "../node/metrics.js";
+import { syncSubjects } from "../subjects.js";
 import { fullJitterDelay, periodicInterval } from "./backoff.js";
 import type { SyncCodec } from "./codec.js";
 import { fromTuples, InvalidEntryError, toTuple } from "./entry-codec.js";
@@ -17,7 +18,6 @@ import {
   parseMessage,
 } from "./messages.js";
 import { PeerState } from "./peer.js";
-import { syncSubjects } from "../subjects.js";
 
 export interface SyncSettings {
   subjectPrefix: string;
@@ -92,8 +92,12 @@ export class SyncEngine {
 
   start(): void {
     this.subscriptions.push(
-      this.nc.subscribe(this.subjects.announce, { callback: (err, msg) => !err && this.onAnnounceMsg(msg) }),
-      this.nc.subscribe(this.subjects.pull(this.nodeId), { callback: (err, msg) => !err && this.onPullMsg(msg) }),
+      this.nc.subscribe(this.subjects.announce, {
+        callback: (err, msg) => !err && this.onAnnounceMsg(msg),
+      }),
+      this.nc.subscribe(this.subjects.pull(this.nodeId), {
+        callback: (err, msg) => !err && this.onPullMsg(msg),
+      }),
     );
     this.announce();
     this.schedulePeriodic();
@@ -214,7 +218,10 @@ export class SyncEngine {
       return;
     }
     if (announce.node === this.nodeId) return;
-    this.metrics.announcements.inc({ direction: "in", inline: String(announce.entries !== undefined) });
+    this.metrics.announcements.inc({
+      direction: "in",
+      inline: String(announce.entries !== undefined),
+    });
     const peer = this.peer(announce.node);
     if (announce.leaving) {
       peer.leaving = true;
@@ -222,7 +229,13 @@ export class SyncEngine {
     }
     peer.accepts = announce.accepts;
     const isNew = peer.lastSeenMs === 0;
-    const epochChanged = peer.onAnnounce(announce.epoch, announce.seq, announce.digest, announce.count, this.clock());
+    const epochChanged = peer.onAnnounce(
+      announce.epoch,
+      announce.seq,
+      announce.digest,
+      announce.count,
+      this.clock(),
+    );
     // Answer a newcomer at once so it learns of us within its discovery window, not a period later.
     if (isNew || epochChanged) this.notifyChange();
     if (
@@ -264,7 +277,10 @@ export class SyncEngine {
     // batch). Several announcements in a row rule out changes still in flight.
     if (peer.digest !== this.store.digest().digest) {
       if (++peer.mismatches >= MISMATCHES_BEFORE_RESYNC) {
-        this.log.info({ peer: peer.id }, "digests still differ after catching up; pulling the peer's full state");
+        this.log.info(
+          { peer: peer.id },
+          "digests still differ after catching up; pulling the peer's full state",
+        );
         peer.mismatches = 0;
         peer.cursor = 0;
         void this.pullLoop(peer, true);
@@ -285,10 +301,15 @@ export class SyncEngine {
         const outcome = await this.pullOnce(peer, excludeOwn);
         if (outcome === "failed") {
           if (peer.onPullFailure(this.clock(), this.settings.suspectAfterFailures)) {
-            this.log.warn({ peer: peer.id, failures: peer.failures }, "peer marked suspect; skipping it until it announces or a probe succeeds");
+            this.log.warn(
+              { peer: peer.id, failures: peer.failures },
+              "peer marked suspect; skipping it until it announces or a probe succeeds",
+            );
             break;
           }
-          await this.sleep(fullJitterDelay(peer.failures, this.settings.retryBaseMs, this.settings.retryMaxMs));
+          await this.sleep(
+            fullJitterDelay(peer.failures, this.settings.retryBaseMs, this.settings.retryMaxMs),
+          );
         } else if (outcome === "reset") {
           excludeOwn = false;
         } else {
@@ -330,11 +351,17 @@ export class SyncEngine {
       return "failed";
     }
     if (reply.node !== peer.id) {
-      this.reject(new InvalidMessageError(`reply from ${reply.node}, expected ${peer.id}`), "batch");
+      this.reject(
+        new InvalidMessageError(`reply from ${reply.node}, expected ${peer.id}`),
+        "batch",
+      );
       return "failed";
     }
     if (reply.type === "reset") {
-      this.log.info({ peer: peer.id, epoch: reply.epoch }, "peer has a new history; pulling from its start");
+      this.log.info(
+        { peer: peer.id, epoch: reply.epoch },
+        "peer has a new history; pulling from its start",
+      );
       peer.reset(reply.epoch, reply.head);
       this.metrics.syncRounds.inc({ outcome: "reset" });
       return "reset";
@@ -358,7 +385,10 @@ export class SyncEngine {
     return "ok";
   }
 
-  private async apply(records: readonly EntryRecord[], path: "inline" | "pull"): Promise<MergeResult> {
+  private async apply(
+    records: readonly EntryRecord[],
+    path: "inline" | "pull",
+  ): Promise<MergeResult> {
     const result = this.store.merge(records);
     if (result.applied.length > 0) await this.onApplied(result.applied);
     this.metrics.entriesApplied.inc({ path }, result.applied.length);
@@ -367,7 +397,8 @@ export class SyncEngine {
       this.metrics.entriesRejected.inc({ reason: "clock_skew" }, result.rejectedSkew);
       this.log.warn({ count: result.rejectedSkew }, "rejected entries from a clock too far ahead");
     }
-    if (result.rejectedExpired > 0) this.metrics.entriesRejected.inc({ reason: "past_grace" }, result.rejectedExpired);
+    if (result.rejectedExpired > 0)
+      this.metrics.entriesRejected.inc({ reason: "past_grace" }, result.rejectedExpired);
     return result;
   }
 
@@ -382,7 +413,13 @@ export class SyncEngine {
     }
     const compress = request.accepts.includes("deflate");
     if (request.epoch !== this.store.epoch && !(request.epoch === "" && request.since === 0)) {
-      const reset = { type: "reset", v: PROTOCOL_VERSION, node: this.nodeId, epoch: this.store.epoch, head: this.store.seq };
+      const reset = {
+        type: "reset",
+        v: PROTOCOL_VERSION,
+        node: this.nodeId,
+        epoch: this.store.epoch,
+        head: this.store.seq,
+      };
       msg.respond(this.encode(reset, compress));
       return;
     }
@@ -438,7 +475,10 @@ export class SyncEngine {
 
   private maxBatchBytes(): number {
     const serverMax = this.nc.info?.max_payload ?? 1 << 20;
-    return Math.max(1024, Math.min(this.settings.batchMaxBytes, serverMax - PAYLOAD_HEADROOM_BYTES));
+    return Math.max(
+      1024,
+      Math.min(this.settings.batchMaxBytes, serverMax - PAYLOAD_HEADROOM_BYTES),
+    );
   }
 
   private accepts(): string[] {
@@ -446,7 +486,10 @@ export class SyncEngine {
   }
 
   private encode(message: object, compress: boolean): Uint8Array {
-    const { bytes, rawBytes } = this.codec.encode(message, compress && this.settings.compression === "deflate");
+    const { bytes, rawBytes } = this.codec.encode(
+      message,
+      compress && this.settings.compression === "deflate",
+    );
     this.metrics.syncBytes.inc({ direction: "out", stage: "raw" }, rawBytes);
     this.metrics.syncBytes.inc({ direction: "out", stage: "wire" }, bytes.length);
     return bytes;
@@ -460,8 +503,11 @@ export class SyncEngine {
   }
 
   private reject(error: unknown, what: string): void {
-    const reason =
-      isEnvelopeError(error) ? error.reason : error instanceof InvalidEntryError || error instanceof InvalidMessageError ? "invalid" : "internal";
+    const reason = isEnvelopeError(error)
+      ? error.reason
+      : error instanceof InvalidEntryError || error instanceof InvalidMessageError
+        ? "invalid"
+        : "internal";
     this.metrics.batchesRejected.inc({ reason });
     this.log.warn({ what, reason, err: error }, "rejected sync message");
   }
@@ -485,5 +531,9 @@ export class SyncEngine {
 }
 
 function isEnvelopeError(error: unknown): error is Error & { reason: string } {
-  return error instanceof Error && error.name === "EnvelopeError" && typeof (error as { reason?: unknown }).reason === "string";
+  return (
+    error instanceof Error &&
+    error.name === "EnvelopeError" &&
+    typeof (error as { reason?: unknown }).reason === "string"
+  );
 }

@@ -1,5 +1,12 @@
 import { parseArgs } from "node:util";
-import { ConfigError, isBooleanSetting, isListSetting, loadNodeConfig, settingNames, coerceSetting } from "../../config/load.js";
+import {
+  ConfigError,
+  coerceSetting,
+  isBooleanSetting,
+  isListSetting,
+  loadNodeConfig,
+  settingNames,
+} from "../../config/load.js";
 import { RegistryNode } from "../../node/registry-node.js";
 import { createSyncCodec } from "../../sync/envelope-codec.js";
 
@@ -28,7 +35,8 @@ export async function run(argv: string[]): Promise<number> {
     config: { type: "string" },
     help: { type: "boolean" },
   };
-  for (const key of keys) options[kebab(key)] = { type: isBooleanSetting(key) ? "boolean" : "string" };
+  for (const key of keys)
+    options[kebab(key)] = { type: isBooleanSetting(key) ? "boolean" : "string" };
   let parsed: ReturnType<typeof parseArgs>;
   try {
     parsed = parseArgs({ args: argv, options, strict: true, allowPositionals: false });
@@ -44,7 +52,10 @@ export async function run(argv: string[]): Promise<number> {
   for (const key of keys) {
     const value = parsed.values[kebab(key)];
     if (value === undefined) continue;
-    overrides[key] = typeof value === "boolean" || isListSetting(key) && Array.isArray(value) ? value : coerceSetting(key, String(value));
+    overrides[key] =
+      typeof value === "boolean" || (isListSetting(key) && Array.isArray(value))
+        ? value
+        : coerceSetting(key, String(value));
   }
   let node: RegistryNode;
   try {
