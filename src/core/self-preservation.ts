@@ -45,7 +45,8 @@ export class SelfPreservation {
     if (drop > 0) this.lapses = this.lapses.slice(drop);
     const recent = this.lapses.length;
     const population = live + recent;
-    if (population < this.settings.minLeases || recent / population <= this.settings.threshold) return undefined;
+    if (population < this.settings.minLeases || recent / population <= this.settings.threshold)
+      return undefined;
     this.frozenAtMs = windowStart;
     this.lapses = [];
     return "activated";
