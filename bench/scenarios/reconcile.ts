@@ -1,0 +1,399 @@
+/**
+ * Differential reconciliation (DESIGN.md §4.3): two replicas of N entries that differ in d keys
+ * find those keys with the range-based protocol, run in memory with every message encoded by
+ * msgpackr. Per d: bytes each way, round trips, wall time; and the cost of the index on the write
+ * path. The alternative it is measured against is sending the whole state (N entries).
+ */
+import { setFlagsFromString } from "node:v8";
+import { runInNewContext } from "node:vm";
+import { pack, unpack } from "msgpackr";
+import { type EntryRecord, entryHash } from "../../src/core/entry.js";
+import { packHlc } from "../../src/core/hlc.js";
+import {
+  keyHashOf,
+  type MessageCodec,
+  ReconIndex,
+  type ReconItem,
+  reconcileInMemory,
+} from "../../src/core/reconcile/mod.js";
+import {
+  atLeast,
+  atMost,
+  type BenchContext,
+  type BenchRow,
+  median,
+  type Scenario,
+} from "../scenario.js";
+
+const codec: MessageCodec = { encode: (m) => pack(m), decode: (b) => unpack(b) };
+
+/** What the store's Entry will carry for the index: key, version, hash lanes, key hash. */
+class BenchEntry implements ReconItem {
+  h0 = 0;
+  h1 = 0;
+  h2 = 0;
+  h3 = 0;
+  k0 = 0;
+  k1 = 0;
+
+  constructor(
+    readonly service: string,
+    readonly id: string,
+    public hlc: number,
+    public node: string,
+    tombstone = false,
+  ) {
+    this.rehash(tombstone);
+  }
+
+  /** As Entry.rehash does: SHA-256 of (key, version), truncated to four int32 lanes. */
+  rehash(tombstone = false): void {
+    // A tombstone is a newer version of the key; its hash differs like any other version's.
+    const digest = entryHash(
+      this.service,
+      this.id,
+      this.hlc,
+      tombstone ? `${this.node}~` : this.node,
+    );
+    this.h0 = digest.readInt32BE(0);
+    this.h1 = digest.readInt32BE(4);
+    this.h2 = digest.readInt32BE(8);
+    this.h3 = digest.readInt32BE(12);
+  }
+}
+
+const BASE_WALL_MS = 1_764_000_000_000;
+const NODES = ["node-eu-west-1a", "node-eu-west-1b", "node-us-east-1a"] as const;
+
+function makeEntries(n: number): BenchEntry[] {
+  const out: BenchEntry[] = [];
+  for (let i = 0; i < n; i++) {
+    const service = `svc-${(i * 2_654_435_761) % 2_000}`;
+    out.push(
+      new BenchEntry(
+        service,
+        `${service}-7f9c5d8b6-${i}.eu-west-1:8443`,
+        packHlc(BASE_WALL_MS + i, 0),
+        NODES[i % 3]!,
+      ),
+    );
+  }
+  return out;
+}
+
+/** A realistic replicated entry (~300 bytes of msgpack), for the full-state baseline. */
+function realisticRecord(e: BenchEntry): EntryRecord {
+  return {
+    service: e.service,
+    id: e.id,
+    hlc: e.hlc,
+    node: e.node,
+    body: JSON.stringify({
+      service: e.service,
+      id: e.id,
+      host: "10.1.2.3",
+      port: 8443,
+      version: "2.14.1",
+      environment: "production",
+      region: "eu-west-1",
+      tags: { team: "payments", tier: "backend", zone: "eu-west-1a" },
+      capabilities: [],
+      dependencies: [],
+      endpoints: { grpc: "grpc://10.1.2.3:8443", metrics: "http://10.1.2.3:9090/metrics" },
+      weight: 100,
+      ttlMs: 30_000,
+    }),
+    status: "running",
+    ver: "2.14.1",
+    ttlMs: 30_000,
+    registeredAt: BASE_WALL_MS,
+    lastHeartbeat: BASE_WALL_MS,
+    expiresAt: BASE_WALL_MS + 30_000,
+  };
+}
+
+/** The four kinds of difference, in turn: d = 1 is a conflicting version (both sides act). */
+const DIFFERENCE_KINDS = ["conflict", "onlyLeft", "onlyRight", "tombstone"] as const;
+
+/**
+ * Makes `b` differ from `a` in d keys (both start equal) and returns how to undo it, with the
+ * expected key hashes each side must find.
+ */
+function diverge(
+  a: ReconIndex<BenchEntry>,
+  b: ReconIndex<BenchEntry>,
+  shared: BenchEntry[],
+  d: number,
+  round: number,
+) {
+  const undo: (() => void)[] = [];
+  const have = new Set<bigint>();
+  const need = new Set<bigint>();
+  for (let j = 0; j < d; j++) {
+    const kind = DIFFERENCE_KINDS[j % DIFFERENCE_KINDS.length]!;
+    const original = shared[(j * 7_919 + round * 104_729) % shared.length]!;
+    if (kind === "onlyLeft" || kind === "onlyRight") {
+      const side = kind === "onlyLeft" ? a : b;
+      const fresh = new BenchEntry(
+        "svc-new",
+        `r${round}-${j}`,
+        packHlc(BASE_WALL_MS + j, 1),
+        NODES[0],
+      );
+      side.add(fresh);
+      (kind === "onlyLeft" ? have : need).add(keyHashOf(fresh.service, fresh.id));
+      undo.push(() => side.remove(fresh));
+    } else {
+      const newer = new BenchEntry(
+        original.service,
+        original.id,
+        original.hlc + 1,
+        NODES[1],
+        kind === "tombstone",
+      );
+      newer.k0 = original.k0;
+      newer.k1 = original.k1;
+      if (!b.remove(original)) continue; // already diverged by an earlier j: skip
+      b.add(newer);
+      have.add(keyHashOf(original.service, original.id));
+      need.add(keyHashOf(original.service, original.id));
+      undo.push(() => {
+        b.remove(newer);
+        b.add(original);
+      });
+    }
+  }
+  return {
+    have,
+    need,
+    undo: () => {
+      for (const step of undo.reverse()) step();
+    },
+  };
+}
+
+function sameKeys(found: readonly bigint[], expected: Set<bigint>): boolean {
+  const set = new Set(found);
+  if (set.size !== expected.size) return false;
+  for (const k of expected) if (!set.has(k)) return false;
+  return true;
+}
+
+function gcFunction(): () => void {
+  setFlagsFromString("--expose-gc");
+  return runInNewContext("gc") as () => void;
+}
+
+/** Cost of the index on a store-like write: the entry's SHA-256 rehash, then the index update. */
+function writeCost(entries: BenchEntry[], index: ReconIndex<BenchEntry>, ops: number) {
+  const previous = { h0: 0, h1: 0, h2: 0, h3: 0 };
+  let cursor = 0;
+  const loop = (mode: "none" | "rehash" | "removeAdd") => {
+    const start = performance.now();
+    for (let i = 0; i < ops; i++) {
+      cursor = (cursor + 7_919) % entries.length;
+      const entry = entries[cursor]!;
+      previous.h0 = entry.h0;
+      previous.h1 = entry.h1;
+      previous.h2 = entry.h2;
+      previous.h3 = entry.h3;
+      if (mode === "removeAdd") index.remove(entry);
+      entry.hlc += 1;
+      entry.rehash();
+      if (mode === "rehash") index.rehash(entry, previous);
+      else if (mode === "removeAdd") index.add(entry);
+    }
+    return ((performance.now() - start) * 1e6) / ops;
+  };
+  const base: number[] = [];
+  const rehash: number[] = [];
+  const removeAdd: number[] = [];
+  for (let r = 0; r < 5; r++) {
+    base.push(loop("none"));
+    rehash.push(loop("rehash"));
+    removeAdd.push(loop("removeAdd"));
+  }
+  return {
+    baseNs: median(base),
+    rehashNs: median(rehash) - median(base),
+    removeAddNs: median(removeAdd) - median(base),
+  };
+}
+
+async function run(context: BenchContext): Promise<BenchRow[]> {
+  const gc = gcFunction();
+  const n = context.quick ? 100_000 : 1_000_000;
+  const label = context.quick ? "N=100k" : "N=1M";
+  const rows: BenchRow[] = [];
+
+  context.log(`generating ${n} entries (SHA-256 entry hashes)`);
+  const entries = makeEntries(n);
+
+  // Index build: upserts/s of new keys, key hash included.
+  const buildStart = performance.now();
+  let first: ReconIndex<BenchEntry> | undefined = new ReconIndex<BenchEntry>();
+  for (const e of entries) first.add(e);
+  const buildMs = performance.now() - buildStart;
+  first = undefined;
+  rows.push({
+    metric: `index build, new keys (${label})`,
+    value: (n / buildMs) * 1_000,
+    unit: "upserts/s",
+    note: "key hash included",
+  });
+
+  // Memory: a second index over the same entries (key hashes computed, key strings flattened, so
+  // only the index's own structures count), typed arrays included.
+  const memory = () => {
+    for (let i = 0; i < 3; i++) gc();
+    const usage = process.memoryUsage();
+    return usage.heapUsed + usage.arrayBuffers;
+  };
+  const heapBefore = memory();
+  const a = new ReconIndex<BenchEntry>();
+  for (const e of entries) a.add(e);
+  const bytesPerEntry = (memory() - heapBefore) / n;
+  rows.push(
+    atMost(
+      `index memory per entry (${label})`,
+      bytesPerEntry + 16,
+      "bytes",
+      40,
+      `${bytesPerEntry.toFixed(1)} in the index + 16 for k0/k1 on Entry`,
+    ),
+  );
+  // The other replica, equal to `a`: both hold the same entry objects.
+  const b = new ReconIndex<BenchEntry>();
+  for (const e of entries) b.add(e);
+
+  // Baselines: the whole state as realistic entries, and as a (key hash, version) list.
+  const sample = entries.slice(0, 1_000);
+  const recordBytes = pack(sample.map(realisticRecord)).length / sample.length;
+  const versionBytes =
+    pack(sample.map((e) => [keyHashOf(e.service, e.id), e.hlc, e.node])).length / sample.length;
+  rows.push({
+    metric: `full state transfer (${label})`,
+    value: recordBytes * n,
+    unit: "bytes",
+    note: `${recordBytes.toFixed(0)} B/entry msgpack, from 1,000 sampled`,
+  });
+  rows.push({
+    metric: `(key hash, version) list (${label})`,
+    value: versionBytes * n,
+    unit: "bytes",
+  });
+
+  const perDifference: Record<number, number> = {};
+  for (const d of context.quick ? [0, 1, 100, 10_000] : [0, 1, 100, 10_000]) {
+    const reps = d >= 10_000 ? 3 : 7;
+    const walls: number[] = [];
+    let last: ReturnType<typeof reconcileInMemory> | undefined;
+    let correct = true;
+    for (let r = 0; r < reps; r++) {
+      const change = diverge(a, b, entries, d, r);
+      const start = performance.now();
+      const result = reconcileInMemory(a, b, { salt: (r * 2_654_435_761) >>> 0 }, codec);
+      walls.push(performance.now() - start);
+      correct &&= sameKeys(result.have, change.have) && sameKeys(result.need, change.need);
+      last = result;
+      change.undo();
+    }
+    const up = last!.queryBytes.reduce((s, x) => s + x, 0);
+    const down = last!.replyBytes.reduce((s, x) => s + x, 0);
+    const total = up + down;
+    perDifference[d] = d > 0 ? total / d : 0;
+    context.log(
+      `d=${d}: ${last!.roundTrips} round trips, ${up} B up, ${down} B down, ${median(walls).toFixed(1)} ms, correct=${correct}`,
+    );
+    const note = correct ? "every difference found, nothing else" : "WRONG DIFFERENCES";
+    if (d === 1) {
+      rows.push(atMost(`round trips, d=1 (${label})`, last!.roundTrips, "", 3, note));
+      rows.push(
+        atMost(`bytes total, d=1 (${label})`, total, "bytes", 2_048, `${up} up, ${down} down`),
+      );
+    } else if (d === 100) {
+      rows.push({
+        metric: `round trips, d=100 (${label})`,
+        value: last!.roundTrips,
+        unit: "",
+        note,
+      });
+      rows.push(
+        atMost(`bytes total, d=100 (${label})`, total, "bytes", 65_536, `${up} up, ${down} down`),
+      );
+      rows.push(atMost(`wall, d=100 (${label})`, median(walls), "ms", 1_000, `median of ${reps}`));
+    } else {
+      rows.push({
+        metric: `round trips, d=${d} (${label})`,
+        value: last!.roundTrips,
+        unit: "",
+        note,
+      });
+      rows.push({
+        metric: `bytes total, d=${d} (${label})`,
+        value: total,
+        unit: "bytes",
+        note: `${up} up, ${down} down`,
+      });
+      rows.push({
+        metric: `wall, d=${d} (${label})`,
+        value: median(walls),
+        unit: "ms",
+        note: `median of ${reps}`,
+      });
+    }
+    if (!correct)
+      rows.push({ metric: `correct, d=${d}`, value: 0, unit: "", target: "1", ok: false });
+  }
+  rows.push(
+    atMost(
+      `bytes per difference, d=10,000 vs d=100 (${label})`,
+      perDifference[10_000]!,
+      "bytes",
+      Math.ceil(perDifference[100]!),
+      "overhead at most linear in d",
+    ),
+  );
+  // Write-path cost at 10k and at N, on top of a store-like write (SHA-256 of the new version).
+  // Last, because it changes the entries' versions under `a` (and so `b`, which shares them).
+  const small = makeEntries(10_000);
+  const smallIndex = new ReconIndex<BenchEntry>();
+  for (const e of small) smallIndex.add(e);
+  const ops = context.quick ? 100_000 : 300_000;
+  for (const [size, list, index] of [
+    ["10k", small, smallIndex],
+    [label.slice(2), entries, a],
+  ] as const) {
+    const cost = writeCost(list, index, ops);
+    rows.push({
+      metric: `index rehash per write (N=${size})`,
+      value: cost.rehashNs,
+      unit: "ns",
+      note: `on top of a ${cost.baseNs.toFixed(0)} ns store-like write`,
+    });
+    rows.push({
+      metric: `index remove+add per write (N=${size})`,
+      value: cost.removeAddNs,
+      unit: "ns",
+    });
+    rows.push(
+      atLeast(
+        `store-like writes with index (N=${size})`,
+        1e9 / (cost.baseNs + cost.rehashNs),
+        "writes/s",
+        300_000,
+      ),
+    );
+  }
+
+  return rows;
+}
+
+const scenario: Scenario = {
+  name: "reconcile",
+  description:
+    "range-based reconciliation of two replicas differing in d keys, vs full state transfer",
+  run,
+};
+
+export default scenario;
