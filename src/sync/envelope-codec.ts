@@ -1,0 +1,29 @@
+import { readFileSync } from "node:fs";
+import type { NodeConfig } from "../config/schema.js";
+import { decodeEnvelope, encodeEnvelope } from "../wire/envelope.js";
+import { NodeIdentity, TrustedPeers } from "../wire/identity.js";
+import type { SyncCodec } from "./codec.js";
+
+/** The node's sync codec: its identity signs, its trusted peers verify, its limits bound. */
+export function createSyncCodec(config: NodeConfig): SyncCodec & { identity: NodeIdentity } {
+  const identity = nodeIdentity(config);
+  const trustedPeers = new TrustedPeers(config.trustedPeers);
+  return {
+    identity,
+    encode: (message, compress) =>
+      encodeEnvelope(message, {
+        compress,
+        compressionThreshold: config.compressionThreshold,
+        identity,
+      }),
+    decode: (bytes) =>
+      decodeEnvelope(bytes, { maxBodyBytes: config.maxDecompressedBytes, trustedPeers }),
+  };
+}
+
+function nodeIdentity(config: NodeConfig): NodeIdentity {
+  if (config.nodeSeed !== undefined) return NodeIdentity.fromSeed(config.nodeSeed);
+  if (config.nodeSeedFile !== undefined)
+    return NodeIdentity.fromSeed(readFileSync(config.nodeSeedFile, "utf8"));
+  return NodeIdentity.generate();
+}

@@ -1,0 +1,219 @@
+import { createHash } from "node:crypto";
+import { crc32 } from "node:zlib";
+import { deflateSync, inflateSync } from "fflate";
+import { Packr } from "msgpackr";
+import type { NodeIdentity, TrustedPeers } from "./identity.js";
+
+/**
+ * The envelope every sync payload travels in (DESIGN.md §4). Byte layout, big-endian:
+ *
+ *   0   2  magic "RS"
+ *   2   1  format version (FORMAT_VERSION; only grows)
+ *   3   1  flags: bit 0 deflated, bit 1 signed
+ *   4   4  length of the msgpack body before compression
+ *   8   4  CRC-32 of the msgpack body before compression
+ *   [signed] 12  56  signer's public nkey (ASCII, "N…")
+ *   [signed] 68  64  ed25519 signature of SHA-256(bytes 0..67, payload)
+ *   then the payload: the msgpack body, deflated when flag bit 0 is set.
+ *
+ * The checksum covers the uncompressed body, so corruption anywhere (header, compressed bytes,
+ * or a bug in inflation) is detected before anything is applied.
+ */
+export const FORMAT_VERSION = 1;
+const MAGIC_0 = 0x52;
+const MAGIC_1 = 0x53;
+const FLAG_DEFLATED = 1;
+const FLAG_SIGNED = 2;
+const BASE_HEADER = 12;
+const SIGNER_BYTES = 56;
+const SIGNATURE_BYTES = 64;
+const SIGNED_HEADER = BASE_HEADER + SIGNER_BYTES + SIGNATURE_BYTES;
+
+export const ENVELOPE_REJECTIONS = [
+  "truncated",
+  "bad_magic",
+  "unsupported_version",
+  "too_large",
+  "decompress_failed",
+  "length_mismatch",
+  "checksum_mismatch",
+  "unsigned",
+  "untrusted_signer",
+  "bad_signature",
+  "malformed_body",
+] as const;
+export type EnvelopeRejection = (typeof ENVELOPE_REJECTIONS)[number];
+
+/** A payload that must not be applied; `reason` is the label of the rejection metric. */
+export class EnvelopeError extends Error {
+  constructor(
+    readonly reason: EnvelopeRejection,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.name = "EnvelopeError";
+  }
+}
+
+export interface EncodeOptions {
+  /** The receiver accepts deflate. */
+  compress: boolean;
+  /** Bodies smaller than this are sent as they are. */
+  compressionThreshold: number;
+  /** Signs the envelope when given. */
+  identity?: NodeIdentity;
+  /** fflate level, 1 (fast) to 9 (small). */
+  level?: 1 | 2 | 3 | 4 | 5 | 6 | 7 | 8 | 9;
+}
+
+export interface DecodeOptions {
+  /** Largest body accepted, checked before inflating. */
+  maxBodyBytes: number;
+  /** When non-empty, only envelopes signed by one of these keys are accepted. */
+  trustedPeers?: TrustedPeers;
+}
+
+export interface Encoded {
+  bytes: Uint8Array;
+  /** Size of the msgpack body before compression. */
+  rawBytes: number;
+  compressed: boolean;
+}
+
+// Records off: every envelope must be self-describing, never relying on structures a
+// receiver has not seen. Maps decode as plain objects.
+const packr = new Packr({ useRecords: false, mapsAsObjects: true, moreTypes: false });
+
+export function encodeEnvelope(message: unknown, options: EncodeOptions): Encoded {
+  const body = packr.pack(message);
+  let payload: Uint8Array = body;
+  let flags = 0;
+  if (options.compress && body.length >= options.compressionThreshold) {
+    const deflated = deflateSync(body, { level: options.level ?? 1 });
+    if (deflated.length < body.length) {
+      payload = deflated;
+      flags |= FLAG_DEFLATED;
+    }
+  }
+  const signed = options.identity !== undefined;
+  if (signed) flags |= FLAG_SIGNED;
+  const headerLength = signed ? SIGNED_HEADER : BASE_HEADER;
+  const out = new Uint8Array(headerLength + payload.length);
+  const view = new DataView(out.buffer);
+  out[0] = MAGIC_0;
+  out[1] = MAGIC_1;
+  out[2] = FORMAT_VERSION;
+  out[3] = flags;
+  view.setUint32(4, body.length);
+  view.setUint32(8, crc32(body));
+  out.set(payload, headerLength);
+  if (options.identity !== undefined) {
+    out.set(new TextEncoder().encode(options.identity.publicKey), BASE_HEADER);
+    const signature = options.identity.sign(signedBytes(out));
+    out.set(signature, BASE_HEADER + SIGNER_BYTES);
+  }
+  return { bytes: out, rawBytes: body.length, compressed: (flags & FLAG_DEFLATED) !== 0 };
+}
+
+export function decodeEnvelope(
+  bytes: Uint8Array,
+  options: DecodeOptions,
+): { message: unknown; rawBytes: number } {
+  if (bytes.length < BASE_HEADER)
+    throw new EnvelopeError(
+      "truncated",
+      `envelope of ${bytes.length} bytes is shorter than its header`,
+    );
+  if (bytes[0] !== MAGIC_0 || bytes[1] !== MAGIC_1)
+    throw new EnvelopeError("bad_magic", "not a regsync sync envelope");
+  const version = bytes[2]!;
+  if (version > FORMAT_VERSION) {
+    throw new EnvelopeError(
+      "unsupported_version",
+      `envelope format v${version} is newer than this node's v${FORMAT_VERSION}; upgrade this node`,
+    );
+  }
+  const flags = bytes[3]!;
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const declared = view.getUint32(4);
+  const checksum = view.getUint32(8);
+  if (declared > options.maxBodyBytes) {
+    throw new EnvelopeError(
+      "too_large",
+      `declared body of ${declared} bytes exceeds the limit of ${options.maxBodyBytes}`,
+    );
+  }
+  const signed = (flags & FLAG_SIGNED) !== 0;
+  const headerLength = signed ? SIGNED_HEADER : BASE_HEADER;
+  if (bytes.length < headerLength)
+    throw new EnvelopeError("truncated", "envelope shorter than its signed header");
+  checkSignature(bytes, signed, options.trustedPeers);
+  const payload = bytes.subarray(headerLength);
+  let body: Uint8Array;
+  if ((flags & FLAG_DEFLATED) !== 0) {
+    // One byte of room beyond the declared length: a stream that fills it is longer than
+    // declared. fflate stops at the end of the buffer, so a bomb cannot grow memory.
+    const out = new Uint8Array(declared + 1);
+    try {
+      body = inflateSync(payload, { out });
+    } catch (error) {
+      throw new EnvelopeError(
+        "decompress_failed",
+        `cannot inflate payload: ${(error as Error).message}`,
+        { cause: error },
+      );
+    }
+  } else {
+    body = payload;
+  }
+  if (body.length !== declared) {
+    throw new EnvelopeError(
+      "length_mismatch",
+      `body is ${body.length > declared ? "longer" : "shorter"} than the declared ${declared} bytes`,
+    );
+  }
+  if (crc32(body) !== checksum)
+    throw new EnvelopeError(
+      "checksum_mismatch",
+      "body checksum does not match: corrupted in flight",
+    );
+  try {
+    return { message: packr.unpack(body), rawBytes: declared };
+  } catch (error) {
+    throw new EnvelopeError(
+      "malformed_body",
+      `body is not valid msgpack: ${(error as Error).message}`,
+      { cause: error },
+    );
+  }
+}
+
+function checkSignature(
+  bytes: Uint8Array,
+  signed: boolean,
+  trusted: TrustedPeers | undefined,
+): void {
+  if (trusted === undefined || trusted.size === 0) return;
+  if (!signed)
+    throw new EnvelopeError(
+      "unsigned",
+      "unsigned envelope, and this node accepts only trusted peers",
+    );
+  const signer = new TextDecoder().decode(bytes.subarray(BASE_HEADER, BASE_HEADER + SIGNER_BYTES));
+  if (!trusted.has(signer))
+    throw new EnvelopeError("untrusted_signer", `envelope signed by untrusted key ${signer}`);
+  const signature = bytes.subarray(BASE_HEADER + SIGNER_BYTES, SIGNED_HEADER);
+  if (!trusted.verify(signer, signedBytes(bytes), signature)) {
+    throw new EnvelopeError("bad_signature", `signature by ${signer} does not verify`);
+  }
+}
+
+/** What the signature covers: SHA-256 of the header up to the signer, then of the payload,
+ * so a large batch is hashed in place rather than copied. */
+function signedBytes(envelope: Uint8Array): Uint8Array {
+  return createHash("sha256")
+    .update(envelope.subarray(0, BASE_HEADER + SIGNER_BYTES))
+    .update(envelope.subarray(SIGNED_HEADER))
+    .digest();
+}
