@@ -207,10 +207,13 @@ describe("reconciliation", () => {
   });
 
   it("needs about log_B(N) + 2 round trips when messages have room", () => {
+    // With lists of a handful of items or more; listing single items means separating the
+    // closest pair of key hashes, about log_B(N^2) deep.
+    const listingParams = sessionParams.filter((p) => p.itemListMax >= 8);
     fc.assert(
       fc.property(
         fc.array(placement, { minLength: 1, maxLength: 1_500, size: "max" }),
-        sessionParams,
+        listingParams,
         fc.integer({ min: 0, max: 0xffff_ffff }),
         (placements, params, salt) => {
           const world = buildWorld(placements, false);

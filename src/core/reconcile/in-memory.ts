@@ -6,9 +6,10 @@
 
 import { ReconcileSession } from "./initiator.js";
 import type { KeyHash } from "./key-hash.js";
+import type { ReconcileQuery } from "./messages.js";
 import type { ReconcileOptions } from "./params.js";
 import type { ReconIndex, ReconItem } from "./recon-index.js";
-import { respond } from "./responder.js";
+import { type RespondResult, respond } from "./responder.js";
 
 export interface MessageCodec {
   encode(message: unknown): Uint8Array;
@@ -57,15 +58,16 @@ export function reconcileInMemory<T extends ReconItem>(
     return codec.decode(bytes);
   };
   const session = new ReconcileSession(initiator, options);
-  let query = session.start();
-  while (run.roundTrips < MAX_ROUND_TRIPS) {
+  let query: ReconcileQuery | undefined = session.start();
+  while (query !== undefined) {
+    if (run.roundTrips === MAX_ROUND_TRIPS) {
+      throw new Error(`reconciliation did not finish in ${MAX_ROUND_TRIPS} round trips`);
+    }
     run.roundTrips++;
-    const answered = respond(responder, wire(query, run.queryBytes), options);
+    const answered: RespondResult = respond(responder, wire(query, run.queryBytes), options);
     run.responderHave.push(...answered.have);
     run.responderNeed.push(...answered.need);
-    const step = session.process(wire(answered.reply, run.replyBytes));
-    if (step.query === undefined) break;
-    query = step.query;
+    query = session.process(wire(answered.reply, run.replyBytes)).query;
   }
   run.have = [...session.have];
   run.need = [...session.need];
