@@ -51,6 +51,8 @@ export interface ChangesPage {
 export interface ChangesOptions {
   /** Skip entries written by this node: the puller already has its own writes. */
   excludeNode?: string;
+  /** Only entries written by this node (announcements carry a node's own writes). */
+  onlyNode?: string;
   maxEntries: number;
   maxBytes: number;
 }
@@ -225,9 +227,15 @@ export class RegistryStore {
     let cursor = since;
     let complete = true;
     this.log.scan(since, (entry) => {
-      if (entry.node !== options.excludeNode) {
+      if (
+        entry.node !== options.excludeNode &&
+        (options.onlyNode === undefined || entry.node === options.onlyNode)
+      ) {
         const size = estimateRecordBytes(entry);
-        if (records.length > 0 && (records.length >= options.maxEntries || bytes + size > options.maxBytes)) {
+        if (
+          records.length > 0 &&
+          (records.length >= options.maxEntries || bytes + size > options.maxBytes)
+        ) {
           complete = false;
           return false;
         }

@@ -29,6 +29,8 @@ export const AnnounceSchema = z.object({
   accepts: z.array(z.string().max(16)).max(8).default([]),
   /** The node is stopping; peers may stop pulling from it. */
   leaving: z.boolean().optional(),
+  /** A periodic announcement (not one sent for a change): only these compare digests. */
+  periodic: z.boolean().optional(),
 });
 export type Announce = z.output<typeof AnnounceSchema>;
 

@@ -21,8 +21,11 @@ export class PeerState {
   suspectSinceMs = 0;
   leaving = false;
   pulling = false;
-  /** Consecutive announcements showing a different digest though we are caught up. */
+  /** Consecutive quiet periodic announcements showing a different digest though we are caught up. */
   mismatches = 0;
+  /** Both sides' seqs at the peer's previous periodic announcement: unchanged means quiet. */
+  lastPeriodicSeq = -1;
+  ownSeqAtLastPeriodic = -1;
   /** The peer accepts compressed replies to its pulls. */
   accepts: string[] = [];
   lastPullMs = 0;

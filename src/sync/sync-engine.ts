@@ -45,8 +45,9 @@ export interface CursorStore {
 
 /** Room left in a NATS message for the envelope header and the msgpack framing of a batch. */
 const PAYLOAD_HEADROOM_BYTES = 8 * 1024;
-/** Announcements showing a different digest, though we are caught up, before we resync. */
-const MISMATCHES_BEFORE_RESYNC = 3;
+/** Quiet periodic announcements showing a different digest, though we are caught up, before
+ * we resynchronise with the peer. */
+const MISMATCHES_BEFORE_RESYNC = 2;
 
 /**
  * State-based synchronisation over NATS (DESIGN.md §4, docs/protocol.md): announces this node's
@@ -158,16 +159,16 @@ export class SyncEngine {
     return 3 * this.settings.syncIntervalMs + this.settings.pullTimeoutMs;
   }
 
-  private announce(): void {
+  private announce(periodic = false): void {
     if (this.stopped || this.nc.isClosed()) return;
     try {
-      this.publishAnnounce(false);
+      this.publishAnnounce(false, periodic);
     } catch (error) {
       this.log.warn({ err: error }, "announcement failed");
     }
   }
 
-  private publishAnnounce(leaving: boolean): void {
+  private publishAnnounce(leaving: boolean, periodic = false): void {
     const { digest, count } = this.store.digest();
     const message: Announce = {
       type: "announce",
@@ -180,9 +181,14 @@ export class SyncEngine {
       accepts: this.accepts(),
     };
     if (leaving) message.leaving = true;
+    if (periodic) message.periodic = true;
     let inline = false;
     if (!leaving && this.store.seq > this.announcedSeq && this.settings.inlineChangesMaxBytes > 0) {
+      // Only our own writes: every node announces its own, so relaying what we merged from
+      // others would multiply traffic by the fleet size. Entries that miss a peer this way are
+      // caught by pulls (which relay everything) and by the digest comparison.
       const page = this.store.changesSince(this.announcedSeq, {
+        onlyNode: this.nodeId,
         maxEntries: this.settings.batchMaxEntries,
         maxBytes: this.settings.inlineChangesMaxBytes,
       });
@@ -202,7 +208,7 @@ export class SyncEngine {
     if (this.stopped) return;
     const delay = periodicInterval(this.settings.syncIntervalMs, this.peers.size + 1);
     this.periodicTimer = setTimeout(() => {
-      this.announce();
+      this.announce(true);
       this.updateGauges();
       this.schedulePeriodic();
     }, delay);
@@ -248,7 +254,7 @@ export class SyncEngine {
       void this.applyInline(peer, announce);
       return;
     }
-    this.afterAnnounce(peer);
+    this.afterAnnounce(peer, announce.periodic === true);
   }
 
   private async applyInline(peer: PeerState, announce: Announce): Promise<void> {
@@ -265,17 +271,23 @@ export class SyncEngine {
     } finally {
       peer.pulling = false;
     }
-    this.afterAnnounce(peer);
+    this.afterAnnounce(peer, announce.periodic === true);
   }
 
-  private afterAnnounce(peer: PeerState): void {
+  private afterAnnounce(peer: PeerState, periodic = false): void {
     if (peer.behind) {
       void this.pullLoop(peer);
       return;
     }
+    if (!periodic) return;
     // Caught up with its log, yet different: something was lost (a collected entry, a rejected
-    // batch). Several announcements in a row rule out changes still in flight.
-    if (peer.digest !== this.store.digest().digest) {
+    // batch, a write that reached us only through a peer that died). Periodic announcements with
+    // no change on either side since the last one rule out changes still in flight.
+    const quiet =
+      peer.announcedSeq === peer.lastPeriodicSeq && this.store.seq === peer.ownSeqAtLastPeriodic;
+    peer.lastPeriodicSeq = peer.announcedSeq;
+    peer.ownSeqAtLastPeriodic = this.store.seq;
+    if (peer.digest !== this.store.digest().digest && quiet) {
       if (++peer.mismatches >= MISMATCHES_BEFORE_RESYNC) {
         this.log.info(
           { peer: peer.id },
