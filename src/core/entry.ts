@@ -49,6 +49,9 @@ export class Entry implements EntryRecord {
   h3 = 0;
   /** This node has already noticed that the lease passed (an expiry is reported once). */
   expiredSeen = false;
+  /** Key hash for reconciliation (reconcile/key-hash.ts) as int32 halves, set by ReconIndex. */
+  k0 = 0;
+  k1 = 0;
 
   constructor(record: EntryRecord) {
     this.service = record.service;

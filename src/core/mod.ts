@@ -5,5 +5,7 @@ export * from "./hlc.js";
 export * from "./instance.js";
 export * from "./lookup.js";
 export * from "./merge.js";
+export * as reconcile from "./reconcile/mod.js";
 export * from "./render.js";
+export * from "./self-preservation.js";
 export * from "./store.js";

@@ -6,6 +6,7 @@ import { Hlc, type HlcTimestamp, hlcWall } from "./hlc.js";
 import { type Instance, instanceBody, type Status } from "./instance.js";
 import { type LookupQuery, matchesQuery } from "./lookup.js";
 import { type ConflictResolution, type EntryOrder, entryOrder } from "./merge.js";
+import { ReconIndex } from "./reconcile/recon-index.js";
 
 export const CHANGE_TYPES = ["registered", "updated", "deregistered", "expired"] as const;
 export type ChangeType = (typeof CHANGE_TYPES)[number];
@@ -79,6 +80,8 @@ export class RegistryStore {
   private readonly log = new ChangeLog<Entry>();
   private readonly digestSum = new StateDigest();
   private readonly due = new DueQueue<Entry>();
+  /** Range fingerprints over (key hash, entry hash) for differential reconciliation. */
+  readonly reconIndex = new ReconIndex<Entry>();
   private readonly order: EntryOrder;
   private readonly tombstoneTtlMs: number;
 
@@ -265,6 +268,7 @@ export class RegistryStore {
       }
       byId.set(entry.id, entry);
       this.digestSum.add(entry);
+      this.reconIndex.add(entry);
       this.log.restore(entry);
       this.due.schedule(entry, entry.isTombstone ? this.collectAt(entry) : entry.expiresAt);
       if (entry.hlc > newest) newest = entry.hlc;
@@ -331,9 +335,12 @@ export class RegistryStore {
         this.services.set(entry.service, byId);
       }
       byId.set(entry.id, entry);
+      this.reconIndex.add(entry);
     } else {
       this.digestSum.remove(existing);
+      const previous = { h0: existing.h0, h1: existing.h1, h2: existing.h2, h3: existing.h3 };
       existing.assign(record);
+      this.reconIndex.rehash(existing, previous);
       entry = existing;
     }
     this.digestSum.add(entry);
@@ -347,6 +354,7 @@ export class RegistryStore {
     byId.delete(entry.id);
     if (byId.size === 0) this.services.delete(entry.service);
     this.digestSum.remove(entry);
+    this.reconIndex.remove(entry);
     this.log.remove(entry);
   }
 }
