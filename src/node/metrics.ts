@@ -54,6 +54,12 @@ export class NodeMetrics {
     labelNames: ["reason"] as const,
     registers: [this.registry],
   });
+  readonly reconciliations = new Counter({
+    name: "regsync_reconciliations_total",
+    help: "Differential reconciliations run with peers, by outcome",
+    labelNames: ["outcome"] as const,
+    registers: [this.registry],
+  });
   readonly pullLatency = new Histogram({
     name: "regsync_pull_latency_seconds",
     help: "Round-trip time of successful pulls",

@@ -47,8 +47,9 @@ export const PullRequestSchema = z.object({
     .int()
     .min(1024)
     .max(64 << 20),
-  /** Leave out entries the puller wrote: it holds them already (false on a first full pull). */
-  excludeOwn: z.boolean(),
+  /** Only entries the server itself wrote (the normal case); false on a bootstrap, which takes
+   * everything. Either way the puller gets the newest version of each key. */
+  originOnly: z.boolean(),
   accepts: z.array(z.string().max(16)).max(8).default([]),
 });
 export type PullRequest = z.output<typeof PullRequestSchema>;

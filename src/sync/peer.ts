@@ -58,8 +58,17 @@ export class PeerState {
     return false;
   }
 
+  /** Our cursor is void (the peer's history is new to us, or digests disagree) and a
+   * differential reconciliation must run before incremental pulls resume. */
+  reconcilePending = false;
+
   get behind(): boolean {
     return this.cursor < this.announcedSeq;
+  }
+
+  /** Something to fetch from this peer: a reconciliation or changes past our cursor. */
+  get needsSync(): boolean {
+    return this.reconcilePending || this.behind;
   }
 
   onPullSuccess(cursor: number, head: number, nowMs: number, latencyMs: number): void {

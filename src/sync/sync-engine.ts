@@ -18,6 +18,7 @@ import {
   parseMessage,
 } from "./messages.js";
 import { PeerState } from "./peer.js";
+import { type ExchangeDeps, reconcileWith, serveExchange } from "./reconcile-exchange.js";
 
 export interface SyncSettings {
   subjectPrefix: string;
@@ -65,6 +66,10 @@ export class SyncEngine {
   /** Our seq at the last announcement; the next one carries the changes after it inline. */
   private announcedSeq = 0;
   private stopped = false;
+  /** The one peer an empty node streams the full state from; the others reconcile after. */
+  private bootstrapPeer: string | undefined;
+  private bootstrapProgress = { started: 0, lastLog: 0 };
+  private readonly exchange: ExchangeDeps;
 
   constructor(
     private readonly nc: NatsConnection,
@@ -78,6 +83,17 @@ export class SyncEngine {
     private readonly cursors: CursorStore = { initial: new Map(), save: () => {} },
   ) {
     this.subjects = syncSubjects(settings.subjectPrefix);
+    this.exchange = {
+      nc,
+      store,
+      nodeId: store.nodeId,
+      encode: (message, compress) =>
+        this.encode(message, compress && this.settings.compression === "deflate"),
+      decode: (bytes) => this.decode(bytes),
+      apply: (records) => this.apply(records, "reconcile"),
+      timeoutMs: settings.pullTimeoutMs,
+      maxMessageBytes: () => this.maxBatchBytes(),
+    };
     for (const [id, saved] of cursors.initial) {
       const peer = new PeerState(id);
       peer.epoch = saved.epoch;
@@ -98,6 +114,14 @@ export class SyncEngine {
       }),
       this.nc.subscribe(this.subjects.pull(this.nodeId), {
         callback: (err, msg) => !err && this.onPullMsg(msg),
+      }),
+      this.nc.subscribe(this.subjects.reconcile(this.nodeId), {
+        callback: (err, msg) => {
+          if (!err)
+            serveExchange(this.exchange, msg).catch((error: unknown) =>
+              this.reject(error, "reconcile"),
+            );
+        },
       }),
     );
     this.announce();
@@ -244,6 +268,7 @@ export class SyncEngine {
     );
     // Answer a newcomer at once so it learns of us within its discovery window, not a period later.
     if (isNew || epochChanged) this.notifyChange();
+    if (epochChanged) this.onNewHistory(peer);
     if (
       announce.entries !== undefined &&
       announce.from !== undefined &&
@@ -289,13 +314,10 @@ export class SyncEngine {
     peer.ownSeqAtLastPeriodic = this.store.seq;
     if (peer.digest !== this.store.digest().digest && quiet) {
       if (++peer.mismatches >= MISMATCHES_BEFORE_RESYNC) {
-        this.log.info(
-          { peer: peer.id },
-          "digests still differ after catching up; pulling the peer's full state",
-        );
+        this.log.info({ peer: peer.id }, "digests still differ after catching up; reconciling");
         peer.mismatches = 0;
-        peer.cursor = 0;
-        void this.pullLoop(peer, true);
+        peer.reconcilePending = true;
+        void this.pullLoop(peer);
       }
     } else {
       peer.mismatches = 0;
@@ -303,30 +325,53 @@ export class SyncEngine {
   }
 
   /** Pulls from one peer until we hold everything it announced. One loop per peer at a time. */
-  private async pullLoop(peer: PeerState, full = false): Promise<void> {
+  /**
+   * Our cursor into `peer` is void. An empty node streams everything from one peer (the first
+   * with data); every other case reconciles, which costs the differences, not the registry.
+   */
+  private onNewHistory(peer: PeerState): void {
+    if (this.store.size === 0 && this.bootstrapPeer === undefined && peer.count > 0) {
+      this.bootstrapPeer = peer.id;
+      this.bootstrapProgress = { started: this.clock(), lastLog: 0 };
+      this.log.info(
+        { peer: peer.id, entries: peer.count },
+        "bootstrapping: streaming the full state from one peer",
+      );
+      peer.reconcilePending = false;
+    } else if (peer.count > 0 && (this.store.size > 0 || this.bootstrapPeer !== undefined)) {
+      peer.reconcilePending = true;
+    }
+  }
+
+  private async pullLoop(peer: PeerState): Promise<void> {
     if (peer.pulling || this.stopped) return;
     peer.pulling = true;
-    // A first pull takes everything, our own old writes included: we may have lost them.
-    let excludeOwn = !full && peer.cursor > 0;
     try {
-      while (!this.stopped && peer.behind && peer.state !== "suspect" && peer.state !== "left") {
-        const outcome = await this.pullOnce(peer, excludeOwn);
-        if (outcome === "failed") {
-          if (peer.onPullFailure(this.clock(), this.settings.suspectAfterFailures)) {
-            this.log.warn(
-              { peer: peer.id, failures: peer.failures },
-              "peer marked suspect; skipping it until it announces or a probe succeeds",
-            );
-            break;
-          }
-          await this.sleep(
-            fullJitterDelay(peer.failures, this.settings.retryBaseMs, this.settings.retryMaxMs),
-          );
-        } else if (outcome === "reset") {
-          excludeOwn = false;
+      while (!this.stopped && peer.needsSync && peer.state !== "suspect" && peer.state !== "left") {
+        if (peer.reconcilePending) {
+          // Reconciling against a half-streamed state would list most of the registry as
+          // different; wait for the bootstrap to finish (it restarts this loop).
+          if (this.bootstrapPeer !== undefined && this.bootstrapPeer !== peer.id) break;
+          if (await this.reconcileOnce(peer)) continue;
         } else {
-          excludeOwn = true;
+          const outcome = await this.pullOnce(peer);
+          if (outcome === "reset") continue;
+          if (outcome === "ok") {
+            this.reportBootstrap(peer);
+            continue;
+          }
         }
+        if (peer.onPullFailure(this.clock(), this.settings.suspectAfterFailures)) {
+          this.log.warn(
+            { peer: peer.id, failures: peer.failures },
+            "peer marked suspect; skipping it until it announces or a probe succeeds",
+          );
+          if (this.bootstrapPeer === peer.id) this.finishBootstrap(false);
+          break;
+        }
+        await this.sleep(
+          fullJitterDelay(peer.failures, this.settings.retryBaseMs, this.settings.retryMaxMs),
+        );
       }
     } finally {
       peer.pulling = false;
@@ -334,7 +379,81 @@ export class SyncEngine {
     }
   }
 
-  private async pullOnce(peer: PeerState, excludeOwn: boolean): Promise<"ok" | "reset" | "failed"> {
+  /** One differential reconciliation with `peer`; true when it completed. */
+  private async reconcileOnce(peer: PeerState): Promise<boolean> {
+    const started = performance.now();
+    try {
+      const outcome = await reconcileWith(this.exchange, peer.id, this.subjects.reconcile(peer.id));
+      peer.reconcilePending = false;
+      peer.failures = 0;
+      if (outcome.epoch === peer.epoch && outcome.seq > peer.cursor) {
+        peer.cursor = outcome.seq;
+        this.cursors.save(peer.id, peer.epoch, peer.cursor);
+      }
+      this.metrics.reconciliations.inc({ outcome: "ok" });
+      this.log.info(
+        { peer: peer.id, ...outcome, ms: Math.round(performance.now() - started) },
+        "reconciled with peer",
+      );
+      return true;
+    } catch (error) {
+      this.metrics.reconciliations.inc({ outcome: "failed" });
+      this.log.warn({ peer: peer.id, err: error }, "reconciliation failed");
+      return false;
+    }
+  }
+
+  private reportBootstrap(peer: PeerState): void {
+    if (this.bootstrapPeer !== peer.id) return;
+    const now = this.clock();
+    if (!peer.behind) {
+      this.finishBootstrap(true);
+      return;
+    }
+    if (now - this.bootstrapProgress.lastLog < 1_000) return;
+    this.bootstrapProgress.lastLog = now;
+    const elapsedS = Math.max(0.001, (now - this.bootstrapProgress.started) / 1000);
+    const have = this.store.size;
+    const total = Math.max(peer.count, have);
+    const rate = have / elapsedS;
+    this.log.info(
+      {
+        peer: peer.id,
+        entries: have,
+        total,
+        percent: Math.round((have / total) * 1000) / 10,
+        perSecond: Math.round(rate),
+        etaS: rate > 0 ? Math.round((total - have) / rate) : undefined,
+      },
+      "bootstrap progress",
+    );
+  }
+
+  private finishBootstrap(complete: boolean): void {
+    const peer = this.bootstrapPeer;
+    this.bootstrapPeer = undefined;
+    const seconds = (this.clock() - this.bootstrapProgress.started) / 1000;
+    this.log.info(
+      { peer, complete, entries: this.store.size, seconds },
+      complete ? "bootstrap complete" : "bootstrap peer failed; reconciling with the others",
+    );
+    for (const other of this.peers.values()) if (other.needsSync) void this.pullLoop(other);
+  }
+
+  /** Bootstrap progress for `regsync status` and readiness: undefined when not bootstrapping. */
+  get bootstrapping(): { peer: string; entries: number; total: number } | undefined {
+    if (this.bootstrapPeer === undefined) return undefined;
+    const peer = this.peers.get(this.bootstrapPeer);
+    return { peer: this.bootstrapPeer, entries: this.store.size, total: peer?.count ?? 0 };
+  }
+
+  /**
+   * One page of the peer's change log. Normally only the peer's own writes: every node hears
+   * each writer directly, so relaying third parties' writes would send each change N times;
+   * whatever a relay would have repaired, the digest comparison and reconciliation repair.
+   * A bootstrap takes everything, our own old writes included, since we lost them.
+   */
+  private async pullOnce(peer: PeerState): Promise<"ok" | "reset" | "failed"> {
     const request: PullRequest = {
       type: "pull",
       v: PROTOCOL_VERSION,
@@ -343,7 +462,7 @@ export class SyncEngine {
       since: peer.cursor,
       maxEntries: this.settings.batchMaxEntries,
       maxBytes: this.maxBatchBytes(),
-      excludeOwn,
+      originOnly: this.bootstrapPeer !== peer.id,
       accepts: this.accepts(),
     };
     const started = performance.now();
@@ -370,11 +489,9 @@ export class SyncEngine {
       return "failed";
     }
     if (reply.type === "reset") {
-      this.log.info(
-        { peer: peer.id, epoch: reply.epoch },
-        "peer has a new history; pulling from its start",
-      );
+      this.log.info({ peer: peer.id, epoch: reply.epoch }, "peer has a new history");
       peer.reset(reply.epoch, reply.head);
+      this.onNewHistory(peer);
       this.metrics.syncRounds.inc({ outcome: "reset" });
       return "reset";
     }
@@ -399,7 +516,7 @@ export class SyncEngine {
 
   private async apply(
     records: readonly EntryRecord[],
-    path: "inline" | "pull",
+    path: "inline" | "pull" | "reconcile",
   ): Promise<MergeResult> {
     const result = this.store.merge(records);
     if (result.applied.length > 0) await this.onApplied(result.applied);
@@ -441,7 +558,7 @@ export class SyncEngine {
     // halve the entry count until it fits.
     for (;;) {
       const page = this.store.changesSince(request.since, {
-        excludeNode: request.excludeOwn ? request.node : undefined,
+        onlyNode: request.originOnly ? this.nodeId : undefined,
         maxEntries,
         maxBytes,
       });
