@@ -12,6 +12,7 @@ import type { BenchRow, Scenario } from "./scenario.js";
 const SCENARIOS: Record<string, () => Promise<{ default: Scenario }>> = {
   core: () => import("./scenarios/core.js"),
   fleet: () => import("./scenarios/fleet.js"),
+  bootstrap: () => import("./scenarios/bootstrap.js"),
   reconcile: () => import("./scenarios/reconcile.js"),
 };
 

@@ -1,0 +1,42 @@
+import { type EntryRecord, type Instance, instanceBody, packHlc } from "../../src/core/mod.js";
+
+const REGIONS = ["eu-west-1", "eu-central-1", "us-east-1", "us-west-2", "ap-southeast-1"];
+const TEAMS = ["payments", "search", "identity", "catalog", "checkout", "growth"];
+
+/** Entry `i` of a synthetic registry: 200 services, realistic instance bodies, long leases. */
+export function syntheticRecord(i: number, nowMs: number, node: string): EntryRecord {
+  const service = `svc-${String(i % 200).padStart(3, "0")}`;
+  const region = REGIONS[i % REGIONS.length]!;
+  // Built directly rather than through the schema: a million zod parses would dominate setup.
+  const instance: Instance = {
+    service,
+    id: `${service}-${i.toString(36)}.pod.cluster.local:8443`,
+    host: `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`,
+    port: 8443,
+    status: "running",
+    version: `2.${i % 17}.${i % 5}`,
+    environment: "production",
+    region,
+    tags: {
+      zone: `${region}${"abc"[i % 3]}`,
+      team: TEAMS[i % TEAMS.length]!,
+      tier: i % 2 ? "backend" : "edge",
+    },
+    endpoints: { grpc: `grpc://10.0.0.1:8443`, metrics: `http://10.0.0.1:9090/metrics` },
+    weight: 100,
+    ttlMs: 86_400_000,
+  };
+  return {
+    service,
+    id: instance.id,
+    hlc: packHlc(nowMs - 1_000, i % 1024),
+    node,
+    body: instanceBody(instance),
+    status: instance.status,
+    ver: instance.version!,
+    ttlMs: instance.ttlMs,
+    registeredAt: nowMs - 1_000,
+    lastHeartbeat: nowMs - 1_000,
+    expiresAt: nowMs + 86_400_000,
+  };
+}
