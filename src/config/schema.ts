@@ -111,6 +111,11 @@ export const NodeConfigSchema = z.strictObject({
    * renewal window, the cause is far more likely a network failure than services dying, so
    * expiry pauses until renewals recover. 0 disables. */
   selfPreservationThreshold: z.number().min(0).max(1).default(0.5),
+  /** The renewal window lapses are counted over, and how far back a freeze reaches: about half
+   * the usual lease, so a network failure is caught before most leases are hidden. */
+  selfPreservationWindowMs: ms(1_000, 3_600_000).default(15_000),
+  /** Below this many leases a burst of lapses is never treated as a network failure. */
+  selfPreservationMinLeases: z.int().min(1).max(1_000_000).default(10),
 
   /** The node's ed25519 identity as an nkey seed ("SN…"), or a file holding it; batches are
    * signed with it. Without one, a key is generated per process. */

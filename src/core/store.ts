@@ -84,6 +84,7 @@ export class RegistryStore {
   readonly reconIndex = new ReconIndex<Entry>();
   private readonly order: EntryOrder;
   private readonly tombstoneTtlMs: number;
+  private leases = 0;
 
   constructor(options: RegistryStoreOptions) {
     this.nodeId = options.nodeId;
@@ -94,6 +95,27 @@ export class RegistryStore {
   }
 
   /** Entries held, tombstones and expired leases included (the digest's `count`). */
+  /** Instances whose lease this node has not seen pass (self-preservation's population). */
+  get liveLeases(): number {
+    return this.leases;
+  }
+
+  /**
+   * Of the leases that were live at `since`, how many have lapsed by `now`: what
+   * self-preservation watches to tell when renewals have recovered. O(N), run only while
+   * expiry is paused.
+   */
+  leaseHealth(since: number, now: number): { live: number; lapsed: number } {
+    let live = 0;
+    let lapsed = 0;
+    for (const entry of this.entries()) {
+      if (entry.body === null || entry.expiresAt <= since) continue;
+      live++;
+      if (entry.expiresAt <= now) lapsed++;
+    }
+    return { live, lapsed };
+  }
+
   get size(): number {
     return this.digestSum.count;
   }
@@ -261,14 +283,8 @@ export class RegistryStore {
     for (const record of entries) {
       const entry = new Entry(record);
       entry.seq = record.seq;
-      let byId = this.services.get(entry.service);
-      if (byId === undefined) {
-        byId = new Map();
-        this.services.set(entry.service, byId);
-      }
-      byId.set(entry.id, entry);
+      this.insert(entry);
       this.digestSum.add(entry);
-      this.reconIndex.add(entry);
       this.log.restore(entry);
       this.due.schedule(entry, entry.isTombstone ? this.collectAt(entry) : entry.expiresAt);
       if (entry.hlc > newest) newest = entry.hlc;
@@ -307,6 +323,7 @@ export class RegistryStore {
         this.due.schedule(entry, now + 1_000);
       } else {
         entry.expiredSeen = true;
+        this.leases--;
         result.expired.push(entry);
         this.due.schedule(entry, this.collectAt(entry));
       }
@@ -329,24 +346,32 @@ export class RegistryStore {
     let entry: Entry;
     if (existing === undefined) {
       entry = new Entry(record);
-      let byId = this.services.get(entry.service);
-      if (byId === undefined) {
-        byId = new Map();
-        this.services.set(entry.service, byId);
-      }
-      byId.set(entry.id, entry);
-      this.reconIndex.add(entry);
+      this.insert(entry);
     } else {
       this.digestSum.remove(existing);
+      if (holdsLease(existing)) this.leases--;
       const previous = { h0: existing.h0, h1: existing.h1, h2: existing.h2, h3: existing.h3 };
       existing.assign(record);
       this.reconIndex.rehash(existing, previous);
+      if (holdsLease(existing)) this.leases++;
       entry = existing;
     }
     this.digestSum.add(entry);
     this.log.append(entry);
     this.due.schedule(entry, entry.isTombstone ? this.collectAt(entry) : entry.expiresAt);
     return entry;
+  }
+
+  /** Adds a new key to the maps and the reconciliation index. */
+  private insert(entry: Entry): void {
+    let byId = this.services.get(entry.service);
+    if (byId === undefined) {
+      byId = new Map();
+      this.services.set(entry.service, byId);
+    }
+    byId.set(entry.id, entry);
+    this.reconIndex.add(entry);
+    if (holdsLease(entry)) this.leases++;
   }
 
   private collect(entry: Entry): void {
@@ -373,4 +398,8 @@ function tombstoneOf(entry: Entry, hlc: HlcTimestamp, node: string): EntryRecord
     lastHeartbeat: 0,
     expiresAt: 0,
   };
+}
+
+function holdsLease(entry: Entry): boolean {
+  return entry.body !== null && !entry.expiredSeen;
 }

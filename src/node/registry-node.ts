@@ -2,7 +2,7 @@ import { randomBytes } from "node:crypto";
 import type { NatsConnection, Service, Subscription } from "nats";
 import type { Logger } from "pino";
 import type { NodeConfig } from "../config/schema.js";
-import { type ChangeEvent, type Entry, RegistryStore } from "../core/mod.js";
+import { type ChangeEvent, type Entry, RegistryStore, SelfPreservation } from "../core/mod.js";
 import { LmdbStorage } from "../storage/lmdb-storage.js";
 import { MemoryStorage, type PersistedState, type ReplicaStorage } from "../storage/storage.js";
 import { statusSubject } from "../subjects.js";
@@ -44,6 +44,7 @@ export class RegistryNode {
   private readonly storage: ReplicaStorage;
   private readonly restored: PersistedState | undefined;
   private readonly codec: SyncCodec;
+  private readonly preservation: SelfPreservation;
   private readonly wallClock: () => number;
   private nc: NatsConnection | undefined;
   private service: Service | undefined;
@@ -77,6 +78,11 @@ export class RegistryNode {
       conflictResolution: this.config.conflictResolution,
     });
     if (this.restored !== undefined) this.store.restore(this.restored.entries, this.restored.head);
+    this.preservation = new SelfPreservation({
+      threshold: this.config.selfPreservationThreshold,
+      windowMs: this.config.selfPreservationWindowMs,
+      minLeases: this.config.selfPreservationMinLeases,
+    });
   }
 
   get id(): string {
@@ -134,7 +140,8 @@ export class RegistryNode {
       commit: (entries) => this.commit(entries),
       onWrite: (event) => this.onLocalWrite(event),
       ready: () => this.isReady,
-      wallClock: this.wallClock,
+      // Lookups judge leases by the lease clock, which self-preservation may freeze.
+      wallClock: () => this.preservation.leaseClock(this.wallClock()),
     });
     this.sync.start();
     this.service = await startClientService(nc, {
@@ -200,7 +207,7 @@ export class RegistryNode {
     return nodeStatus(this.store, this.syncEngine, {
       version: VERSION,
       ready: this.isReady,
-      selfPreservation: false,
+      selfPreservation: this.preservation.active,
       startedAtMs: this.startedAtMs,
       nowMs: this.wallClock(),
     });
@@ -251,12 +258,49 @@ export class RegistryNode {
    */
   private sweep(): void {
     const now = this.wallClock();
-    const { expired, removed } = this.store.sweep(now);
-    if (removed.length > 0) {
-      this.storage
-        .remove(removed)
-        .catch((error: unknown) => this.log.warn({ err: error }, "forgetting collected entries"));
+    if (this.preservation.active) {
+      this.checkRecovery(now);
+      return;
     }
+    const { expired, removed } = this.store.sweep(now);
+    this.forget(removed);
+    const change = this.preservation.observeLapses(now, expired.length, this.store.liveLeases);
+    if (change === "activated") {
+      // The lapses just seen are the start of the burst: they come back with the frozen clock.
+      this.metrics.selfPreservation.set(1);
+      this.log.warn(
+        {
+          lapsed: expired.length,
+          live: this.store.liveLeases,
+          frozenAt: this.preservation.leaseClock(now),
+        },
+        "self-preservation: too many leases lapsing at once, likely a network failure; expiry paused",
+      );
+      return;
+    }
+    this.reportExpiries(expired, now);
+  }
+
+  /** While expiry is paused, thaw once most leases are being renewed again. */
+  private checkRecovery(now: number): void {
+    const frozenAt = this.preservation.leaseClock(now);
+    const { removed } = this.store.sweep(frozenAt, true);
+    this.forget(removed);
+    const { live, lapsed } = this.store.leaseHealth(frozenAt, now);
+    if (this.preservation.observeRecovery(lapsed, live) === "deactivated") {
+      this.metrics.selfPreservation.set(0);
+      this.log.warn({ live, lapsed }, "self-preservation: renewals recovered; expiry resumed");
+    }
+  }
+
+  private forget(removed: readonly Entry[]): void {
+    if (removed.length === 0) return;
+    this.storage
+      .remove(removed)
+      .catch((error: unknown) => this.log.warn({ err: error }, "forgetting collected entries"));
+  }
+
+  private reportExpiries(expired: readonly Entry[], now: number): void {
     if (expired.length === 0 || this.publisher === undefined) return;
     const live = new Set(this.sync!.livePeers(now).map((p) => p.id));
     const survivor = [this.id, ...live].sort()[0];
