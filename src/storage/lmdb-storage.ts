@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readdirSync } from "node:fs";
+import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readSync } from "node:fs";
 import { type Database, open, type RootDatabase } from "lmdb";
 import type { Entry, EntryRecord } from "../core/mod.js";
 import { type EntryTuple, fromTuples, toTuple } from "../sync/entry-codec.js";
@@ -42,6 +42,10 @@ export class LmdbStorage implements ReplicaStorage {
     mkdirSync(dir, { recursive: true });
     if (!fresh && !existsSync(`${dir}/data.mdb`)) {
       throw new DataDirError(`${dir} is not empty and holds no regsync data; refusing to use it`);
+    }
+    if (!fresh && !looksLikeLmdb(`${dir}/data.mdb`)) {
+      // LMDB trusts its file and would crash on garbage: check the meta page's magic first.
+      throw new DataDirError(`${dir}/data.mdb is not an LMDB file (corrupt?); refusing to use it`);
     }
     try {
       this.root = open({ path: dir, maxDbs: 8 });
@@ -116,4 +120,18 @@ export class LmdbStorage implements ReplicaStorage {
   async close(): Promise<void> {
     await this.root.close();
   }
+}
+
+/** LMDB's meta page carries the magic 0xBEEFC0DE right after the page header. */
+const LMDB_MAGIC = 0xbeefc0de;
+
+function looksLikeLmdb(file: string): boolean {
+  const head = Buffer.alloc(32);
+  const fd = openSync(file, "r");
+  try {
+    if (readSync(fd, head, 0, head.length, 0) < head.length) return false;
+  } finally {
+    closeSync(fd);
+  }
+  return head.readUInt32LE(16) === LMDB_MAGIC || head.readUInt32LE(24) === LMDB_MAGIC;
 }
