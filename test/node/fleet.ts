@@ -21,9 +21,10 @@ export async function startNode(
   url: string,
   id: string,
   overrides: Partial<NodeConfigInput> = {},
+  wallClock?: () => number,
 ): Promise<RegistryNode> {
   const config = parseNodeConfig({ ...FAST_SYNC, nats: [url], id, ...overrides });
-  const node = new RegistryNode({ config, codec: createSyncCodec(config) });
+  const node = new RegistryNode({ config, codec: createSyncCodec(config), wallClock });
   await node.start();
   return node;
 }
