@@ -13,6 +13,7 @@ const SCENARIOS: Record<string, () => Promise<{ default: Scenario }>> = {
   core: () => import("./scenarios/core.js"),
   fleet: () => import("./scenarios/fleet.js"),
   bootstrap: () => import("./scenarios/bootstrap.js"),
+  soak: () => import("./scenarios/soak.js"),
   reconcile: () => import("./scenarios/reconcile.js"),
 };
 
