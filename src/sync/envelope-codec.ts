@@ -27,9 +27,9 @@ export function createSyncCodec(
   };
 }
 
-function nodeIdentity(config: NodeConfig): NodeIdentity {
+function nodeIdentity(config: NodeConfig): NodeIdentity | undefined {
   if (config.nodeSeed !== undefined) return NodeIdentity.fromSeed(config.nodeSeed);
   if (config.nodeSeedFile !== undefined)
     return NodeIdentity.fromSeed(readFileSync(config.nodeSeedFile, "utf8"));
-  return NodeIdentity.generate();
+  return config.trustedPeers.length > 0 ? NodeIdentity.generate() : undefined;
 }
