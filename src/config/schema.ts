@@ -48,6 +48,8 @@ export const NodeConfigSchema = z.strictObject({
     .regex(/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/)
     .default("registry"),
   logLevel: z.enum(["trace", "debug", "info", "warn", "error", "fatal", "silent"]).default("info"),
+  /** "auto": pretty in a terminal, JSON otherwise. */
+  logFormat: z.enum(["auto", "json", "pretty"]).default("auto"),
 
   /** Periodic announcement: the liveness signal and the fallback when a change announcement is
    * lost. Shorter heals faster; each node sends one message per interval whatever the size. */

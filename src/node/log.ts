@@ -1,8 +1,12 @@
 import { type Logger, pino } from "pino";
 
 /** JSON logs for machines; pretty ones when a person watches a terminal. */
-export function createLogger(level: string, bindings: Record<string, string> = {}): Logger {
-  const pretty = process.stdout.isTTY && process.env.REGSYNC_LOG_FORMAT !== "json";
+export function createLogger(
+  level: string,
+  bindings: Record<string, string> = {},
+  format: "auto" | "json" | "pretty" = "auto",
+): Logger {
+  const pretty = format === "pretty" || (format === "auto" && process.stdout.isTTY === true);
   const logger = pretty
     ? pino({
         level,

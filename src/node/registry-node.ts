@@ -64,7 +64,9 @@ export class RegistryNode {
     this.config = options.config;
     this.codec = options.codec;
     this.wallClock = options.wallClock ?? Date.now;
-    this.log = options.logger ?? createLogger(this.config.logLevel, { node: this.config.id });
+    this.log =
+      options.logger ??
+      createLogger(this.config.logLevel, { node: this.config.id }, this.config.logFormat);
     this.storage = this.config.memory
       ? new MemoryStorage()
       : new LmdbStorage(this.config.dataDir ?? `.regsync/${this.config.id}`, this.config.id);
