@@ -1,7 +1,7 @@
 /**
  * Soak: 5 nodes under a sustained write rate with lookups running. RSS is sampled over time and
  * must plateau; at the end every node must hold the same digest.
- * REGSYNC_SOAK_SECONDS (default 60, quick 15) and REGSYNC_SOAK_RATE (writes/s, default 2000).
+ * REGSYNC_BENCH_SOAK_SECONDS (default 60, quick 15) and REGSYNC_BENCH_SOAK_RATE (writes/s, default 2000).
  */
 import { connect, type NatsConnection } from "nats";
 import { startNatsServer } from "../../src/dev/nats-server.js";
@@ -28,8 +28,8 @@ const scenario: Scenario = {
   name: "soak",
   description: "5 nodes, sustained writes and lookups: RSS over time, errors, convergence",
   async run(context) {
-    const seconds = Number(process.env.REGSYNC_SOAK_SECONDS ?? (context.quick ? 15 : 60));
-    const rate = Number(process.env.REGSYNC_SOAK_RATE ?? 2_000);
+    const seconds = Number(process.env.REGSYNC_BENCH_SOAK_SECONDS ?? (context.quick ? 15 : 60));
+    const rate = Number(process.env.REGSYNC_BENCH_SOAK_RATE ?? 2_000);
     const server = await startNatsServer();
     const fleet = await WorkerFleet.start(
       Array.from({ length: 5 }, (_, i) => ({

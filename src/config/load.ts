@@ -61,6 +61,9 @@ function readConfigFile(path: string): Record<string, unknown> {
   return parsed as Record<string, unknown>;
 }
 
+/** Variables for the test and benchmark harnesses, which share the REGSYNC_ namespace. */
+const RESERVED_ENV_PREFIXES = ["REGSYNC_TEST_", "REGSYNC_BENCH_"];
+
 /** `REGSYNC_SYNC_INTERVAL_MS=500` → `syncIntervalMs: 500`. Values are JSON when they parse as
  * JSON, else strings; list settings also take comma-separated values. */
 export function configFromEnv(env: NodeJS.ProcessEnv): Record<string, unknown> {
@@ -69,6 +72,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv): Record<string, unknown> {
   const unknown: string[] = [];
   for (const [name, value] of Object.entries(env)) {
     if (!name.startsWith("REGSYNC_") || value === undefined) continue;
+    if (RESERVED_ENV_PREFIXES.some((prefix) => name.startsWith(prefix))) continue;
     const key = known.get(name);
     if (key === undefined) {
       unknown.push(name);

@@ -73,13 +73,14 @@ export const NodeConfigSchema = z.strictObject({
   suspectAfterFailures: z.int().min(1).max(100).default(4),
   /** How often a suspect peer is probed with a pull. */
   suspectProbeMs: ms(100, 3_600_000).default(30_000),
-  /** Batch bounds; the byte bound is also capped below the server's max_payload. */
-  batchMaxEntries: z.int().min(1).max(100_000).default(2_000),
+  /** Batch bounds, in entries and raw bytes. Uncompressed batches are also capped below the
+   * server's max_payload; compressed ones at 4× it, and halved until the encoded batch fits. */
+  batchMaxEntries: z.int().min(1).max(100_000).default(5_000),
   batchMaxBytes: z
     .int()
     .min(1024)
     .max(64 << 20)
-    .default(512 * 1024),
+    .default(2 << 20),
   /** Sync payloads at least this large are deflated (when that makes them smaller). */
   compressionThreshold: z
     .int()

@@ -6,6 +6,7 @@ import {
   STATUSES,
   type Status,
 } from "../core/mod.js";
+import { isJsonObjectText } from "../wire/json-object-text.js";
 
 /**
  * Entries travel as positional tuples: msgpack then spends no bytes on field names, and a
@@ -30,7 +31,27 @@ const TUPLE_LENGTH = 11;
 /** A body larger than this cannot come from a valid registration (bounded fields). */
 export const MAX_BODY_CHARS = 48 * 1024;
 const NODE_ID = /^[A-Za-z0-9_-]{1,64}$/;
-const STATUS_SET: ReadonlySet<string> = new Set(STATUSES);
+const STATUS_BY_NAME: ReadonlyMap<string, Status> = new Map(STATUSES.map((s) => [s, s]));
+
+/**
+ * One shared copy of the strings that repeat across entries (service names, node ids,
+ * instance versions): a million entries decoded from batches would otherwise each carry their
+ * own copies, which costs heap and lengthens every garbage collection. Bounded, so a hostile
+ * stream of distinct strings cannot grow it without limit.
+ */
+const INTERN_LIMIT = 65_536;
+const interned = new Map<string, string>();
+
+function intern(value: string): string {
+  const shared = interned.get(value);
+  if (shared !== undefined) return shared;
+  if (interned.size < INTERN_LIMIT) interned.set(value, value);
+  return value;
+}
+
+function isLeaseField(n: unknown): n is number {
+  return typeof n === "number" && Number.isSafeInteger(n) && n >= 0;
+}
 
 export function toTuple(e: EntryRecord): EntryTuple {
   return [
@@ -82,37 +103,39 @@ function fromTuple(t: unknown, i: number): EntryRecord {
   if (typeof node !== "string" || !NODE_ID.test(node))
     throw new InvalidEntryError(i, "bad node id");
   if (body !== null && !isObjectText(body)) throw new InvalidEntryError(i, "bad body");
-  if (typeof status !== "string" || !STATUS_SET.has(status))
-    throw new InvalidEntryError(i, "bad status");
+  const knownStatus = typeof status === "string" ? STATUS_BY_NAME.get(status) : undefined;
+  if (knownStatus === undefined) throw new InvalidEntryError(i, "bad status");
   if (typeof ver !== "string" || ver.length > 128)
     throw new InvalidEntryError(i, "bad instance version");
-  for (const n of [ttlMs, registeredAt, lastHeartbeat, expiresAt]) {
-    if (typeof n !== "number" || !Number.isSafeInteger(n) || n < 0)
-      throw new InvalidEntryError(i, "bad lease field");
+  if (
+    !isLeaseField(ttlMs) ||
+    !isLeaseField(registeredAt) ||
+    !isLeaseField(lastHeartbeat) ||
+    !isLeaseField(expiresAt)
+  ) {
+    throw new InvalidEntryError(i, "bad lease field");
   }
   return {
-    service,
+    service: intern(service),
     id,
     hlc,
-    node,
+    node: intern(node),
     body: body as string | null,
-    status: status as Status,
-    ver,
-    ttlMs: ttlMs as number,
-    registeredAt: registeredAt as number,
-    lastHeartbeat: lastHeartbeat as number,
-    expiresAt: expiresAt as number,
+    status: knownStatus,
+    ver: intern(ver),
+    ttlMs,
+    registeredAt,
+    lastHeartbeat,
+    expiresAt,
   };
 }
 
 /** Lookups splice the body into JSON replies, so it must be one JSON object and nothing else. */
 function isObjectText(body: unknown): body is string {
-  if (typeof body !== "string" || body.length < 2 || body.length > MAX_BODY_CHARS) return false;
-  if (body.charCodeAt(0) !== 0x7b || body.charCodeAt(body.length - 1) !== 0x7d) return false;
-  try {
-    const parsed: unknown = JSON.parse(body);
-    return parsed !== null && typeof parsed === "object" && !Array.isArray(parsed);
-  } catch {
-    return false;
-  }
+  return (
+    typeof body === "string" &&
+    body.length >= 2 &&
+    body.length <= MAX_BODY_CHARS &&
+    isJsonObjectText(body)
+  );
 }

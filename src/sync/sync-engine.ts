@@ -44,6 +44,8 @@ export interface CursorStore {
   save: (peer: string, epoch: string, cursor: number) => void;
 }
 
+/** How many times max_payload a compressed batch may hold before encoding. */
+const COMPRESSED_BATCH_FACTOR = 4;
 /** Room left in a NATS message for the envelope header and the msgpack framing of a batch. */
 const PAYLOAD_HEADROOM_BYTES = 8 * 1024;
 /** Quiet periodic announcements showing a different digest, though we are caught up, before
@@ -626,12 +628,16 @@ export class SyncEngine {
     return peer;
   }
 
+  /**
+   * The raw (uncompressed) size a batch may reach. Deflated registry entries shrink about
+   * tenfold, so with compression a batch may hold several times the server's max_payload;
+   * the encoded batch is still checked against max_payload, and halved until it fits.
+   */
   private maxBatchBytes(): number {
     const serverMax = this.nc.info?.max_payload ?? 1 << 20;
-    return Math.max(
-      1024,
-      Math.min(this.settings.batchMaxBytes, serverMax - PAYLOAD_HEADROOM_BYTES),
-    );
+    const ceiling =
+      this.settings.compression === "deflate" ? COMPRESSED_BATCH_FACTOR * serverMax : serverMax;
+    return Math.max(1024, Math.min(this.settings.batchMaxBytes, ceiling - PAYLOAD_HEADROOM_BYTES));
   }
 
   private accepts(): string[] {

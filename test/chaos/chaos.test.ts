@@ -1,7 +1,7 @@
 /**
  * Faults injected into a running fleet on real nats-servers: a node killed under load, a NATS
  * server killed under load, a partition with conflicting writes, a clock running ahead.
- * REGSYNC_CHAOS_SCALE (default 1) multiplies load and durations for a long run.
+ * REGSYNC_TEST_CHAOS_SCALE (default 1) multiplies load and durations for a long run.
  */
 import assert from "node:assert/strict";
 import { type ChildProcess, spawn } from "node:child_process";
@@ -18,7 +18,7 @@ import { converged, instance, startNode, stopAll } from "../node/fleet.js";
 import { startCluster } from "../support/cluster.js";
 import { waitFor } from "../support/wait.js";
 
-const SCALE = Math.max(1, Number(process.env.REGSYNC_CHAOS_SCALE ?? 1));
+const SCALE = Math.max(1, Number(process.env.REGSYNC_TEST_CHAOS_SCALE ?? 1));
 const json = new TextEncoder();
 const text = new TextDecoder();
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
