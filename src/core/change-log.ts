@@ -28,7 +28,8 @@ export class ChangeLog<T extends Sequenced> {
 
   /** Places an item at a sequence number it already has (restoring a log from disk, in order). */
   restore(item: T): void {
-    if (item.seq <= this.head) throw new RangeError(`restored seq ${item.seq} is not after ${this.head}`);
+    if (item.seq <= this.head)
+      throw new RangeError(`restored seq ${item.seq} is not after ${this.head}`);
     this.head = item.seq;
     this.seqs.push(item.seq);
     this.slots.push(item);

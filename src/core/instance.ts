@@ -1,7 +1,14 @@
 import { z } from "zod";
 
 /** Instance lifecycle states, in the order DESIGN.md §2 lists them. Only append. */
-export const STATUSES = ["starting", "running", "stopping", "stopped", "unhealthy", "unknown"] as const;
+export const STATUSES = [
+  "starting",
+  "running",
+  "stopping",
+  "stopped",
+  "unhealthy",
+  "unknown",
+] as const;
 export type Status = (typeof STATUSES)[number];
 
 /** Lease bounds: a lease shorter than a second cannot be renewed in time over a WAN; one longer

@@ -28,7 +28,8 @@ export const lww: EntryOrder = (a, b) => {
 };
 
 /** Higher instance `version` wins; equal versions fall back to last writer wins. */
-export const byInstanceVersion: EntryOrder = (a, b) => compareVersionStrings(a.ver, b.ver) || lww(a, b);
+export const byInstanceVersion: EntryOrder = (a, b) =>
+  compareVersionStrings(a.ver, b.ver) || lww(a, b);
 
 /**
  * Orders version strings such as `1.10.0-rc.2`: split into runs of digits and of other
