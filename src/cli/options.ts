@@ -1,0 +1,128 @@
+import { type ParseArgsConfig, parseArgs } from "node:util";
+import { RegistryClient } from "../client/client.js";
+import { RegistryClientError } from "../client/errors.js";
+
+/** Flags every client command takes: where NATS is, how to authenticate, how to print. */
+const COMMON_OPTIONS = {
+  nats: { type: "string" },
+  prefix: { type: "string" },
+  json: { type: "boolean" },
+  help: { type: "boolean" },
+  user: { type: "string" },
+  password: { type: "string" },
+  token: { type: "string" },
+  creds: { type: "string" },
+  nkey: { type: "string" },
+  "tls-ca": { type: "string" },
+  "tls-cert": { type: "string" },
+  "tls-key": { type: "string" },
+} as const satisfies NonNullable<ParseArgsConfig["options"]>;
+
+export const COMMON_HELP = `connection:
+  --nats <url[,url…]>   NATS servers (default $NATS_URL, else nats://127.0.0.1:4222)
+  --prefix <prefix>     registry subject prefix (default registry)
+  --user/--password, --token, --creds <file>, --nkey <seed file>
+  --tls-ca, --tls-cert, --tls-key <pem file>
+  --json                print JSON instead of text`;
+
+/** A command line that cannot be run as written; exit code 2. */
+export class UsageError extends Error {}
+
+export type CommandValues = Record<string, string | boolean | string[] | undefined>;
+
+export function parseCommand(
+  argv: string[],
+  options: NonNullable<ParseArgsConfig["options"]>,
+  positionals: number,
+): { values: CommandValues; positionals: string[] } {
+  let parsed: { values: CommandValues; positionals: string[] };
+  try {
+    parsed = parseArgs({
+      args: argv,
+      options: { ...COMMON_OPTIONS, ...options },
+      strict: true,
+      allowPositionals: positionals > 0,
+    }) as {
+      values: CommandValues;
+      positionals: string[];
+    };
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
+  if (!parsed.values.help && parsed.positionals.length !== positionals) {
+    throw new UsageError(
+      positionals === 1 ? "expected one argument" : `expected ${positionals} arguments`,
+    );
+  }
+  return parsed;
+}
+
+export async function connectClient(values: CommandValues): Promise<RegistryClient> {
+  const servers = String(values.nats ?? process.env.NATS_URL ?? "nats://127.0.0.1:4222").split(",");
+  const tls =
+    values["tls-ca"] || values["tls-cert"] || values["tls-key"]
+      ? {
+          ca: values["tls-ca"] as string | undefined,
+          cert: values["tls-cert"] as string | undefined,
+          key: values["tls-key"] as string | undefined,
+        }
+      : undefined;
+  return RegistryClient.connect({
+    servers,
+    prefix: values.prefix as string | undefined,
+    user: values.user as string | undefined,
+    pass: values.password as string | undefined,
+    token: values.token as string | undefined,
+    credsFile: values.creds as string | undefined,
+    nkeySeedFile: values.nkey as string | undefined,
+    tls,
+  });
+}
+
+/** Runs a client command: usage errors exit 2, registry errors exit 1 with code and issues. */
+export async function runCommand(
+  name: string,
+  help: string,
+  body: () => Promise<number>,
+): Promise<number> {
+  try {
+    return await body();
+  } catch (error) {
+    if (error instanceof UsageError) {
+      console.error(`regsync ${name}: ${error.message}\n\n${help}`);
+      return 2;
+    }
+    if (error instanceof RegistryClientError) {
+      console.error(`regsync ${name}: ${error.code}: ${error.message}`);
+      for (const issue of error.issues) console.error(`  ${issue.path}: ${issue.message}`);
+      return 1;
+    }
+    throw error;
+  }
+}
+
+/** `k=v` flags (tags, endpoints) as a record; a malformed one is a usage error. */
+export function keyValues(
+  values: string[] | undefined,
+  flag: string,
+): Record<string, string> | undefined {
+  if (values === undefined || values.length === 0) return undefined;
+  const out: Record<string, string> = {};
+  for (const pair of values) {
+    const at = pair.indexOf("=");
+    if (at <= 0) throw new UsageError(`--${flag} takes key=value, got "${pair}"`);
+    out[pair.slice(0, at)] = pair.slice(at + 1);
+  }
+  return out;
+}
+
+export function integer(
+  value: string | boolean | string[] | undefined,
+  flag: string,
+): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!Number.isSafeInteger(n))
+    throw new UsageError(`--${flag} takes a whole number, got "${String(value)}"`);
+  return n;
+}

@@ -1,0 +1,186 @@
+import { type NatsConnection, NatsError, ErrorCode as NatsErrorCode } from "nats";
+import type { InstanceInput, Status } from "../core/instance.js";
+import type { LookupQuery } from "../core/lookup.js";
+import { connectNats, type NatsSettings } from "../node/connection.js";
+import { type ClientEndpoint, clientSubject } from "../subjects.js";
+import { errorFromReply, isErrorReply, RegistryClientError } from "./errors.js";
+import { Registration } from "./registration.js";
+import { type ChangeCallback, type Watch, type WatchOptions, watchService } from "./watch.js";
+
+/** An instance as the registry returns it: what was registered plus the lease and the node. */
+export interface RegisteredInstance
+  extends Required<Pick<InstanceInput, "service" | "id" | "host" | "port">> {
+  status: Status;
+  version?: string;
+  environment?: string;
+  region?: string;
+  tags?: Record<string, string>;
+  capabilities?: string[];
+  dependencies?: string[];
+  endpoints?: Record<string, string>;
+  weight: number;
+  healthCheckUrl?: string;
+  ttlMs: number;
+  registeredAt: number;
+  lastHeartbeat: number;
+  expiresAt: number;
+  node: string;
+}
+
+export interface ServiceSummary {
+  name: string;
+  instances: number;
+  healthy: number;
+}
+
+export interface SnapshotEntry {
+  id: string;
+  version: number;
+  instance: RegisteredInstance;
+}
+
+export interface ClientOptions {
+  /** Subject prefix of the registry (default `registry`). */
+  prefix?: string;
+  /** Time to wait for a node's answer. @default 5000 */
+  timeoutMs?: number;
+}
+
+const DEFAULT_TIMEOUT_MS = 5_000;
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+/**
+ * The registry's client: calls the JSON API of DESIGN.md §2 over NATS request-reply. Any node
+ * answers (queue group), so the client needs no list of nodes, only a NATS connection.
+ */
+export class RegistryClient {
+  readonly prefix: string;
+  private readonly timeoutMs: number;
+
+  constructor(
+    readonly nc: NatsConnection,
+    options: ClientOptions = {},
+    private readonly ownsConnection = false,
+  ) {
+    this.prefix = options.prefix ?? "registry";
+    this.timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+  }
+
+  /** Connects to NATS with the given settings; `close()` closes that connection. */
+  static async connect(
+    settings: Partial<NatsSettings> & ClientOptions = {},
+  ): Promise<RegistryClient> {
+    const nc = await connectNats({
+      name: "regsync-client",
+      ...settings,
+      servers: settings.servers ?? [process.env.NATS_URL ?? "nats://127.0.0.1:4222"],
+    });
+    return new RegistryClient(nc, settings, true);
+  }
+
+  /**
+   * Registers an instance. With `keepAlive` (the default) the returned handle renews the lease
+   * at a third of its ttl, registers again when the lease was lost, and deregisters on close().
+   */
+  async register(
+    instance: InstanceInput,
+    options: { keepAlive?: boolean } = {},
+  ): Promise<Registration> {
+    const reply = await this.call<{ instance: RegisteredInstance; node: string }>(
+      "register",
+      instance,
+    );
+    const registration = new Registration(this, instance, reply.instance);
+    if (options.keepAlive ?? true) registration.startKeepAlive();
+    return registration;
+  }
+
+  /** Renews a lease (optionally changing the status); `not_found` means: register again. */
+  async heartbeat(service: string, id: string, status?: Status): Promise<{ expiresAt: number }> {
+    return this.call("heartbeat", status === undefined ? { service, id } : { service, id, status });
+  }
+
+  async deregister(service: string, id: string): Promise<void> {
+    await this.call("deregister", { service, id });
+  }
+
+  async lookup(
+    service: string,
+    filters: Omit<LookupQuery, "service"> = {},
+  ): Promise<RegisteredInstance[]> {
+    const reply = await this.call<{ instances: RegisteredInstance[] }>("lookup", {
+      service,
+      ...filters,
+    });
+    return reply.instances;
+  }
+
+  async services(): Promise<ServiceSummary[]> {
+    return (await this.call<{ services: ServiceSummary[] }>("services", {})).services;
+  }
+
+  /** Live instances with the version of each: the starting point of a watch. */
+  async snapshot(service: string): Promise<SnapshotEntry[]> {
+    return (await this.call<{ entries: SnapshotEntry[] }>("snapshot", { service })).entries;
+  }
+
+  /** Follows a service: a snapshot, then every change, resynchronising after any gap. */
+  watch(service: string, callback: ChangeCallback, options: WatchOptions = {}): Promise<Watch> {
+    return watchService(this, service, callback, options);
+  }
+
+  async close(): Promise<void> {
+    if (this.ownsConnection && !this.nc.isClosed()) await this.nc.close();
+  }
+
+  /** One API call; error replies and NATS failures become RegistryClientError. */
+  async call<T>(endpoint: ClientEndpoint, body: unknown): Promise<T> {
+    let data: Uint8Array;
+    try {
+      const reply = await this.nc.request(
+        clientSubject(this.prefix, endpoint),
+        encoder.encode(JSON.stringify(body)),
+        {
+          timeout: this.timeoutMs,
+        },
+      );
+      data = reply.data;
+    } catch (error) {
+      throw toClientError(error);
+    }
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(decoder.decode(data));
+    } catch (error) {
+      throw new RegistryClientError("internal", "the node's reply is not JSON", [], {
+        cause: error,
+      });
+    }
+    if (isErrorReply(parsed)) throw errorFromReply(parsed);
+    return parsed as T;
+  }
+}
+
+function toClientError(error: unknown): RegistryClientError {
+  if (error instanceof NatsError) {
+    if (error.code === NatsErrorCode.NoResponders) {
+      return new RegistryClientError("unavailable", "no registry node is serving", [], {
+        cause: error,
+      });
+    }
+    if (error.code === NatsErrorCode.Timeout) {
+      return new RegistryClientError("unavailable", "no registry node answered in time", [], {
+        cause: error,
+      });
+    }
+  }
+  return new RegistryClientError(
+    "unavailable",
+    `cannot reach the registry: ${(error as Error).message}`,
+    [],
+    {
+      cause: error,
+    },
+  );
+}
