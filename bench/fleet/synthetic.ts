@@ -3,12 +3,12 @@ import { type EntryRecord, type Instance, instanceBody, packHlc } from "../../sr
 const REGIONS = ["eu-west-1", "eu-central-1", "us-east-1", "us-west-2", "ap-southeast-1"];
 const TEAMS = ["payments", "search", "identity", "catalog", "checkout", "growth"];
 
-/** Entry `i` of a synthetic registry: 200 services, realistic instance bodies, long leases. */
-export function syntheticRecord(i: number, nowMs: number, node: string): EntryRecord {
+/** Instance `i` of a synthetic registry: 200 services, ~300 bytes of JSON when rendered. */
+export function syntheticInstance(i: number, ttlMs = 86_400_000): Instance {
   const service = `svc-${String(i % 200).padStart(3, "0")}`;
   const region = REGIONS[i % REGIONS.length]!;
   // Built directly rather than through the schema: a million zod parses would dominate setup.
-  const instance: Instance = {
+  return {
     service,
     id: `${service}-${i.toString(36)}.pod.cluster.local:8443`,
     host: `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`,
@@ -24,10 +24,15 @@ export function syntheticRecord(i: number, nowMs: number, node: string): EntryRe
     },
     endpoints: { grpc: `grpc://10.0.0.1:8443`, metrics: `http://10.0.0.1:9090/metrics` },
     weight: 100,
-    ttlMs: 86_400_000,
+    ttlMs,
   };
+}
+
+/** Entry `i` of a synthetic registry, as a peer would send it. */
+export function syntheticRecord(i: number, nowMs: number, node: string): EntryRecord {
+  const instance = syntheticInstance(i);
   return {
-    service,
+    service: instance.service,
     id: instance.id,
     hlc: packHlc(nowMs - 1_000, i % 1024),
     node,

@@ -51,7 +51,9 @@ const scenario: Scenario = {
     const child = spawn(
       process.execPath,
       [
-        ...(process.env.REGSYNC_BENCH_PROFILE ? ["--cpu-prof", `--cpu-prof-dir=${process.env.REGSYNC_BENCH_PROFILE}`] : []),
+        ...(process.env.REGSYNC_BENCH_PROFILE
+          ? ["--cpu-prof", `--cpu-prof-dir=${process.env.REGSYNC_BENCH_PROFILE}`]
+          : []),
         "dist/src/cli/main.js",
         "node",
         "--nats",

@@ -14,7 +14,7 @@ describe("self-preservation", () => {
 
   test("most leases lapsing within one window freezes the clock a window back", () => {
     const sp = new SelfPreservation(settings);
-    let change;
+    let change: ReturnType<SelfPreservation["observeLapses"]>;
     let t = 100_000;
     for (let live = 100; live > 0 && change === undefined; live -= 10, t += 1_000) {
       change = sp.observeLapses(t, 10, live - 10);

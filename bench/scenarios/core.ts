@@ -1,0 +1,205 @@
+/**
+ * The pure core, without NATS: local writes, merges, the digest's cost per change at two
+ * registry sizes, change-log scans, lookups, and heap bytes per entry at a million entries.
+ */
+import {
+  type EntryRecord,
+  type Instance,
+  RegistryStore,
+  renderInstances,
+  StateDigest,
+} from "../../src/core/mod.js";
+import { syntheticInstance, syntheticRecord } from "../fleet/synthetic.js";
+import { atLeast, atMost, type BenchRow, median, type Scenario } from "../scenario.js";
+
+const REPEATS = 3;
+
+function newStore(nodeId: string, wall: () => number = Date.now): RegistryStore {
+  return new RegistryStore({
+    nodeId,
+    epoch: "bench",
+    wallClock: wall,
+    maxClockSkewMs: 60_000,
+    tombstoneTtlMs: 86_400_000,
+  });
+}
+
+function timeIt(run: () => void): number {
+  const started = performance.now();
+  run();
+  return performance.now() - started;
+}
+
+function gc(): void {
+  (globalThis as { gc?: () => void }).gc?.();
+}
+
+/** Median ns per change of an update (a newer version of an existing key) in a store of `size`. */
+function updateCost(size: number, updates: number): number {
+  let wall = Date.now();
+  const store = newStore("local", () => wall);
+  for (let i = 0; i < size; i++) store.register(syntheticInstance(i));
+  const newer: EntryRecord[] = [];
+  for (let i = 0; i < updates; i++) {
+    const entry = store.get(
+      `svc-${String(i % 200).padStart(3, "0")}`,
+      syntheticInstance(i % size).id,
+    )!;
+    newer.push({ ...entry.toRecord(), hlc: entry.hlc + 1_024_000 + i, node: "peer" });
+  }
+  wall += 2_000;
+  const runs = [];
+  for (let r = 0; r < REPEATS; r++) {
+    const batch = newer.map((e) => ({ ...e, hlc: e.hlc + r * 1_024 }));
+    runs.push((timeIt(() => store.merge(batch)) * 1e6) / updates);
+  }
+  return median(runs);
+}
+
+const scenario: Scenario = {
+  name: "core",
+  description: "the pure core: writes, merges, digest cost, scans, lookups, heap per entry",
+  async run(context) {
+    const n = context.quick ? 100_000 : 1_000_000;
+    const rows: BenchRow[] = [];
+    const instances: Instance[] = Array.from({ length: 200_000 }, (_, i) => syntheticInstance(i));
+
+    context.log("local writes");
+    const writes = [];
+    for (let r = 0; r < REPEATS; r++) {
+      const store = newStore("local");
+      writes.push(
+        instances.length /
+          (timeIt(() => {
+            for (const instance of instances) store.register(instance);
+          }) /
+            1000),
+      );
+    }
+    rows.push(
+      atLeast("local writes/s (register, 200k new keys)", median(writes), "writes/s", 200_000),
+    );
+
+    context.log("merges");
+    const now = Date.now();
+    const records = Array.from({ length: 200_000 }, (_, i) => syntheticRecord(i, now, "peer"));
+    const merges = [];
+    const replaces = [];
+    for (let r = 0; r < REPEATS; r++) {
+      const store = newStore("local");
+      merges.push(records.length / (timeIt(() => store.merge(records)) / 1000));
+      const newer = records.map((e) => ({ ...e, hlc: e.hlc + 1_024 }));
+      replaces.push(newer.length / (timeIt(() => store.merge(newer)) / 1000));
+    }
+    rows.push(atLeast("merges/s (new keys)", median(merges), "merges/s", 300_000));
+    rows.push(
+      atLeast("merges/s (newer versions of held keys)", median(replaces), "merges/s", 300_000),
+    );
+    const stale = newStore("local");
+    stale.merge(records);
+    rows.push({
+      metric: "merges/s (stale versions, rejected)",
+      value: records.length / (timeIt(() => stale.merge(records)) / 1000),
+      unit: "merges/s",
+    });
+
+    context.log("digest cost per change");
+    const digest = new StateDigest();
+    const lanes = records
+      .slice(0, 100_000)
+      .map((_, i) => ({ h0: i * 7919, h1: i * 104729, h2: ~i, h3: i << 7 }));
+    const digestNs =
+      (timeIt(() => {
+        for (const l of lanes) digest.add(l);
+        for (const l of lanes) digest.remove(l);
+      }) *
+        1e6) /
+      (2 * lanes.length);
+    rows.push({ metric: "digest add or remove (128-bit sum)", value: digestNs, unit: "ns/op" });
+    const small = updateCost(10_000, 50_000);
+    const large = updateCost(context.quick ? 100_000 : 1_000_000, 50_000);
+    rows.push({
+      metric: "update cost per change, 10k entries (hash + digest + log + index)",
+      value: small,
+      unit: "ns",
+    });
+    rows.push(
+      atMost(
+        `update cost per change, ${context.quick ? "100k" : "1M"} entries`,
+        large,
+        "ns",
+        small * 2,
+        `${(large / small).toFixed(2)}× the 10k figure: O(1)`,
+      ),
+    );
+
+    context.log("change-log scans and lookups");
+    const scanned = newStore("local");
+    scanned.merge(records);
+    const scanMs = timeIt(() => {
+      let cursor = 0;
+      for (;;) {
+        const page = scanned.changesSince(cursor, { maxEntries: 5_000, maxBytes: 4 << 20 });
+        cursor = page.cursor;
+        if (page.complete) break;
+      }
+    });
+    rows.push({
+      metric: "changesSince scan rate",
+      value: records.length / (scanMs / 1000),
+      unit: "entries/s",
+    });
+    const big = newStore("local");
+    const service = "svc-007";
+    for (let i = 0; i < 5_000; i++) big.register({ ...syntheticInstance(i * 200 + 7), service });
+    const plain = [];
+    const filtered = [];
+    for (let r = 0; r < 20; r++) {
+      plain.push(timeIt(() => renderInstances(big.lookup({ service }, Date.now()))));
+      filtered.push(
+        timeIt(() =>
+          renderInstances(
+            big.lookup({ service, region: "eu-west-1", tags: { tier: "edge" } }, Date.now()),
+          ),
+        ),
+      );
+    }
+    rows.push({ metric: "lookup + render, 5,000 instances", value: median(plain), unit: "ms" });
+    rows.push({
+      metric: "lookup + render, 5,000 instances, region and tag filters",
+      value: median(filtered),
+      unit: "ms",
+    });
+
+    context.log(`heap per entry at ${n} entries`);
+    if ((globalThis as { gc?: unknown }).gc === undefined) {
+      rows.push({
+        metric: "heap bytes per entry",
+        value: Number.NaN,
+        unit: "B",
+        note: "run node with --expose-gc",
+      });
+      return rows;
+    }
+    instances.length = 0;
+    records.length = 0;
+    gc();
+    const before = process.memoryUsage().heapUsed;
+    const held = newStore("local");
+    for (let i = 0; i < n; i++) held.register(syntheticInstance(i, 86_400_000));
+    gc();
+    const perEntry = (process.memoryUsage().heapUsed - before) / held.size;
+    rows.push(
+      atMost(
+        `heap bytes per entry at ${n.toLocaleString("en-US")} entries`,
+        perEntry,
+        "B",
+        700,
+        "store, change log, expiry queue and reconciliation index",
+      ),
+    );
+    return rows;
+  },
+};
+
+export default scenario;
