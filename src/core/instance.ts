@@ -73,39 +73,53 @@ export const InstanceSchema = z.preprocess((raw) => {
 export type Instance = z.output<typeof instanceFields>;
 export type InstanceInput = z.input<typeof instanceFields>;
 
-function sortedRecord<V>(record: Record<string, V> | undefined): Record<string, V> | undefined {
-  if (record === undefined) return undefined;
-  const out: Record<string, V> = {};
-  for (const key of Object.keys(record).sort()) out[key] = record[key] as V;
-  return out;
+const quote = JSON.stringify;
+
+/** `,"name":{"a":"…","b":"…"}` with keys sorted, so equal maps always read the same. */
+function sortedMap(name: string, map: Record<string, string> | undefined): string {
+  if (map === undefined) return "";
+  let out = `,"${name}":{`;
+  let first = true;
+  for (const key of Object.keys(map).sort()) {
+    out += `${first ? "" : ","}${quote(key)}:${quote(map[key])}`;
+    first = false;
+  }
+  return `${out}}`;
 }
 
+function optional(name: string, value: unknown): string {
+  return value === undefined ? "" : `,"${name}":${quote(value)}`;
+}
+
+/** Regular-expression matching flattens a string built by concatenation into one buffer. */
+const FLATTEN = /^\{/;
+
 /**
- * The canonical text of an instance's descriptive fields: everything but `status` and the lease
- * timestamps, which change on heartbeats. Entries keep this text instead of an object graph
- * (a third of the heap per entry) and lookups splice it into replies without re-serialising.
+ * The canonical text of an instance's descriptive fields: everything but the key (service and
+ * id, held by the entry), `status` and the lease timestamps, which change on heartbeats.
+ * Entries keep this text instead of an object graph, and lookups splice it into replies
+ * without re-serialising. Built by hand: JSON.stringify's result carries slack that cost
+ * ~200 bytes per entry, and the intermediate objects cost time.
  */
 export function instanceBody(instance: Instance): string {
-  return JSON.stringify({
-    service: instance.service,
-    id: instance.id,
-    host: instance.host,
-    port: instance.port,
-    version: instance.version,
-    environment: instance.environment,
-    region: instance.region,
-    tags: sortedRecord(instance.tags),
-    capabilities: instance.capabilities,
-    dependencies: instance.dependencies,
-    endpoints: sortedRecord(instance.endpoints),
-    weight: instance.weight,
-    healthCheckUrl: instance.healthCheckUrl,
-    ttlMs: instance.ttlMs,
-  });
+  const body =
+    `{"host":${quote(instance.host)},"port":${instance.port}` +
+    optional("version", instance.version) +
+    optional("environment", instance.environment) +
+    optional("region", instance.region) +
+    sortedMap("tags", instance.tags) +
+    optional("capabilities", instance.capabilities) +
+    optional("dependencies", instance.dependencies) +
+    sortedMap("endpoints", instance.endpoints) +
+    `,"weight":${instance.weight}` +
+    optional("healthCheckUrl", instance.healthCheckUrl) +
+    `,"ttlMs":${instance.ttlMs}}`;
+  FLATTEN.test(body);
+  return body;
 }
 
 /** The descriptive fields as stored in an entry body. */
-export type InstanceBody = Omit<Instance, "status">;
+export type InstanceBody = Omit<Instance, "status" | "service" | "id">;
 
 export function parseBody(body: string): InstanceBody {
   return JSON.parse(body) as InstanceBody;

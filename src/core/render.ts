@@ -1,14 +1,14 @@
 import type { Entry } from "./entry.js";
 
 /**
- * The JSON text of an instance as the client API returns it: the stored body with status,
- * lease timestamps and the accepting node spliced in, so a lookup of thousands of instances
+ * The JSON text of an instance as the client API returns it: the key, then the stored body
+ * with status, lease timestamps and the accepting node spliced in, so a lookup of thousands of instances
  * costs string concatenation, not object building and re-serialising.
  */
 export function renderInstance(entry: Entry): string {
   const body = entry.body;
   if (body === null) return "null";
-  return `${body.slice(0, -1)},"status":"${entry.status}","registeredAt":${entry.registeredAt},"lastHeartbeat":${entry.lastHeartbeat},"expiresAt":${entry.expiresAt},"node":${JSON.stringify(entry.node)}}`;
+  return `{"service":${JSON.stringify(entry.service)},"id":${JSON.stringify(entry.id)},${body.slice(1, -1)},"status":"${entry.status}","registeredAt":${entry.registeredAt},"lastHeartbeat":${entry.lastHeartbeat},"expiresAt":${entry.expiresAt},"node":${JSON.stringify(entry.node)}}`;
 }
 
 /** A JSON array of rendered instances. */
