@@ -37,7 +37,6 @@ export class Entry implements EntryRecord {
   ver: string;
   ttlMs: number;
   registeredAt: number;
-  lastHeartbeat: number;
   expiresAt: number;
   /** Local change sequence number of the last change applied to this key. */
   seq = 0;
@@ -63,9 +62,14 @@ export class Entry implements EntryRecord {
     this.ver = record.ver;
     this.ttlMs = record.ttlMs;
     this.registeredAt = record.registeredAt;
-    this.lastHeartbeat = record.lastHeartbeat;
     this.expiresAt = record.expiresAt;
     this.rehash();
+  }
+
+  /** A lease ends ttl after its last renewal, so the renewal time is derived, not stored:
+   * one double fewer per entry (24 bytes, boxed). */
+  get lastHeartbeat(): number {
+    return this.body === null ? 0 : this.expiresAt - this.ttlMs;
   }
 
   get key(): string {
@@ -85,7 +89,6 @@ export class Entry implements EntryRecord {
     this.ver = record.ver;
     this.ttlMs = record.ttlMs;
     this.registeredAt = record.registeredAt;
-    this.lastHeartbeat = record.lastHeartbeat;
     this.expiresAt = record.expiresAt;
     this.expiredSeen = false;
     this.rehash();

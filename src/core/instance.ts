@@ -78,11 +78,19 @@ const quote = JSON.stringify;
 /** `,"name":{"a":"…","b":"…"}` with keys sorted, so equal maps always read the same. */
 function sortedMap(name: string, map: Record<string, string> | undefined): string {
   if (map === undefined) return "";
+  const keys = Object.keys(map);
+  // Clients usually send keys in a stable order; sort only when they are not in order already.
+  for (let i = 1; i < keys.length; i++) {
+    if (keys[i - 1]! > keys[i]!) {
+      keys.sort();
+      break;
+    }
+  }
   let out = `,"${name}":{`;
-  let first = true;
-  for (const key of Object.keys(map).sort()) {
-    out += `${first ? "" : ","}${quote(key)}:${quote(map[key])}`;
-    first = false;
+  for (let i = 0; i < keys.length; i++) {
+    const key = keys[i]!;
+    if (i > 0) out += ",";
+    out += quote(key) + ":" + quote(map[key]);
   }
   return `${out}}`;
 }

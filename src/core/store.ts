@@ -145,7 +145,7 @@ export class RegistryStore {
       node: this.nodeId,
       body: instanceBody(instance),
       status: instance.status,
-      ver: instance.version ?? "",
+      ver: internVersion(instance.version ?? ""),
       ttlMs: instance.ttlMs,
       registeredAt: live && existing ? existing.registeredAt : now,
       lastHeartbeat: now,
@@ -402,4 +402,15 @@ function tombstoneOf(entry: Entry, hlc: HlcTimestamp, node: string): EntryRecord
 
 function holdsLease(entry: Entry): boolean {
   return entry.body !== null && !entry.expiredSeen;
+}
+
+/** Instance versions repeat across a service's instances: share one copy of each (bounded). */
+const VERSION_INTERN_LIMIT = 4_096;
+const versions = new Map<string, string>();
+
+function internVersion(ver: string): string {
+  const shared = versions.get(ver);
+  if (shared !== undefined) return shared;
+  if (versions.size < VERSION_INTERN_LIMIT) versions.set(ver, ver);
+  return ver;
 }
