@@ -33,6 +33,9 @@ export class LmdbStorage implements ReplicaStorage {
   private readonly meta: Database<Meta, string>;
   private readonly cursors: Database<{ epoch: string; cursor: number }, string>;
   private epoch = "";
+  /** The highest head queued since the last write of the meta record. */
+  private pendingHead = 0;
+  private headWrite: Promise<void> | undefined;
 
   constructor(
     private readonly dir: string,
@@ -99,14 +102,30 @@ export class LmdbStorage implements ReplicaStorage {
     await this.meta.put("meta", { format: STORAGE_FORMAT, nodeId: this.nodeId, epoch, head: 0 });
   }
 
-  async commit(entries: readonly Entry[], head: number): Promise<void> {
-    for (const entry of entries) this.entries.put(entry.key, [...toTuple(entry), entry.seq]);
-    await this.meta.put("meta", {
-      format: STORAGE_FORMAT,
-      nodeId: this.nodeId,
-      epoch: this.epoch,
-      head,
-    });
+  /**
+   * Queues the entries and resolves once they are durable. LMDB commits everything queued in
+   * one event-loop turn as one transaction; the head is written once per such batch (the last
+   * caller's, which is the highest), not once per write.
+   */
+  commit(entries: readonly Entry[], head: number): Promise<void> {
+    let last: Promise<boolean> | undefined;
+    for (const entry of entries) last = this.entries.put(entry.key, [...toTuple(entry), entry.seq]);
+    this.pendingHead = Math.max(this.pendingHead, head);
+    if (this.headWrite === undefined) {
+      this.headWrite = new Promise<void>((resolve, reject) => {
+        queueMicrotask(() => {
+          const head = this.pendingHead;
+          this.headWrite = undefined;
+          this.meta
+            .put("meta", { format: STORAGE_FORMAT, nodeId: this.nodeId, epoch: this.epoch, head })
+            .then(() => resolve(), reject);
+        });
+      });
+    }
+    const headWritten = this.headWrite;
+    return last === undefined
+      ? headWritten
+      : Promise.all([last, headWritten]).then(() => undefined);
   }
 
   async remove(entries: readonly Entry[]): Promise<void> {
