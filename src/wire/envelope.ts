@@ -25,6 +25,7 @@ const MAGIC_0 = 0x52;
 const MAGIC_1 = 0x53;
 const FLAG_DEFLATED = 1;
 const FLAG_SIGNED = 2;
+const KNOWN_FLAGS = FLAG_DEFLATED | FLAG_SIGNED;
 const BASE_HEADER = 12;
 const SIGNER_BYTES = 56;
 const SIGNATURE_BYTES = 64;
@@ -42,6 +43,7 @@ export const ENVELOPE_REJECTIONS = [
   "untrusted_signer",
   "bad_signature",
   "malformed_body",
+  "bad_header",
 ] as const;
 export type EnvelopeRejection = (typeof ENVELOPE_REJECTIONS)[number];
 
@@ -135,7 +137,12 @@ export function decodeEnvelope(
       `envelope format v${version} is newer than this node's v${FORMAT_VERSION}; upgrade this node`,
     );
   }
+  if (version < 1)
+    throw new EnvelopeError("bad_header", `envelope format v${version} does not exist`);
   const flags = bytes[3]!;
+  // The checksum covers the body only: an unknown flag bit is a corrupted header.
+  if ((flags & ~KNOWN_FLAGS) !== 0)
+    throw new EnvelopeError("bad_header", `unknown envelope flags ${flags}`);
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const declared = view.getUint32(4);
   const checksum = view.getUint32(8);

@@ -1,5 +1,6 @@
 import { parseNodeConfig } from "../../src/config/load.js";
 import type { NodeConfigInput } from "../../src/config/schema.js";
+import type { InstanceInput } from "../../src/core/instance.js";
 import { RegistryNode } from "../../src/node/registry-node.js";
 import { createSyncCodec } from "../../src/sync/envelope-codec.js";
 
@@ -52,6 +53,10 @@ export function converged(nodes: readonly RegistryNode[]): boolean {
   });
 }
 
-export function instance(service: string, id: string, extra: Record<string, unknown> = {}) {
+export function instance(
+  service: string,
+  id: string,
+  extra: Partial<InstanceInput> = {},
+): InstanceInput {
   return { service, id, host: "10.0.0.1", port: 8080, status: "running", ...extra };
 }

@@ -1,0 +1,168 @@
+import assert from "node:assert/strict";
+import { describe, test } from "node:test";
+import { crc32, deflateRawSync } from "node:zlib";
+import fc from "fast-check";
+import { createServer } from "nkeys.js";
+import {
+  decodeEnvelope,
+  EnvelopeError,
+  encodeEnvelope,
+  FORMAT_VERSION,
+} from "../../src/wire/envelope.js";
+import { NodeIdentity, TrustedPeers } from "../../src/wire/identity.js";
+
+const LIMIT = { maxBodyBytes: 1 << 20 };
+const entries = Array.from({ length: 300 }, (_, i) => [
+  "svc",
+  `id-${i}`,
+  1_000 + i,
+  "n1",
+  `{"host":"10.0.0.${i % 255}","port":8080}`,
+]);
+
+function rejects(
+  bytes: Uint8Array,
+  reason: string,
+  options: Parameters<typeof decodeEnvelope>[1] = LIMIT,
+): EnvelopeError {
+  try {
+    decodeEnvelope(bytes, options);
+  } catch (error) {
+    assert.ok(error instanceof EnvelopeError, String(error));
+    assert.equal(error.reason, reason, error.message);
+    return error;
+  }
+  assert.fail(`expected ${reason}`);
+}
+
+const seed = () => new TextDecoder().decode(createServer().getSeed());
+
+describe("sync envelope", () => {
+  test("round trips: small stays plain, large is deflated, binary survives", () => {
+    const small = encodeEnvelope(
+      { type: "x", n: 1 },
+      { compress: true, compressionThreshold: 1_024 },
+    );
+    assert.equal(small.compressed, false);
+    assert.deepEqual(decodeEnvelope(small.bytes, LIMIT).message, { type: "x", n: 1 });
+    const large = encodeEnvelope(
+      { entries, bin: new Uint8Array([1, 2, 3]) },
+      { compress: true, compressionThreshold: 1_024 },
+    );
+    assert.equal(large.compressed, true);
+    assert.ok(large.bytes.length < large.rawBytes / 3);
+    const back = decodeEnvelope(large.bytes, LIMIT).message as {
+      entries: unknown;
+      bin: Uint8Array;
+    };
+    assert.deepEqual(back.entries, entries);
+    assert.deepEqual([...back.bin], [1, 2, 3]);
+    const refused = encodeEnvelope({ entries }, { compress: false, compressionThreshold: 1_024 });
+    assert.equal(refused.compressed, false, "not compressed for a peer that does not accept it");
+  });
+
+  test("any single flipped byte is detected (1,000 cases, plain and deflated)", () => {
+    const plain = encodeEnvelope(
+      { entries: entries.slice(0, 5) },
+      { compress: false, compressionThreshold: 0 },
+    ).bytes;
+    const packed = encodeEnvelope({ entries }, { compress: true, compressionThreshold: 0 }).bytes;
+    fc.assert(
+      fc.property(
+        fc.boolean(),
+        fc.nat(),
+        fc.integer({ min: 1, max: 255 }),
+        (deflated, at, mask) => {
+          const bytes = Uint8Array.from(deflated ? packed : plain);
+          const i = at % bytes.length;
+          bytes[i] = bytes[i]! ^ mask;
+          assert.throws(() => decodeEnvelope(bytes, LIMIT), EnvelopeError);
+        },
+      ),
+      { numRuns: 1_000 },
+    );
+  });
+
+  test("every rejection has its reason", () => {
+    const good = encodeEnvelope({ entries }, { compress: true, compressionThreshold: 0 }).bytes;
+    rejects(good.subarray(0, 5), "truncated");
+    const magic = Uint8Array.from(good);
+    magic[0] = 0;
+    rejects(magic, "bad_magic");
+    const newer = Uint8Array.from(good);
+    newer[2] = FORMAT_VERSION + 1;
+    assert.match(
+      rejects(newer, "unsupported_version").message,
+      new RegExp(`v${FORMAT_VERSION + 1}.*v${FORMAT_VERSION}`),
+    );
+    rejects(good, "too_large", { maxBodyBytes: 100 });
+    const garbage = Uint8Array.from(good);
+    garbage.fill(0xff, 12);
+    rejects(garbage, "decompress_failed");
+    const shortBody = Uint8Array.from(good);
+    new DataView(shortBody.buffer).setUint32(4, 10);
+    rejects(shortBody, "length_mismatch");
+    const plain = Uint8Array.from(
+      encodeEnvelope({ a: 1 }, { compress: false, compressionThreshold: 0 }).bytes,
+    );
+    plain[8] = plain[8]! ^ 1;
+    rejects(plain, "checksum_mismatch");
+    const header = encodeEnvelope(
+      { a: 1 },
+      { compress: false, compressionThreshold: 0 },
+    ).bytes.subarray(0, 12);
+    const truncatedMsgpack = new Uint8Array([0x92, 0x01]); // an array of two holding one item
+    const broken = new Uint8Array([...header, ...truncatedMsgpack]);
+    new DataView(broken.buffer).setUint32(4, truncatedMsgpack.length);
+    new DataView(broken.buffer).setUint32(8, crc32(truncatedMsgpack));
+    rejects(broken, "malformed_body");
+    const flagged = Uint8Array.from(good);
+    flagged[3] = flagged[3]! | 0x80;
+    rejects(flagged, "bad_header");
+  });
+
+  test("a decompression bomb is refused without inflating it", () => {
+    const bomb = deflateRawSync(Buffer.alloc(200 << 20));
+    const envelope = new Uint8Array(12 + bomb.length);
+    envelope.set([0x52, 0x53, FORMAT_VERSION, 1]);
+    new DataView(envelope.buffer).setUint32(4, 1_024);
+    envelope.set(bomb, 12);
+    const before = process.memoryUsage().rss;
+    const started = performance.now();
+    rejects(envelope, "length_mismatch");
+    assert.ok(performance.now() - started < 2_000);
+    assert.ok(process.memoryUsage().rss - before < 50 << 20, "memory stayed bounded");
+    new DataView(envelope.buffer).setUint32(4, 200 << 20);
+    rejects(envelope, "too_large");
+  });
+
+  test("signatures: trusted accepted; unsigned, untrusted and tampered rejected", () => {
+    const me = NodeIdentity.fromSeed(seed());
+    const stranger = NodeIdentity.fromSeed(seed());
+    const trusted = { ...LIMIT, trustedPeers: new TrustedPeers([me.publicKey]) };
+    const signed = encodeEnvelope(
+      { entries },
+      { compress: true, compressionThreshold: 0, identity: me },
+    ).bytes;
+    assert.deepEqual(
+      (decodeEnvelope(signed, trusted).message as { entries: unknown }).entries,
+      entries,
+    );
+    rejects(
+      encodeEnvelope({ a: 1 }, { compress: false, compressionThreshold: 0 }).bytes,
+      "unsigned",
+      trusted,
+    );
+    rejects(
+      encodeEnvelope({ a: 1 }, { compress: false, compressionThreshold: 0, identity: stranger })
+        .bytes,
+      "untrusted_signer",
+      trusted,
+    );
+    const tampered = Uint8Array.from(signed);
+    tampered[tampered.length - 1] = tampered[tampered.length - 1]! ^ 1;
+    rejects(tampered, "bad_signature", trusted);
+    assert.throws(() => NodeIdentity.fromSeed("SNNOTASEED"), /not a valid nkey seed/);
+    assert.throws(() => new TrustedPeers(["Nnope"]), /not a valid node public nkey/);
+  });
+});
