@@ -1,0 +1,100 @@
+import assert from "node:assert/strict";
+import { execFile } from "node:child_process";
+import { after, before, test } from "node:test";
+import { promisify } from "node:util";
+import { type NatsServerHandle, startNatsServer } from "../../src/dev/nats-server.js";
+import type { RegistryNode } from "../../src/node/registry-node.js";
+import { startNode, stopAll } from "../node/fleet.js";
+
+const exec = promisify(execFile);
+let server: NatsServerHandle;
+let nodes: RegistryNode[] = [];
+
+async function regsync(
+  ...args: string[]
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const { stdout, stderr } = await exec(
+      process.execPath,
+      ["dist/src/cli/main.js", ...args, "--nats", server.url],
+      { timeout: 15_000 },
+    );
+    return { code: 0, stdout, stderr };
+  } catch (error) {
+    const e = error as { code: number; stdout: string; stderr: string };
+    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
+  }
+}
+
+before(async () => {
+  server = await startNatsServer();
+  nodes = [await startNode(server.url, "cli-a"), await startNode(server.url, "cli-b")];
+});
+after(async () => {
+  await stopAll(nodes);
+  await server?.stop();
+});
+
+test("register, lookup and services print what they did", async () => {
+  const reg = await regsync(
+    "register",
+    "--service",
+    "pay",
+    "--id",
+    "p1",
+    "--host",
+    "10.0.0.9",
+    "--port",
+    "443",
+    "--tag",
+    "zone=a",
+    "--status",
+    "running",
+  );
+  assert.equal(reg.code, 0, reg.stderr);
+  assert.match(reg.stdout, /^registered pay\/p1 \(node cli-[ab]\), lease until \d\d:\d\d:\d\d/);
+  const lookup = await regsync("lookup", "pay", "--tag", "zone=a");
+  assert.match(lookup.stdout, /p1\s+10\.0\.0\.9:443\s+running/);
+  const json = await regsync("lookup", "pay", "--json");
+  assert.equal(JSON.parse(json.stdout)[0].id, "p1");
+  const services = await regsync("services");
+  assert.match(services.stdout, /pay\s+1\s+1/);
+});
+
+test("bad flags exit 2, registry errors exit 1 with the code", async () => {
+  const bad = await regsync("register", "--service", "pay", "--bogus");
+  assert.equal(bad.code, 2);
+  assert.match(bad.stderr, /Unknown option '--bogus'/);
+  const missing = await regsync("heartbeat", "--service", "pay", "--id", "nobody");
+  assert.equal(missing.code, 1);
+  assert.match(missing.stderr, /not_found/);
+  const invalid = await regsync(
+    "register",
+    "--service",
+    "a.b",
+    "--id",
+    "x",
+    "--host",
+    "h",
+    "--port",
+    "80",
+  );
+  assert.equal(invalid.code, 1);
+  assert.match(invalid.stderr, /invalid_request[\s\S]*service:/);
+});
+
+test("status shows every node and its peers", async () => {
+  const status = await regsync("status", "--json");
+  assert.equal(status.code, 0, status.stderr);
+  const replies = JSON.parse(status.stdout) as { node: string; peers: { id: string }[] }[];
+  assert.deepEqual(
+    replies.map((r) => r.node),
+    ["cli-a", "cli-b"],
+  );
+  assert.deepEqual(
+    replies[0]!.peers.map((p) => p.id),
+    ["cli-b"],
+  );
+  const text = await regsync("status");
+  assert.match(text.stdout, /node cli-a .*ready/);
+});
