@@ -1,5 +1,5 @@
 import { hash as oneShotHash } from "node:crypto";
-import type { HlcTimestamp } from "./hlc.js";
+import { type HlcTimestamp, hlcWall } from "./hlc.js";
 import type { Status } from "./instance.js";
 
 /**
@@ -37,7 +37,6 @@ export class Entry implements EntryRecord {
   ver: string;
   ttlMs: number;
   registeredAt: number;
-  expiresAt: number;
   /** Local change sequence number of the last change applied to this key. */
   seq = 0;
   /** 128-bit entry hash as four int32 lanes (big-endian), kept so replacing an entry costs one
@@ -62,14 +61,17 @@ export class Entry implements EntryRecord {
     this.ver = record.ver;
     this.ttlMs = record.ttlMs;
     this.registeredAt = record.registeredAt;
-    this.expiresAt = record.expiresAt;
     this.rehash();
   }
 
-  /** A lease ends ttl after its last renewal, so the renewal time is derived, not stored:
-   * one double fewer per entry (24 bytes, boxed). */
+  /** The lease: derived from the version and the ttl (see leaseEnd), not stored. */
+  get expiresAt(): number {
+    return leaseEnd(this);
+  }
+
+  /** Every write of an instance is a renewal, made at its version's wall time. */
   get lastHeartbeat(): number {
-    return this.body === null ? 0 : this.expiresAt - this.ttlMs;
+    return this.body === null ? 0 : hlcWall(this.hlc);
   }
 
   get key(): string {
@@ -89,7 +91,6 @@ export class Entry implements EntryRecord {
     this.ver = record.ver;
     this.ttlMs = record.ttlMs;
     this.registeredAt = record.registeredAt;
-    this.expiresAt = record.expiresAt;
     this.expiredSeen = false;
     this.rehash();
   }
@@ -137,4 +138,14 @@ export function estimateRecordBytes(record: EntryRecord): number {
   return (
     64 + record.service.length + record.id.length + record.node.length + (record.body?.length ?? 0)
   );
+}
+
+/**
+ * When an instance's lease ends: every write of an instance (registration or renewal) sets
+ * expiresAt to its version's wall time plus the ttl, so it follows from (hlc, ttlMs) and
+ * entries do not store it: two boxed doubles fewer per entry. Deriving it also means a peer
+ * cannot send a lease that disagrees with its own version. 0 for a tombstone.
+ */
+export function leaseEnd(record: { body: string | null; hlc: HlcTimestamp; ttlMs: number }): number {
+  return record.body === null ? 0 : hlcWall(record.hlc) + record.ttlMs;
 }

@@ -1,7 +1,7 @@
 import { ChangeLog } from "./change-log.js";
 import { StateDigest } from "./digest.js";
 import { DueQueue } from "./due-queue.js";
-import { Entry, type EntryRecord, estimateRecordBytes } from "./entry.js";
+import { Entry, type EntryRecord, estimateRecordBytes, leaseEnd } from "./entry.js";
 import { Hlc, type HlcTimestamp, hlcWall } from "./hlc.js";
 import { type Instance, instanceBody, type Status } from "./instance.js";
 import { type LookupQuery, matchesQuery } from "./lookup.js";
@@ -338,7 +338,7 @@ export class RegistryStore {
 
   /** When an entry stops being worth keeping: a tombstone's or an expired lease's grace end. */
   private collectAt(record: EntryRecord): number {
-    const deadSince = record.body === null ? hlcWall(record.hlc) : record.expiresAt;
+    const deadSince = record.body === null ? hlcWall(record.hlc) : leaseEnd(record);
     return deadSince + this.tombstoneTtlMs;
   }
 
