@@ -69,6 +69,11 @@ export class Hlc {
     if (remote > this.last) this.last = remote;
   }
 
+  /** Takes in a remote timestamp whose skew the caller has already checked. */
+  observe(remote: HlcTimestamp): void {
+    if (remote > this.last) this.last = remote;
+  }
+
   /** Throws ClockSkewError when `remote` is further ahead of the wall clock than allowed. */
   checkSkew(remote: HlcTimestamp): void {
     const wall = this.wallClock();

@@ -209,7 +209,7 @@ export class RegistryStore {
         result.stale++;
         continue;
       }
-      this.clock.receive(record.hlc);
+      this.clock.observe(record.hlc);
       result.applied.push(this.write(existing, record));
     }
     return result;
