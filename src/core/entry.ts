@@ -164,6 +164,10 @@ export function estimateRecordBytes(record: EntryRecord): number {
  * entries do not store it: two boxed doubles fewer per entry. Deriving it also means a peer
  * cannot send a lease that disagrees with its own version. 0 for a tombstone.
  */
-export function leaseEnd(record: { body: string | null; hlc: HlcTimestamp; ttlMs: number }): number {
+export function leaseEnd(record: {
+  body: string | null;
+  hlc: HlcTimestamp;
+  ttlMs: number;
+}): number {
   return record.body === null ? 0 : hlcWall(record.hlc) + record.ttlMs;
 }

@@ -73,24 +73,32 @@ export const InstanceSchema = z.preprocess((raw) => {
 export type Instance = z.output<typeof instanceFields>;
 export type InstanceInput = z.input<typeof instanceFields>;
 
-const quote = JSON.stringify;
+/** Printable ASCII without `"` and `\\`: such text is its own JSON body between quotes. */
+const PLAIN = /^[\x20\x21\x23-\x5b\x5d-\x7e]*$/;
+
+function quote(value: unknown): string {
+  return typeof value === "string" && PLAIN.test(value) ? `"${value}"` : JSON.stringify(value);
+}
 
 /** `,"name":{"a":"…","b":"…"}` with keys sorted, so equal maps always read the same. */
 function sortedMap(name: string, map: Record<string, string> | undefined): string {
   if (map === undefined) return "";
   const keys = Object.keys(map);
-  // Clients usually send keys in a stable order; sort only when they are not in order already.
+  // Insertion sort: maps hold a handful of keys, where it beats Array.prototype.sort.
   for (let i = 1; i < keys.length; i++) {
-    if (keys[i - 1]! > keys[i]!) {
-      keys.sort();
-      break;
+    const key = keys[i]!;
+    let j = i - 1;
+    while (j >= 0 && keys[j]! > key) {
+      keys[j + 1] = keys[j]!;
+      j--;
     }
+    keys[j + 1] = key;
   }
   let out = `,"${name}":{`;
   for (let i = 0; i < keys.length; i++) {
     const key = keys[i]!;
     if (i > 0) out += ",";
-    out += quote(key) + ":" + quote(map[key]);
+    out += `${quote(key)}:${quote(map[key])}`;
   }
   return `${out}}`;
 }
