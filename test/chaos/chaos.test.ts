@@ -156,7 +156,7 @@ describe("chaos", { concurrency: false }, () => {
         }),
       ),
     );
-    const nc = await connect({ servers: cluster.urls });
+    const nc = await connect({ servers: [...cluster.urls] });
     try {
       const load = writeLoad(nc, prefix, { count: 1_500 * SCALE, perSecond: 500, idPrefix: "s" });
       await sleep(1_000 * SCALE);

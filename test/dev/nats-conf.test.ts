@@ -34,7 +34,7 @@ test("nats.conf: services use the client API only; only registry nodes use sync 
         if (status.type === "error") errors.push(String(status.data));
     })();
     svc.publish("registry.sync.announce", json.encode("forged"));
-    const sub = svc.subscribe("registry.sync.>");
+    svc.subscribe("registry.sync.>");
     await svc.flush();
     await new Promise((r) => setTimeout(r, 300));
     // The server refuses both: a violation for the publish and one for the subscription.
