@@ -55,6 +55,17 @@ async function serve(
         : new RegistryError("internal", "internal error", undefined, { cause: error });
     if (failure.code === "internal") log.error({ err: error, endpoint }, "request failed");
     metrics.requests.inc({ endpoint, code: failure.code });
-    msg.respondError(failure.status, failure.message, encoder.encode(JSON.stringify(failure)));
+    msg.respondError(
+      failure.status,
+      headerSafe(failure.message),
+      encoder.encode(JSON.stringify(failure)),
+    );
   }
+}
+
+/** A header value holds no line breaks or control characters (the message may quote the
+ * client's bad input), and stays short; the full message is in the JSON body. */
+function headerSafe(text: string): string {
+  const clean = text.replace(/\p{Cc}+/gu, " ");
+  return clean.length > 256 ? `${clean.slice(0, 255)}…` : clean;
 }

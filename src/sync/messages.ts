@@ -78,7 +78,28 @@ export const ResetSchema = z.object({
 });
 export type Reset = z.output<typeof ResetSchema>;
 
-export const PullReplySchema = z.discriminatedUnion("type", [BatchSchema, ResetSchema]);
+/**
+ * "I cannot serve that request": the answer to a request that failed validation or could not
+ * be served, so the requester fails at once instead of waiting for its timeout.
+ */
+export const ErrorReplySchema = z.object({
+  type: z.literal("error"),
+  v: z.int().min(1),
+  node: nodeId,
+  message: z.string().max(1024),
+});
+export type ErrorReply = z.output<typeof ErrorReplySchema>;
+
+export function errorReply(node: string, error: unknown): ErrorReply {
+  const message = error instanceof Error ? error.message : String(error);
+  return { type: "error", v: PROTOCOL_VERSION, node, message: message.slice(0, 1024) };
+}
+
+export const PullReplySchema = z.discriminatedUnion("type", [
+  BatchSchema,
+  ResetSchema,
+  ErrorReplySchema,
+]);
 export type PullReply = z.output<typeof PullReplySchema>;
 
 /** A sync message failed validation; counted as a rejected batch with reason `invalid`. */

@@ -18,7 +18,7 @@ import {
   unpackKeyHashes,
 } from "../core/reconcile/mod.js";
 import { fromTuples, toTuple } from "./entry-codec.js";
-import { PROTOCOL_VERSION, parseMessage } from "./messages.js";
+import { ErrorReplySchema, errorReply, PROTOCOL_VERSION, parseMessage } from "./messages.js";
 
 /**
  * Differential reconciliation between two nodes over NATS request-reply (DESIGN.md §4.3): the
@@ -69,12 +69,6 @@ const PushedReply = z.object({
   node: nodeId,
   applied: z.int().min(0),
 });
-const ErrorReply = z.object({
-  type: z.literal("error"),
-  v: z.int().min(1),
-  node: nodeId,
-  message: z.string().max(1024),
-});
 
 /** Keys per fetch request: 8 bytes each, so requests stay small whatever the reply holds. */
 const KEYS_PER_FETCH = 4_096;
@@ -124,7 +118,7 @@ export async function reconcileWith(
     const reply = await deps.nc.request(subject, bytes, { timeout: deps.timeoutMs });
     outcome.bytesIn += reply.data.length;
     const decoded = deps.decode(reply.data);
-    const failure = ErrorReply.safeParse(decoded);
+    const failure = ErrorReplySchema.safeParse(decoded);
     if (failure.success)
       throw new Error(`peer ${peer} refused reconciliation: ${failure.data.message}`);
     const parsed = parseMessage(schema, decoded) as z.output<S> & { node: string };
@@ -186,12 +180,7 @@ export async function serveExchange(deps: ExchangeDeps, msg: Msg): Promise<void>
   try {
     request = parseMessage(ExchangeRequest, deps.decode(msg.data));
   } catch (error) {
-    answer({
-      type: "error",
-      v: PROTOCOL_VERSION,
-      node: deps.nodeId,
-      message: (error as Error).message.slice(0, 1024),
-    });
+    answer(errorReply(deps.nodeId, error));
     throw error;
   }
   try {
@@ -241,12 +230,7 @@ export async function serveExchange(deps: ExchangeDeps, msg: Msg): Promise<void>
       }
     }
   } catch (error) {
-    answer({
-      type: "error",
-      v: PROTOCOL_VERSION,
-      node: deps.nodeId,
-      message: (error as Error).message.slice(0, 1024),
-    });
+    answer(errorReply(deps.nodeId, error));
     throw error;
   }
 }

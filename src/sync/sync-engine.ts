@@ -9,6 +9,7 @@ import { fromTuples, InvalidEntryError, toTuple } from "./entry-codec.js";
 import {
   type Announce,
   AnnounceSchema,
+  errorReply,
   InvalidMessageError,
   PROTOCOL_VERSION,
   type PullReply,
@@ -244,13 +245,17 @@ export class SyncEngine {
 
   private onAnnounceMsg(msg: Msg): void {
     let announce: Announce;
+    // Inline entries are checked before anything else: a bad one rejects the whole message,
+    // which then changes nothing, not even what we believe of the peer.
+    let inline: EntryRecord[] | undefined;
     try {
       announce = parseMessage(AnnounceSchema, this.decode(msg.data));
+      if (announce.node === this.nodeId) return;
+      if (announce.entries !== undefined) inline = fromTuples(announce.entries);
     } catch (error) {
       this.reject(error, "announce");
       return;
     }
-    if (announce.node === this.nodeId) return;
     this.metrics.announcements.inc({
       direction: "in",
       inline: String(announce.entries !== undefined),
@@ -273,22 +278,25 @@ export class SyncEngine {
     if (isNew || epochChanged) this.notifyChange();
     if (epochChanged) this.onNewHistory(peer);
     if (
-      announce.entries !== undefined &&
+      inline !== undefined &&
       announce.from !== undefined &&
       !peer.pulling &&
       peer.cursor >= announce.from &&
       peer.cursor < announce.seq
     ) {
-      void this.applyInline(peer, announce);
+      void this.applyInline(peer, announce, inline);
       return;
     }
     this.afterAnnounce(peer, announce.periodic === true);
   }
 
-  private async applyInline(peer: PeerState, announce: Announce): Promise<void> {
+  private async applyInline(
+    peer: PeerState,
+    announce: Announce,
+    records: readonly EntryRecord[],
+  ): Promise<void> {
     peer.pulling = true;
     try {
-      const records = fromTuples(announce.entries);
       await this.apply(records, "inline");
       if (peer.epoch === announce.epoch && peer.cursor < announce.seq) {
         peer.cursor = announce.seq;
@@ -486,6 +494,11 @@ export class SyncEngine {
       );
       return "failed";
     }
+    if (reply.type === "error") {
+      this.log.warn({ peer: peer.id, reason: reply.message }, "peer refused our pull");
+      this.metrics.syncRounds.inc({ outcome: "failed" });
+      return "failed";
+    }
     if (reply.type === "reset") {
       this.log.info({ peer: peer.id, epoch: reply.epoch }, "peer has a new history");
       peer.reset(reply.epoch, reply.head);
@@ -564,6 +577,7 @@ export class SyncEngine {
       request = parseMessage(PullRequestSchema, this.decode(msg.data));
     } catch (error) {
       this.reject(error, "pull");
+      msg.respond(this.encode(errorReply(this.nodeId, error), false));
       return;
     }
     const compress = request.accepts.includes("deflate");
