@@ -163,7 +163,10 @@ export function decodeEnvelope(
     // zlib stops with an error as soon as the output would pass the declared length, so a
     // decompression bomb costs at most `declared` bytes of memory.
     try {
-      body = inflateRawSync(payload, { maxOutputLength: Math.max(1, declared) });
+      // One output chunk of the declared size: zlib's default 16 KiB chunks would be
+      // concatenated afterwards, a second copy of every body.
+      const size = Math.max(64, declared);
+      body = inflateRawSync(payload, { maxOutputLength: size, chunkSize: size });
     } catch (error) {
       const tooLong = (error as NodeJS.ErrnoException).code === "ERR_BUFFER_TOO_LARGE";
       throw new EnvelopeError(
