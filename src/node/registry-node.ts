@@ -6,6 +6,7 @@ import { type ChangeEvent, type Entry, RegistryStore, SelfPreservation } from ".
 import { LmdbStorage } from "../storage/lmdb-storage.js";
 import { MemoryStorage, type PersistedState, type ReplicaStorage } from "../storage/storage.js";
 import { statusSubject } from "../subjects.js";
+import type { BootstrapProgress } from "../sync/bootstrap-progress.js";
 import type { SyncCodec } from "../sync/codec.js";
 import { SyncEngine } from "../sync/sync-engine.js";
 import { VERSION } from "../version.js";
@@ -53,6 +54,7 @@ export class RegistryNode {
   private sweepTimer: NodeJS.Timeout | undefined;
   private statusSub: Subscription | undefined;
   private readonly replicatedListeners = new Set<(entries: readonly Entry[]) => void>();
+  private readonly bootstrapListeners = new Set<(progress: BootstrapProgress) => void>();
   private http: import("node:http").Server | undefined;
   /** Where the HTTP server listens, once started ("" when disabled). */
   httpUrl = "";
@@ -135,6 +137,9 @@ export class RegistryNode {
         save: (peer, epoch, cursor) => this.storage.saveCursor(peer, epoch, cursor),
       },
     );
+    this.sync.onBootstrapProgress((progress) => {
+      for (const listener of this.bootstrapListeners) listener(progress);
+    });
     const api = new RegistryApi({
       store: this.store,
       nodeId: this.id,
@@ -237,6 +242,15 @@ export class RegistryNode {
   onReplicated(listener: (entries: readonly Entry[]) => void): () => void {
     this.replicatedListeners.add(listener);
     return () => this.replicatedListeners.delete(listener);
+  }
+
+  /**
+   * Calls `listener` as a bootstrap advances (after every page) and when it ends; for progress
+   * displays. May be called before `start()`. Returns a function that removes the listener.
+   */
+  onBootstrapProgress(listener: (progress: BootstrapProgress) => void): () => void {
+    this.bootstrapListeners.add(listener);
+    return () => this.bootstrapListeners.delete(listener);
   }
 
   /** Makes entries durable before a write is acknowledged or a peer's cursor advances. */

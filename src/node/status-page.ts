@@ -31,11 +31,21 @@ ${status.count} entries · digest <code>${escapeHtml(status.digest)}</code></p>
 <p>${status.ready ? "ready" : "not ready"} · ${status.converged ? "converged with every live peer" : "not converged"}
 ${status.selfPreservation ? " · <strong>self-preservation: lease expiry paused</strong>" : ""} ·
 up ${(status.uptimeMs / 1000).toFixed(0)} s</p>
-<h2>Peers</h2>
+${bootstrapSection(status)}<h2>Peers</h2>
 <table><tr><th>peer</th><th>state</th><th>digest</th><th>entries</th><th>seq</th><th>lag</th><th>last seen</th><th>failures (total)</th><th>pull</th></tr>
 ${rows || '<tr><td colspan="9">no peers seen yet</td></tr>'}
 </table>
 <p><a href="/status.json">status.json</a> · <a href="/metrics">metrics</a> · <a href="/readyz">readyz</a></p>
 </body></html>
+`;
+}
+
+function bootstrapSection(status: NodeStatus): string {
+  const progress = status.bootstrap;
+  if (progress === undefined) return "";
+  const eta = progress.etaMs === undefined ? "" : ` · ETA ${(progress.etaMs / 1000).toFixed(0)} s`;
+  return `<p>bootstrapping from <code>${escapeHtml(progress.peer)}</code>:
+<progress max="${progress.total}" value="${progress.entries}"></progress>
+${progress.entries} / ${progress.total} entries · ${progress.perSecond}/s${eta}</p>
 `;
 }

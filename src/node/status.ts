@@ -1,4 +1,5 @@
 import type { RegistryStore } from "../core/mod.js";
+import type { BootstrapProgress } from "../sync/bootstrap-progress.js";
 import type { SyncEngine } from "../sync/sync-engine.js";
 
 /** One node's view of itself and its peers: `regsync status`, `/status.json` and the status page. */
@@ -13,6 +14,8 @@ export interface NodeStatus {
   converged: boolean;
   selfPreservation: boolean;
   uptimeMs: number;
+  /** Present while the node streams its initial state from a peer. */
+  bootstrap?: BootstrapProgress;
   peers: PeerStatus[];
 }
 
@@ -71,6 +74,7 @@ export function nodeStatus(
     converged: sync.isConverged(),
     selfPreservation: extra.selfPreservation,
     uptimeMs: extra.nowMs - extra.startedAtMs,
+    bootstrap: sync.bootstrapping,
     peers,
   };
 }

@@ -4,6 +4,7 @@ import type { Entry, EntryRecord, MergeResult, RegistryStore } from "../core/mod
 import type { NodeMetrics } from "../node/metrics.js";
 import { syncSubjects } from "../subjects.js";
 import { fullJitterDelay, periodicInterval } from "./backoff.js";
+import { type BootstrapProgress, bootstrapProgress, fractionDone } from "./bootstrap-progress.js";
 import type { SyncCodec } from "./codec.js";
 import { fromTuples, InvalidEntryError, toTuple } from "./entry-codec.js";
 import {
@@ -71,7 +72,9 @@ export class SyncEngine {
   private stopped = false;
   /** The one peer an empty node streams the full state from; the others reconcile after. */
   private bootstrapPeer: string | undefined;
-  private bootstrapProgress = { started: 0, lastLog: 0 };
+  private bootstrapStartedMs = 0;
+  private bootstrapLoggedMs = 0;
+  private readonly bootstrapListeners = new Set<(progress: BootstrapProgress) => void>();
   private readonly exchange: ExchangeDeps;
   private readonly prefetched = new Map<string, { since: number; page: Promise<Msg> }>();
 
@@ -343,7 +346,8 @@ export class SyncEngine {
   private onNewHistory(peer: PeerState): void {
     if (this.store.size === 0 && this.bootstrapPeer === undefined && peer.count > 0) {
       this.bootstrapPeer = peer.id;
-      this.bootstrapProgress = { started: this.clock(), lastLog: 0 };
+      this.bootstrapStartedMs = this.clock();
+      this.bootstrapLoggedMs = 0;
       this.log.info(
         { peer: peer.id, entries: peer.count },
         "bootstrapping: streaming the full state from one peer",
@@ -416,46 +420,64 @@ export class SyncEngine {
 
   private reportBootstrap(peer: PeerState): void {
     if (this.bootstrapPeer !== peer.id) return;
-    const now = this.clock();
     if (!peer.behind) {
       this.finishBootstrap(true);
       return;
     }
-    if (now - this.bootstrapProgress.lastLog < 1_000) return;
-    this.bootstrapProgress.lastLog = now;
-    const elapsedS = Math.max(0.001, (now - this.bootstrapProgress.started) / 1000);
-    const have = this.store.size;
-    const total = Math.max(peer.count, have);
-    const rate = have / elapsedS;
+    const progress = this.bootstrapping!;
+    for (const listener of this.bootstrapListeners) listener(progress);
+    const now = this.clock();
+    if (now - this.bootstrapLoggedMs < 1_000) return;
+    this.bootstrapLoggedMs = now;
     this.log.info(
       {
-        peer: peer.id,
-        entries: have,
-        total,
-        percent: Math.round((have / total) * 1000) / 10,
-        perSecond: Math.round(rate),
-        etaS: rate > 0 ? Math.round((total - have) / rate) : undefined,
+        peer: progress.peer,
+        entries: progress.entries,
+        total: progress.total,
+        percent: Math.round(fractionDone(progress) * 1000) / 10,
+        perSecond: progress.perSecond,
+        etaS: progress.etaMs === undefined ? undefined : Math.round(progress.etaMs / 1000),
       },
       "bootstrap progress",
     );
   }
 
   private finishBootstrap(complete: boolean): void {
-    const peer = this.bootstrapPeer;
+    const progress = this.bootstrapping!;
     this.bootstrapPeer = undefined;
-    const seconds = (this.clock() - this.bootstrapProgress.started) / 1000;
+    const final = { ...progress, state: complete ? "complete" : "failed" } as const;
+    for (const listener of this.bootstrapListeners) listener(final);
     this.log.info(
-      { peer, complete, entries: this.store.size, seconds },
+      {
+        peer: final.peer,
+        complete,
+        entries: final.entries,
+        seconds: final.elapsedMs / 1000,
+        perSecond: final.perSecond,
+      },
       complete ? "bootstrap complete" : "bootstrap peer failed; reconciling with the others",
     );
     for (const other of this.peers.values()) if (other.needsSync) void this.pullLoop(other);
   }
 
   /** Bootstrap progress for `regsync status` and readiness: undefined when not bootstrapping. */
-  get bootstrapping(): { peer: string; entries: number; total: number } | undefined {
+  get bootstrapping(): BootstrapProgress | undefined {
     if (this.bootstrapPeer === undefined) return undefined;
-    const peer = this.peers.get(this.bootstrapPeer);
-    return { peer: this.bootstrapPeer, entries: this.store.size, total: peer?.count ?? 0 };
+    return bootstrapProgress(
+      this.bootstrapPeer,
+      this.store.size,
+      this.peers.get(this.bootstrapPeer)?.count ?? 0,
+      this.clock() - this.bootstrapStartedMs,
+    );
+  }
+
+  /**
+   * Calls `listener` after every page of a bootstrap, and once more when it ends (state
+   * `complete` or `failed`). Returns a function that removes it.
+   */
+  onBootstrapProgress(listener: (progress: BootstrapProgress) => void): () => void {
+    this.bootstrapListeners.add(listener);
+    return () => this.bootstrapListeners.delete(listener);
   }
 
   /**

@@ -7,8 +7,11 @@ import {
   loadNodeConfig,
   settingNames,
 } from "../../config/load.js";
+import { createLogger } from "../../node/log.js";
 import { RegistryNode } from "../../node/registry-node.js";
 import { createSyncCodec } from "../../sync/envelope-codec.js";
+import { renderBootstrapLine } from "../progress-bar.js";
+import { TerminalStatus } from "../terminal-status.js";
 
 const HELP = `usage: regsync node [--config file.json] [--<setting> value …]
 
@@ -64,7 +67,14 @@ export async function run(argv: string[]): Promise<number> {
       env: process.env,
       overrides,
     });
-    node = new RegistryNode({ config, codec: createSyncCodec(config) });
+    const terminal = terminalFor(process.stdout) ?? terminalFor(process.stderr);
+    // Logs share the terminal with the progress bar only when both go to stdout.
+    const logger =
+      terminal !== undefined && process.stdout.isTTY
+        ? createLogger(config.logLevel, { node: config.id }, config.logFormat, terminal)
+        : undefined;
+    node = new RegistryNode({ config, codec: createSyncCodec(config), logger });
+    if (terminal !== undefined) showBootstrapProgress(node, config.id, terminal);
   } catch (error) {
     if (error instanceof ConfigError) {
       console.error(`regsync node: ${error.message}`);
@@ -86,4 +96,23 @@ export async function run(argv: string[]): Promise<number> {
   process.on("SIGTERM", () => shutdown("SIGTERM"));
   await node.start();
   return new Promise<number>(() => {});
+}
+
+/** Redraws at most this often: a bar that flickers faster is no easier to read. */
+const REDRAW_INTERVAL_MS = 100;
+
+function terminalFor(stream: NodeJS.WriteStream): TerminalStatus | undefined {
+  return stream.isTTY ? new TerminalStatus(stream) : undefined;
+}
+
+/** A bootstrap progress bar at the bottom of the terminal; the final state stays on screen. */
+function showBootstrapProgress(node: RegistryNode, id: string, terminal: TerminalStatus): void {
+  let drawnAt = 0;
+  node.onBootstrapProgress((progress) => {
+    const now = Date.now();
+    if (progress.state === "running" && now - drawnAt < REDRAW_INTERVAL_MS) return;
+    drawnAt = now;
+    terminal.show([renderBootstrapLine(id, progress, terminal.columns)]);
+    if (progress.state !== "running") terminal.commit();
+  });
 }
