@@ -120,6 +120,52 @@ function digestRows(quick: boolean): BenchRow[] {
   return rows;
 }
 
+/**
+ * The other local writes, on a store holding every instance: renewals (what a fleet mostly
+ * writes: every instance renews several times per ttl), status changes, and deregistrations.
+ */
+function renewalRows(instances: readonly Instance[]): BenchRow[] {
+  const renewals = [];
+  const statusChanges = [];
+  const deregistrations = [];
+  for (let r = 0; r < REPEATS; r++) {
+    const store = newStore("local");
+    for (const instance of instances) store.register(instance);
+    gc();
+    const per = (ms: number) => instances.length / (ms / 1000);
+    renewals.push(
+      per(
+        timeIt(() => {
+          for (const { service, id } of instances) store.heartbeat(service, id);
+        }),
+      ),
+    );
+    statusChanges.push(
+      per(
+        timeIt(() => {
+          for (const { service, id } of instances) store.heartbeat(service, id, "unhealthy");
+        }),
+      ),
+    );
+    deregistrations.push(
+      per(
+        timeIt(() => {
+          for (const { service, id } of instances) store.deregister(service, id);
+        }),
+      ),
+    );
+  }
+  return [
+    {
+      metric: "local writes/s (renewal of a held lease)",
+      value: median(renewals),
+      unit: "writes/s",
+    },
+    { metric: "local writes/s (status change)", value: median(statusChanges), unit: "writes/s" },
+    { metric: "local writes/s (deregister)", value: median(deregistrations), unit: "writes/s" },
+  ];
+}
+
 const scenario: Scenario = {
   name: "core",
   description: "the pure core: writes, merges, digest cost, scans, lookups, heap per entry",
@@ -143,6 +189,7 @@ const scenario: Scenario = {
     rows.push(
       atLeast("local writes/s (register, 200k new keys)", median(writes), "writes/s", 200_000),
     );
+    rows.push(...renewalRows(instances));
 
     context.log("merges");
     const now = Date.now();
