@@ -508,6 +508,10 @@ export class SyncEngine {
         since: reply.cursor,
         page: this.requestPage(peer, reply.cursor),
       });
+      // nats.js sends what it buffered in a microtask; merging this page runs synchronously,
+      // so without yielding here the request would leave only after the merge, and the peer
+      // would encode while we wait instead of while we merge.
+      await Promise.resolve();
     }
     if (reply.node !== peer.id) {
       this.reject(
