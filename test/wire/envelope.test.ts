@@ -127,10 +127,9 @@ describe("sync envelope", () => {
     envelope.set([0x52, 0x53, FORMAT_VERSION, 1]);
     new DataView(envelope.buffer).setUint32(4, 1_024);
     envelope.set(bomb, 12);
+    // Inflating it would take 200 MB; zlib stops at the declared 1 KiB instead.
     const before = process.memoryUsage().rss;
-    const started = performance.now();
     rejects(envelope, "length_mismatch");
-    assert.ok(performance.now() - started < 2_000);
     assert.ok(process.memoryUsage().rss - before < 50 << 20, "memory stayed bounded");
     new DataView(envelope.buffer).setUint32(4, 200 << 20);
     rejects(envelope, "too_large");
