@@ -9,7 +9,7 @@ import { withNatsCluster, withNatsServer } from "../support/nats.js";
 import { waitFor } from "../support/wait.js";
 
 /** Every test here must end well within this; the launcher's own waits are shorter. */
-const TEST_TIMEOUT_MS = 30_000;
+const TEST_TIMEOUT_MS = 60_000;
 
 const decoder = new TextDecoder();
 
