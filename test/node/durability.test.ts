@@ -3,12 +3,11 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import { connect, type NatsConnection } from "nats";
 import { parseNodeConfig } from "../../src/config/load.js";
-import { type NatsServerHandle, startNatsServer } from "../../src/dev/nats-server.js";
 import { RegistryNode } from "../../src/node/registry-node.js";
 import { DataDirError } from "../../src/storage/lmdb-storage.js";
 import { createSyncCodec } from "../../src/sync/envelope-codec.js";
+import { sharedNatsServer } from "../support/nats.js";
 import { waitFor } from "../support/wait.js";
 import { converged, instance, startNode, stopAll } from "./fleet.js";
 
@@ -22,33 +21,32 @@ async function wireIn(node: RegistryNode): Promise<number> {
 }
 
 describe("durable nodes", () => {
-  let server: NatsServerHandle;
-  let nc: NatsConnection;
+  const nats = sharedNatsServer();
   let dir: string;
 
-  before(async () => {
-    server = await startNatsServer();
-    nc = await connect({ servers: server.url });
+  before(() => {
     dir = mkdtempSync(join(tmpdir(), "regsync-durable-"));
   });
-  after(async () => {
-    await nc?.close();
-    await server?.stop();
+  after(() => {
     rmSync(dir, { recursive: true, force: true });
   });
 
   test("a restart keeps entries, epoch and seq, and pulls only what changed meanwhile", async () => {
     const prefix = "dur";
     const dataDir = join(dir, "x");
-    let x = await startNode(server.url, "x", { subjectPrefix: prefix, memory: false, dataDir });
-    const y = await startNode(server.url, "y", {
+    let x = await startNode(nats.server.url, "x", {
+      subjectPrefix: prefix,
+      memory: false,
+      dataDir,
+    });
+    const y = await startNode(nats.server.url, "y", {
       subjectPrefix: prefix,
       memory: false,
       dataDir: join(dir, "y"),
     });
     try {
       for (let i = 0; i < 2_000; i++) {
-        await nc.request(
+        await nats.nc.request(
           `${prefix}.register`,
           json.encode(JSON.stringify(instance("api", `a${i}`))),
           { timeout: 5_000 },
@@ -59,13 +57,13 @@ describe("durable nodes", () => {
       const before = { epoch: x.store.epoch, seq: x.store.seq, digest: x.store.digest().digest };
       await x.stop();
       for (let i = 0; i < 20; i++) {
-        await nc.request(
+        await nats.nc.request(
           `${prefix}.register`,
           json.encode(JSON.stringify(instance("web", `w${i}`))),
           { timeout: 5_000 },
         );
       }
-      x = await startNode(server.url, "x", { subjectPrefix: prefix, memory: false, dataDir });
+      x = await startNode(nats.server.url, "x", { subjectPrefix: prefix, memory: false, dataDir });
       assert.equal(x.store.epoch, before.epoch);
       assert.ok(x.store.seq >= before.seq);
       await waitFor(() => converged([x, y]), {
@@ -82,7 +80,7 @@ describe("durable nodes", () => {
 
   test("a data directory of another node, or not regsync's, is refused and left untouched", async () => {
     const owned = join(dir, "owned");
-    const a = await startNode(server.url, "owner", {
+    const a = await startNode(nats.server.url, "owner", {
       subjectPrefix: "own",
       memory: false,
       dataDir: owned,
@@ -90,7 +88,7 @@ describe("durable nodes", () => {
     await a.stop();
     const config = parseNodeConfig({
       id: "intruder",
-      nats: [server.url],
+      nats: [nats.server.url],
       memory: false,
       dataDir: owned,
       httpListen: "",
@@ -107,7 +105,7 @@ describe("durable nodes", () => {
     const foreign = join(dir, "foreign");
     const other = parseNodeConfig({
       id: "f",
-      nats: [server.url],
+      nats: [nats.server.url],
       memory: false,
       dataDir: foreign,
       httpListen: "",
@@ -125,7 +123,7 @@ describe("durable nodes", () => {
     writeFileSync(join(corrupt, "data.mdb"), Buffer.alloc(64 * 1024, 0x5a));
     const bad = parseNodeConfig({
       id: "c",
-      nats: [server.url],
+      nats: [nats.server.url],
       memory: false,
       dataDir: corrupt,
       httpListen: "",

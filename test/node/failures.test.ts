@@ -1,14 +1,14 @@
 import assert from "node:assert/strict";
 import { type ChildProcess, spawn } from "node:child_process";
-import { after, before, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import { connect, type NatsConnection } from "nats";
 import { parseNodeConfig } from "../../src/config/load.js";
 import { InstanceSchema, RegistryStore } from "../../src/core/mod.js";
-import { type NatsServerHandle, startNatsServer } from "../../src/dev/nats-server.js";
 import { syncSubjects } from "../../src/subjects.js";
 import { toTuple } from "../../src/sync/entry-codec.js";
 import { createSyncCodec } from "../../src/sync/envelope-codec.js";
 import { PROTOCOL_VERSION } from "../../src/sync/messages.js";
+import { sharedNatsServer } from "../support/nats.js";
 import { waitFor } from "../support/wait.js";
 import { converged, instance, startFleet, startNode, stopAll } from "./fleet.js";
 
@@ -63,29 +63,19 @@ function fakePeer(id: string, prefix: string) {
 }
 
 describe("sync under peer failures", () => {
-  let server: NatsServerHandle;
-  let nc: NatsConnection;
-
-  before(async () => {
-    server = await startNatsServer();
-    nc = await connect({ servers: server.url });
-  });
-  after(async () => {
-    await nc?.close();
-    await server?.stop();
-  });
+  const nats = sharedNatsServer();
 
   test("a peer that never answers is retried with backoff, then skipped without stalling the others", async () => {
     const prefix = "ghost";
-    const nodes = await startFleet(server.url, 2, { subjectPrefix: prefix });
+    const nodes = await startFleet(nats.server.url, 2, { subjectPrefix: prefix });
     try {
       const ghost = fakePeer("ghost", prefix);
       for (let i = 0; i < 5; i++)
         ghost.store.register(InstanceSchema.parse(instance("g", `g${i}`)));
       // Swallow pulls: every pull times out.
       const pulls: number[] = [];
-      const sub = nc.subscribe(ghost.pullSubject, { callback: () => pulls.push(Date.now()) });
-      ghost.announce(nc);
+      const sub = nats.nc.subscribe(ghost.pullSubject, { callback: () => pulls.push(Date.now()) });
+      ghost.announce(nats.nc);
       await waitFor(
         () => nodes.every((n) => n.syncEngine.peers.get("ghost")?.state === "suspect"),
         {
@@ -94,7 +84,7 @@ describe("sync under peer failures", () => {
         },
       );
       // Meanwhile the real peers keep syncing with each other.
-      const writer = await connect({ servers: server.url });
+      const writer = await connect({ servers: nats.server.url });
       for (let i = 0; i < 20; i++)
         await writer.request(
           `${prefix}.register`,
@@ -116,7 +106,7 @@ describe("sync under peer failures", () => {
 
   test("a corrupted batch is rejected and pulled again, never applied", async () => {
     const prefix = "corrupt";
-    const [node] = await startFleet(server.url, 1, { subjectPrefix: prefix });
+    const [node] = await startFleet(nats.server.url, 1, { subjectPrefix: prefix });
     try {
       const peer = fakePeer("evil", prefix);
       for (let i = 0; i < 50; i++)
@@ -124,7 +114,7 @@ describe("sync under peer failures", () => {
           InstanceSchema.parse(instance("pay", `p${i}`, { tags: { zone: "z1", rack: `r${i}` } })),
         );
       let served = 0;
-      const sub = nc.subscribe(peer.pullSubject, {
+      const sub = nats.nc.subscribe(peer.pullSubject, {
         callback: (_e, msg) => {
           const bytes = peer.batch();
           if (served++ === 0) {
@@ -134,7 +124,7 @@ describe("sync under peer failures", () => {
           msg.respond(bytes);
         },
       });
-      peer.announce(nc);
+      peer.announce(nats.nc);
       await waitFor(() => node!.store.lookup({ service: "pay" }, Date.now()).length === 50, {
         timeoutMs: 5_000,
         message: "batch applied after re-pull",
@@ -158,7 +148,7 @@ describe("sync under peer failures", () => {
         "dist/src/cli/main.js",
         "node",
         "--nats",
-        server.url,
+        nats.server.url,
         "--id",
         "victim",
         "--memory",
@@ -173,7 +163,7 @@ describe("sync under peer failures", () => {
       ],
       { stdio: "ignore" },
     );
-    const writer = await connect({ servers: server.url });
+    const writer = await connect({ servers: nats.server.url });
     let nodes: Awaited<ReturnType<typeof startFleet>> = [];
     try {
       await waitFor(
@@ -194,8 +184,8 @@ describe("sync under peer failures", () => {
         );
       await writer.request(`${prefix}.services`, json.encode("{}"), { timeout: 5_000 });
       const starting = [
-        startNode(server.url, "s1", { subjectPrefix: prefix }),
-        startNode(server.url, "s2", { subjectPrefix: prefix }),
+        startNode(nats.server.url, "s1", { subjectPrefix: prefix }),
+        startNode(nats.server.url, "s2", { subjectPrefix: prefix }),
       ];
       await new Promise((r) => setTimeout(r, 150));
       child.kill("SIGKILL");

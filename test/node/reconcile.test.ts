@@ -1,8 +1,9 @@
 import assert from "node:assert/strict";
-import { after, before, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import { connect, type NatsConnection } from "nats";
-import { type NatsServerHandle, startNatsServer } from "../../src/dev/nats-server.js";
+import { startNatsServer } from "../../src/dev/nats-server.js";
 import type { RegistryNode } from "../../src/node/registry-node.js";
+import { sharedNatsServer } from "../support/nats.js";
 import { TcpProxy } from "../support/tcp-proxy.js";
 import { waitFor } from "../support/wait.js";
 import { converged, instance, startNode, stopAll } from "./fleet.js";
@@ -39,25 +40,15 @@ async function register(
 }
 
 describe("differential reconciliation", () => {
-  let server: NatsServerHandle;
-  let nc: NatsConnection;
-
-  before(async () => {
-    server = await startNatsServer();
-    nc = await connect({ servers: server.url });
-  });
-  after(async () => {
-    await nc?.close();
-    await server?.stop();
-  });
+  const nats = sharedNatsServer();
 
   test("a node that rejoins with a new history bootstraps from one peer; the others reconcile, not re-send", async () => {
     const prefix = "rejoin";
-    const a = await startNode(server.url, "a", { subjectPrefix: prefix });
-    const b = await startNode(server.url, "b", { subjectPrefix: prefix });
-    let c = await startNode(server.url, "c", { subjectPrefix: prefix });
+    const a = await startNode(nats.server.url, "a", { subjectPrefix: prefix });
+    const b = await startNode(nats.server.url, "b", { subjectPrefix: prefix });
+    let c = await startNode(nats.server.url, "c", { subjectPrefix: prefix });
     try {
-      await register(nc, prefix, "bulk", 3_000);
+      await register(nats.nc, prefix, "bulk", 3_000);
       await waitFor(() => converged([a, b, c]), {
         timeoutMs: 10_000,
         message: "initial convergence",
@@ -67,7 +58,7 @@ describe("differential reconciliation", () => {
         a: await counter(a, "syncBytes", { direction: "out", stage: "wire" }),
         b: await counter(b, "syncBytes", { direction: "out", stage: "wire" }),
       };
-      c = await startNode(server.url, "c", { subjectPrefix: prefix });
+      c = await startNode(nats.server.url, "c", { subjectPrefix: prefix });
       await waitFor(() => converged([a, b, c]), {
         timeoutMs: 10_000,
         message: "rejoined node converged",

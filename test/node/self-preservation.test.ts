@@ -1,34 +1,27 @@
 import assert from "node:assert/strict";
-import { after, before, test } from "node:test";
-import { connect, type NatsConnection } from "nats";
-import { type NatsServerHandle, startNatsServer } from "../../src/dev/nats-server.js";
+import { test } from "node:test";
+import { sharedNatsServer } from "../support/nats.js";
 import { waitFor } from "../support/wait.js";
 import { instance, startNode, stopAll } from "./fleet.js";
 
 const json = new TextEncoder();
-let server: NatsServerHandle;
-let nc: NatsConnection;
-
-before(async () => {
-  server = await startNatsServer();
-  nc = await connect({ servers: server.url });
-});
-after(async () => {
-  await nc?.close();
-  await server?.stop();
-});
+const nats = sharedNatsServer();
 
 test("self-preservation pauses expiry when most leases lapse at once, and resumes when renewals recover", async () => {
-  const node = await startNode(server.url, "sp", {
+  const node = await startNode(nats.server.url, "sp", {
     selfPreservationThreshold: 0.5,
     selfPreservationWindowMs: 3_000,
     selfPreservationMinLeases: 10,
     sweepIntervalMs: 50,
   });
   const register = (id: string, ttlMs: number) =>
-    nc.request("registry.register", json.encode(JSON.stringify(instance("edge", id, { ttlMs }))), {
-      timeout: 5_000,
-    });
+    nats.nc.request(
+      "registry.register",
+      json.encode(JSON.stringify(instance("edge", id, { ttlMs }))),
+      {
+        timeout: 5_000,
+      },
+    );
   try {
     // Twenty instances whose renewals all stop together: a network failure, not twenty crashes.
     for (let i = 0; i < 20; i++) await register(`e${i}`, 1_000);
@@ -39,7 +32,7 @@ test("self-preservation pauses expiry when most leases lapse at once, and resume
     assert.equal((await node.metrics.selfPreservation.get()).values[0]?.value, 1);
     // Leases stay visible: the lease clock is frozen before the burst.
     await new Promise((r) => setTimeout(r, 500));
-    const lookup = await nc.request(
+    const lookup = await nats.nc.request(
       "registry.lookup",
       json.encode(JSON.stringify({ service: "edge" })),
     );
@@ -64,14 +57,14 @@ test("self-preservation pauses expiry when most leases lapse at once, and resume
 });
 
 test("a trickle of lapses expires normally", async () => {
-  const node = await startNode(server.url, "sp2", {
+  const node = await startNode(nats.server.url, "sp2", {
     selfPreservationMinLeases: 10,
     selfPreservationWindowMs: 3_000,
     subjectPrefix: "trickle",
   });
   try {
     for (let i = 0; i < 30; i++) {
-      await nc.request(
+      await nats.nc.request(
         "trickle.register",
         json.encode(JSON.stringify(instance("api", `a${i}`, { ttlMs: i < 2 ? 1_000 : 60_000 }))),
       );

@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
-import { after, before, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import { connect, type NatsConnection } from "nats";
-import { type NatsServerHandle, startNatsServer } from "../../src/dev/nats-server.js";
 import type { RegistryNode } from "../../src/node/registry-node.js";
+import { sharedNatsServer } from "../support/nats.js";
 import { waitFor } from "../support/wait.js";
 import { converged, instance, startFleet, startNode, stopAll } from "./fleet.js";
 
@@ -19,23 +19,13 @@ async function request(
 }
 
 describe("sync between nodes", () => {
-  let server: NatsServerHandle;
-  let nc: NatsConnection;
-
-  before(async () => {
-    server = await startNatsServer();
-    nc = await connect({ servers: server.url });
-  });
-  after(async () => {
-    await nc?.close();
-    await server?.stop();
-  });
+  const nats = sharedNatsServer();
 
   for (const size of [3, 5]) {
     test(`${size} nodes converge after writes spread over them`, async () => {
-      const nodes = await startFleet(server.url, size, { subjectPrefix: `conv${size}` });
+      const nodes = await startFleet(nats.server.url, size, { subjectPrefix: `conv${size}` });
       try {
-        const writers = await Promise.all(nodes.map(() => connect({ servers: server.url })));
+        const writers = await Promise.all(nodes.map(() => connect({ servers: nats.server.url })));
         // Each write goes to one node (queue group); spread 60 writes, some updates and deletes.
         for (let i = 0; i < 60; i++) {
           const reply = await request(
@@ -46,9 +36,9 @@ describe("sync between nodes", () => {
           assert.equal(reply.ok, true);
         }
         for (let i = 0; i < 60; i += 7)
-          await request(nc, `conv${size}.deregister`, { service: `svc${i % 4}`, id: `i${i}` });
+          await request(nats.nc, `conv${size}.deregister`, { service: `svc${i % 4}`, id: `i${i}` });
         for (let i = 1; i < 60; i += 9)
-          await request(nc, `conv${size}.heartbeat`, {
+          await request(nats.nc, `conv${size}.heartbeat`, {
             service: `svc${i % 4}`,
             id: `i${i}`,
             status: "unhealthy",
@@ -71,11 +61,12 @@ describe("sync between nodes", () => {
   }
 
   test("a node started late catches up before it reports ready", async () => {
-    const nodes = await startFleet(server.url, 2, { subjectPrefix: "late" });
+    const nodes = await startFleet(nats.server.url, 2, { subjectPrefix: "late" });
     let late: RegistryNode | undefined;
     try {
-      for (let i = 0; i < 300; i++) await request(nc, "late.register", instance("api", `i${i}`));
-      late = await startNode(server.url, "n9", { subjectPrefix: "late" });
+      for (let i = 0; i < 300; i++)
+        await request(nats.nc, "late.register", instance("api", `i${i}`));
+      late = await startNode(nats.server.url, "n9", { subjectPrefix: "late" });
       // start() resolves once the node is ready: it must already hold everything.
       assert.equal(late.isReady, true);
       assert.equal(late.store.lookup({ service: "api" }, Date.now()).length, 300);
@@ -89,18 +80,18 @@ describe("sync between nodes", () => {
   });
 
   test("each change is published once, by the node that accepted it", async () => {
-    const nodes = await startFleet(server.url, 3, { subjectPrefix: "ev" });
+    const nodes = await startFleet(nats.server.url, 3, { subjectPrefix: "ev" });
     try {
       const seen: { type: string; id: string; node: string }[] = [];
-      const sub = nc.subscribe("ev.changes.>", {
+      const sub = nats.nc.subscribe("ev.changes.>", {
         callback: (_e, m) =>
           seen.push(JSON.parse(text.decode(m.data)) as { type: string; id: string; node: string }),
       });
-      for (let i = 0; i < 20; i++) await request(nc, "ev.register", instance("web", `w${i}`));
-      await request(nc, "ev.register", instance("web", "w0", { port: 9090 }));
-      await request(nc, "ev.deregister", { service: "web", id: "w1" });
+      for (let i = 0; i < 20; i++) await request(nats.nc, "ev.register", instance("web", `w${i}`));
+      await request(nats.nc, "ev.register", instance("web", "w0", { port: 9090 }));
+      await request(nats.nc, "ev.deregister", { service: "web", id: "w1" });
       await waitFor(() => converged(nodes), { timeoutMs: 5_000 });
-      await nc.flush();
+      await nats.nc.flush();
       await new Promise((r) => setTimeout(r, 200));
       sub.unsubscribe();
       assert.equal(seen.filter((e) => e.type === "registered").length, 20);
@@ -118,16 +109,16 @@ describe("sync between nodes", () => {
   });
 
   test("an expired lease is reported once, by the lease holder", async () => {
-    const nodes = await startFleet(server.url, 3, { subjectPrefix: "exp" });
+    const nodes = await startFleet(nats.server.url, 3, { subjectPrefix: "exp" });
     try {
       const expired: string[] = [];
-      const sub = nc.subscribe("exp.changes.>", {
+      const sub = nats.nc.subscribe("exp.changes.>", {
         callback: (_e, m) => {
           const event = JSON.parse(text.decode(m.data)) as { type: string; id: string };
           if (event.type === "expired") expired.push(event.id);
         },
       });
-      await request(nc, "exp.register", instance("db", "d1", { ttlMs: 1_000 }));
+      await request(nats.nc, "exp.register", instance("db", "d1", { ttlMs: 1_000 }));
       await waitFor(
         () => nodes.every((n) => n.store.lookup({ service: "db" }, Date.now()).length === 0),
         { timeoutMs: 5_000 },

@@ -1,4 +1,5 @@
-import type { TestContext } from "node:test";
+import { after, before, type TestContext } from "node:test";
+import { connect, type NatsConnection } from "nats";
 import type { NatsClusterOptions } from "../../src/dev/nats-cluster.js";
 import {
   type NatsServerHandle,
@@ -12,6 +13,27 @@ import { TcpProxy, type TcpProxyOptions } from "./tcp-proxy.js";
  * Test fixtures that clean up after themselves: each registers its teardown with `t.after`, so
  * it runs whether the test passes, fails or times out. Use them instead of try/finally.
  */
+
+/**
+ * A nats-server and a client connection shared by the tests of the enclosing suite (or file):
+ * started before the first test, closed and stopped after the last. Read the fields inside
+ * tests and hooks, not when the suite is declared.
+ */
+export function sharedNatsServer(): {
+  readonly server: NatsServerHandle;
+  readonly nc: NatsConnection;
+} {
+  const shared = {} as { server: NatsServerHandle; nc: NatsConnection };
+  before(async () => {
+    shared.server = await startNatsServer();
+    shared.nc = await connect({ servers: shared.server.url });
+  });
+  after(async () => {
+    await shared.nc?.close();
+    await shared.server?.stop();
+  });
+  return shared;
+}
 
 /** A nats-server for this test (`startNatsServer`), stopped after it. */
 export async function withNatsServer(
