@@ -93,6 +93,9 @@ const scenario: Scenario = {
       const seconds = (performance.now() - started) / 1000;
       peak = Math.max(peak, peakRss(child.pid!));
       const metrics = await fetch(`http://127.0.0.1:${httpPort}/metrics`).then((r) => r.text());
+      const waited = Number(
+        /^regsync_pull_wait_seconds_total (\S+)$/m.exec(metrics)?.[1] ?? Number.NaN,
+      );
       const raw = counter(metrics, "in", "raw");
       const wire = counter(metrics, "in", "wire");
       const rows: BenchRow[] = [
@@ -109,6 +112,12 @@ const scenario: Scenario = {
           value: streamed?.seconds ?? Number.NaN,
           unit: "s",
           note: `${Math.round(streamed?.perSecond ?? 0).toLocaleString("en-US")} entries/s while streaming; the rest is process start, connect and discovery`,
+        },
+        {
+          metric: "of which the new node waited for pages",
+          value: waited,
+          unit: "s",
+          note: "regsync_pull_wait_seconds_total; the rest it spent merging",
         },
         atMost(
           "wire bytes / raw msgpack",

@@ -66,6 +66,11 @@ export class NodeMetrics {
     buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
     registers: [this.registry],
   });
+  readonly pullWait = new Counter({
+    name: "regsync_pull_wait_seconds_total",
+    help: "Time pull loops spent waiting for a peer's page, prefetched or not (a node that waits much is bound by its peers, not by its own merging)",
+    registers: [this.registry],
+  });
   readonly convergenceLag = new Gauge({
     name: "regsync_convergence_lag_seconds",
     help: "Time since this node last held the same digest as every live peer (0 when it does)",

@@ -491,6 +491,7 @@ export class SyncEngine {
     let reply: PullReply;
     try {
       const msg = await this.takePage(peer, peer.cursor);
+      this.metrics.pullWait.inc((performance.now() - started) / 1000);
       reply = parseMessage(PullReplySchema, this.decode(msg.data));
     } catch (error) {
       if (error instanceof InvalidMessageError || isEnvelopeError(error)) {
