@@ -5,6 +5,7 @@
  */
 import { spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
+import { NODE_RUNTIME_FLAGS } from "../../src/cli/runtime-flags.js";
 import { freePort, startNatsServer } from "../../src/dev/nats-server.js";
 import { WorkerFleet } from "../fleet/fleet.js";
 import { atLeast, atMost, type BenchRow, type Scenario } from "../scenario.js";
@@ -54,6 +55,7 @@ const scenario: Scenario = {
         ...(process.env.REGSYNC_BENCH_PROFILE
           ? ["--cpu-prof", `--cpu-prof-dir=${process.env.REGSYNC_BENCH_PROFILE}`]
           : []),
+        ...NODE_RUNTIME_FLAGS,
         "dist/src/cli/main.js",
         "node",
         "--nats",

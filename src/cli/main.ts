@@ -1,4 +1,4 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --max-semi-space-size=128
 /**
  * `regsync <command>`: the node, the local development fleet, and client commands for
  * operators. Each command lives in its own module and is loaded only when used.

@@ -7,6 +7,27 @@
 const MAX_DEPTH = 64;
 
 export function isJsonObjectText(text: string): boolean {
+  return SHALLOW_OBJECT.test(text) || scanObjectText(text);
+}
+
+/*
+ * The fast path: a regular expression for the objects registrations produce (no whitespace,
+ * values that are scalars or hold only scalars, as entry bodies are). V8 compiles it to machine
+ * code, which checks a body three to four times faster than the scanner below; anything it
+ * does not match (deeper nesting, whitespace, or invalid text) goes to the scanner. It only
+ * ever accepts valid JSON: every part is a strict subset of RFC 8259's grammar, and its
+ * alternatives start with different characters, so it cannot backtrack far.
+ */
+const STRING = String.raw`"(?:[^"\\\x00-\x1f]|\\(?:["\\/bfnrt]|u[0-9a-fA-F]{4}))*"`;
+const NUMBER = String.raw`-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?`;
+const SCALAR = `(?:${STRING}|${NUMBER}|true|false|null)`;
+const FLAT_ARRAY = String.raw`\[(?:${SCALAR}(?:,${SCALAR})*)?\]`;
+const FLAT_OBJECT = String.raw`\{(?:${STRING}:${SCALAR}(?:,${STRING}:${SCALAR})*)?\}`;
+const MEMBER = `${STRING}:(?:${SCALAR}|${FLAT_ARRAY}|${FLAT_OBJECT})`;
+export const SHALLOW_OBJECT = new RegExp(String.raw`^\{(?:${MEMBER}(?:,${MEMBER})*)?\}$`);
+
+/** The general check: any JSON object up to MAX_DEPTH, whitespace allowed. */
+export function scanObjectText(text: string): boolean {
   const scanner = new Scanner(text);
   scanner.skipSpace();
   if (text.charCodeAt(scanner.at) !== 0x7b) return false;

@@ -1,7 +1,9 @@
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
+import { readFileSync } from "node:fs";
 import { after, before, test } from "node:test";
 import { promisify } from "node:util";
+import { NODE_RUNTIME_FLAGS } from "../../src/cli/runtime-flags.js";
 import { type NatsServerHandle, startNatsServer } from "../../src/dev/nats-server.js";
 import type { RegistryNode } from "../../src/node/registry-node.js";
 import { startNode, stopAll } from "../node/fleet.js";
@@ -33,6 +35,23 @@ before(async () => {
 after(async () => {
   await stopAll(nodes);
   await server?.stop();
+});
+
+test("the executable starts node with the node's runtime flags", async () => {
+  const main = "dist/src/cli/main.js";
+  const shebang = readFileSync(main, "utf8").split("\n", 1)[0]!;
+  assert.equal(shebang, `#!/usr/bin/env -S node ${NODE_RUNTIME_FLAGS.join(" ")}`);
+  // What the kernel runs for `regsync`: the interpreter, the rest of the line as one argument,
+  // then the script.
+  const line = shebang.slice(2);
+  const space = line.indexOf(" ");
+  const { stdout } = await exec(line.slice(0, space), [line.slice(space + 1), main, "--version"], {
+    env: {
+      ...process.env,
+      PATH: `${process.execPath.replace(/\/[^/]*$/, "")}:${process.env.PATH}`,
+    },
+  });
+  assert.match(stdout, /\d+\.\d+\.\d+/);
 });
 
 test("register, lookup and services print what they did", async () => {

@@ -1,7 +1,12 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import fc from "fast-check";
-import { isJsonObjectText } from "../../src/wire/json-object-text.js";
+import { instanceBody } from "../../src/core/mod.js";
+import {
+  isJsonObjectText,
+  SHALLOW_OBJECT,
+  scanObjectText,
+} from "../../src/wire/json-object-text.js";
 
 /** The reference: JSON.parse accepts it and it is a plain object. */
 function reference(text: string): boolean {
@@ -38,6 +43,40 @@ describe("isJsonObjectText", () => {
       }),
       { numRuns: 5_000 },
     );
+  });
+
+  test("the fast path accepts only valid objects, and every registration body", () => {
+    const shallow = fc
+      .dictionary(
+        fc.string(),
+        fc.oneof(
+          fc.jsonValue({ maxDepth: 0 }),
+          fc.array(fc.jsonValue({ maxDepth: 0 })),
+          fc.dictionary(fc.string(), fc.jsonValue({ maxDepth: 0 })),
+        ),
+      )
+      .map((o) => JSON.stringify(o));
+    fc.assert(
+      fc.property(fc.oneof(shallow, fc.json(), fc.string()), (text) => {
+        if (SHALLOW_OBJECT.test(text)) assert.equal(reference(text), true, text);
+        assert.equal(scanObjectText(text), reference(text), text);
+      }),
+      { numRuns: 5_000 },
+    );
+    const body = instanceBody({
+      service: "api",
+      id: "api-1",
+      host: "10.0.0.1",
+      port: 8080,
+      status: "running",
+      version: "1.2.3",
+      tags: { zone: "a", 'quote"d': "é\n" },
+      capabilities: ["grpc"],
+      endpoints: { http: "http://10.0.0.1:8080" },
+      weight: 100,
+      ttlMs: 30_000,
+    });
+    assert.equal(SHALLOW_OBJECT.test(body), true, body);
   });
 
   test("edge cases", () => {

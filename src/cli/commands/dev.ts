@@ -2,6 +2,7 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { freePort, startNatsServer } from "../../dev/nats-server.js";
 import { integer, parseCommand, runCommand } from "../options.js";
+import { NODE_RUNTIME_FLAGS } from "../runtime-flags.js";
 
 const HELP = `usage: regsync dev [--nodes 3]
 
@@ -27,6 +28,7 @@ export function run(argv: string[]): Promise<number> {
       const child = spawn(
         process.execPath,
         [
+          ...NODE_RUNTIME_FLAGS,
           MAIN,
           "node",
           "--nats",
