@@ -6,6 +6,7 @@ import { Hlc, type HlcTimestamp, hlcWall } from "./hlc.js";
 import { type Instance, instanceBody, type Status } from "./instance.js";
 import { type LookupQuery, matchesQuery } from "./lookup.js";
 import { type ConflictResolution, type EntryOrder, entryOrder } from "./merge.js";
+import { assignKeyHash, type KeyHashed } from "./reconcile/key-hash.js";
 import { ReconIndex } from "./reconcile/recon-index.js";
 
 export const CHANGE_TYPES = ["registered", "updated", "deregistered", "expired"] as const;
@@ -76,7 +77,18 @@ export class RegistryStore {
   readonly nodeId: string;
   readonly epoch: string;
   readonly clock: Hlc;
-  private readonly services = new Map<string, Map<string, Entry>>();
+  /**
+   * Entries by the high half of their key hash (reconcile/key-hash.ts), which every entry
+   * carries for reconciliation anyway: a number key is found without reading the key strings of
+   * the other entries in its hash chain, each a cache miss in a large registry, as string keys
+   * are. Keys whose high halves collide (about a hundred in a million) share an array.
+   */
+  private readonly byKey = new Map<number, Entry | Entry[]>();
+  /** Every service's entries, for lookups and summaries. */
+  private readonly services = new Map<string, ServiceEntries>();
+  /** The key hash of the key `get` looked up last: `write` gives it to a new entry rather than
+   * hashing the key again (register and merge look a key up just before writing it). */
+  private readonly lastKey: KeyHashed = { k0: 0, k1: 0 };
   private readonly log = new ChangeLog<Entry>();
   private readonly digestSum = new StateDigest();
   private readonly due = new DueQueue<Entry>();
@@ -129,7 +141,9 @@ export class RegistryStore {
   }
 
   get(service: string, id: string): Entry | undefined {
-    return this.services.get(service)?.get(id);
+    const key = this.lastKey;
+    assignKeyHash(key, service, id);
+    return this.find(service, id, key.k0);
   }
 
   /** Registers or replaces an instance; the new lease starts now. */
@@ -217,10 +231,10 @@ export class RegistryStore {
 
   /** Live instances of a service matching every filter given; expired leases are never shown. */
   lookup(query: LookupQuery, now: number): Entry[] {
-    const byId = this.services.get(query.service);
-    if (byId === undefined) return [];
+    const group = this.services.get(query.service);
+    if (group === undefined) return [];
     const out: Entry[] = [];
-    for (const entry of byId.values()) {
+    for (const entry of group.entries) {
       if (this.isLive(entry, now) && matchesQuery(entry, query)) out.push(entry);
     }
     return out;
@@ -229,10 +243,10 @@ export class RegistryStore {
   /** Every service with at least one live instance: its instance count and how many run. */
   serviceSummaries(now: number): { name: string; instances: number; healthy: number }[] {
     const out: { name: string; instances: number; healthy: number }[] = [];
-    for (const [name, byId] of this.services) {
+    for (const [name, group] of this.services) {
       let instances = 0;
       let healthy = 0;
-      for (const entry of byId.values()) {
+      for (const entry of group.entries) {
         if (!this.isLive(entry, now)) continue;
         instances++;
         if (entry.status === "running") healthy++;
@@ -283,6 +297,7 @@ export class RegistryStore {
     for (const record of entries) {
       const entry = new Entry(record);
       entry.seq = record.seq;
+      assignKeyHash(entry, entry.service, entry.id);
       this.insert(entry);
       this.digestSum.add(entry);
       this.log.restore(entry);
@@ -295,7 +310,7 @@ export class RegistryStore {
 
   /** Every entry held, tombstones included, in no particular order. */
   *entries(): IterableIterator<Entry> {
-    for (const byId of this.services.values()) yield* byId.values();
+    for (const group of this.services.values()) yield* group.entries;
   }
 
   /**
@@ -305,7 +320,7 @@ export class RegistryStore {
   sweep(now: number, pauseExpiry = false): SweepResult {
     const result: SweepResult = { expired: [], collected: 0, removed: [] };
     this.due.drain(now, (entry) => {
-      if (this.get(entry.service, entry.id) !== entry) return;
+      if (this.find(entry.service, entry.id, entry.k0) !== entry) return;
       if (entry.isTombstone || entry.expiredSeen) {
         const at = this.collectAt(entry);
         if (at <= now) {
@@ -346,6 +361,8 @@ export class RegistryStore {
     let entry: Entry;
     if (existing === undefined) {
       entry = new Entry(record);
+      entry.k0 = this.lastKey.k0;
+      entry.k1 = this.lastKey.k1;
       this.insert(entry);
     } else {
       this.digestSum.remove(existing);
@@ -362,26 +379,54 @@ export class RegistryStore {
     return entry;
   }
 
-  /** Adds a new key to the maps and the reconciliation index. */
+  /** The entry held for a key, given the high half of its key hash. */
+  private find(service: string, id: string, k0: number): Entry | undefined {
+    const held = this.byKey.get(k0);
+    if (held === undefined) return undefined;
+    if (!Array.isArray(held)) return held.id === id && held.service === service ? held : undefined;
+    for (const entry of held) if (entry.id === id && entry.service === service) return entry;
+    return undefined;
+  }
+
+  /** Adds a new key, its key hash already set, to the maps and the reconciliation index. */
   private insert(entry: Entry): void {
-    let byId = this.services.get(entry.service);
-    if (byId === undefined) {
-      byId = new Map();
-      this.services.set(entry.service, byId);
+    const held = this.byKey.get(entry.k0);
+    if (held === undefined) this.byKey.set(entry.k0, entry);
+    else if (Array.isArray(held)) held.push(entry);
+    else this.byKey.set(entry.k0, [held, entry]);
+    let group = this.services.get(entry.service);
+    if (group === undefined) {
+      group = { name: entry.service, entries: new Set() };
+      this.services.set(entry.service, group);
     }
-    byId.set(entry.id, entry);
+    // Every entry of a service shares one copy of its name (a request brings its own).
+    entry.service = group.name;
+    group.entries.add(entry);
     this.reconIndex.add(entry);
     if (holdsLease(entry)) this.leases++;
   }
 
   private collect(entry: Entry): void {
-    const byId = this.services.get(entry.service)!;
-    byId.delete(entry.id);
-    if (byId.size === 0) this.services.delete(entry.service);
+    const held = this.byKey.get(entry.k0);
+    if (held === entry) {
+      this.byKey.delete(entry.k0);
+    } else if (Array.isArray(held)) {
+      const rest = held.filter((e) => e !== entry);
+      this.byKey.set(entry.k0, rest.length === 1 ? rest[0]! : rest);
+    }
+    const group = this.services.get(entry.service)!;
+    group.entries.delete(entry);
+    if (group.entries.size === 0) this.services.delete(entry.service);
     this.digestSum.remove(entry);
     this.reconIndex.remove(entry);
     this.log.remove(entry);
   }
+}
+
+interface ServiceEntries {
+  /** The service name, shared by its entries. */
+  name: string;
+  entries: Set<Entry>;
 }
 
 function tombstoneOf(entry: Entry, hlc: HlcTimestamp, node: string): EntryRecord {

@@ -11,6 +11,7 @@ import {
   InstanceSchema,
   orderFromCustom,
   RegistryStore,
+  reconcile,
   renderInstance,
   StateDigest,
 } from "../../src/core/mod.js";
@@ -161,6 +162,36 @@ describe("RegistryStore", () => {
     assert.equal(store.deregister("api", "a")?.type, "deregistered");
     assert.equal(store.deregister("api", "a"), undefined);
     assert.equal(store.heartbeat("api", "a"), undefined);
+  });
+
+  test("keys whose key hashes share the high half stay apart", () => {
+    // Found by hashing api/c-0, api/c-1, …: the first pair whose high halves are equal.
+    const [x, y] = ["c-78854", "c-121367"];
+    const high = (id: string) => reconcile.keyHashHigh(reconcile.keyHashOf("api", id));
+    assert.equal(high(x), high(y));
+    const { clock, store, register } = setup();
+    const day = { ttlMs: 86_400_000 };
+    register(x, day);
+    register(y, { ...day, port: 81 });
+    register("c-1", day);
+    assert.equal(store.get("api", x)?.body?.includes('"port":80'), true);
+    assert.equal(store.get("api", y)?.body?.includes('"port":81'), true);
+    assert.equal(store.lookup({ service: "api" }, clock.now).length, 3);
+    store.deregister("api", x);
+    clock.now += GRACE + 1_000;
+    assert.equal(store.sweep(clock.now).collected, 1);
+    assert.equal(store.get("api", x), undefined);
+    assert.equal(store.get("api", y)?.id, y);
+    assert.equal(store.deregister("api", y)?.type, "deregistered");
+    clock.now += GRACE + 1_000;
+    store.sweep(clock.now);
+    assert.equal(store.get("api", y), undefined);
+    assert.deepEqual(
+      [...store.entries()].map((e) => e.id),
+      ["c-1"],
+    );
+    register(y);
+    assert.equal(store.get("api", y)?.id, y, "a collected key can come back");
   });
 
   test("an expired lease is hidden at once, reported once, collected after the grace period, never re-adopted", () => {
