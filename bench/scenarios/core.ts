@@ -4,6 +4,7 @@
  */
 import {
   type EntryRecord,
+  entryRecord,
   type Instance,
   RegistryStore,
   renderInstances,
@@ -77,7 +78,7 @@ function updateCost(store: RegistryStore, updates: number): number {
     const batch: EntryRecord[] = [];
     for (let i = 0; i < updates; i++) {
       const entry = entries[(i * 7_919) % entries.length]!;
-      batch.push({ ...entry.toRecord(), hlc: entry.hlc + r * 1_024, node: "peer" });
+      batch.push({ ...entryRecord(entry), hlc: entry.hlc + r * 1_024, node: "peer" });
     }
     runs.push((timeIt(() => store.merge(batch)) * 1e6) / updates);
   }

@@ -1,4 +1,4 @@
-import type { EntryRecord } from "./entry.js";
+import { type EntryRecord, type EntryState, entryRecord } from "./entry.js";
 
 /**
  * How two versions of the same key are ordered. Every strategy must be a total order that
@@ -7,7 +7,7 @@ import type { EntryRecord } from "./entry.js";
  *
  * Returns > 0 when `a` wins, < 0 when `b` wins, 0 only for the very same version.
  */
-export type EntryOrder = (a: EntryRecord, b: EntryRecord) => number;
+export type EntryOrder = (a: EntryState, b: EntryState) => number;
 
 /**
  * A merge function supplied by code that embeds regsync: given two versions of one key, return
@@ -74,12 +74,14 @@ export function orderFromCustom(merge: CustomMerge): EntryOrder {
   return (a, b) => {
     const base = lww(a, b);
     if (base === 0) return 0;
-    const [lo, hi] = base < 0 ? [a, b] : [b, a];
+    // The function sees whole records, lease fields included, as they travel.
+    const [lo, hi] = base < 0 ? [entryRecord(a), entryRecord(b)] : [entryRecord(b), entryRecord(a)];
     const winner = merge(lo, hi);
     if (winner !== lo && winner !== hi) {
       throw new TypeError("custom merge must return one of its two arguments");
     }
-    return winner === a ? 1 : -1;
+    const aWins = base > 0 ? winner === hi : winner === lo;
+    return aWins ? 1 : -1;
   };
 }
 

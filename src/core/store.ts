@@ -1,7 +1,15 @@
 import { ChangeLog } from "./change-log.js";
 import { StateDigest } from "./digest.js";
 import { DueQueue } from "./due-queue.js";
-import { Entry, type EntryRecord, estimateRecordBytes, leaseEnd } from "./entry.js";
+import {
+  assignEntry,
+  type Entry,
+  type EntryRecord,
+  type EntryState,
+  estimateRecordBytes,
+  leaseEnd,
+  newEntry,
+} from "./entry.js";
 import { Hlc, type HlcTimestamp, hlcWall } from "./hlc.js";
 import { type Instance, instanceBody, type Status } from "./instance.js";
 import { type LookupQuery, matchesQuery } from "./lookup.js";
@@ -121,9 +129,9 @@ export class RegistryStore {
     let live = 0;
     let lapsed = 0;
     for (const entry of this.entries()) {
-      if (entry.body === null || entry.expiresAt <= since) continue;
+      if (entry.body === null || leaseEnd(entry) <= since) continue;
       live++;
-      if (entry.expiresAt <= now) lapsed++;
+      if (leaseEnd(entry) <= now) lapsed++;
     }
     return { live, lapsed };
   }
@@ -152,7 +160,7 @@ export class RegistryStore {
     const hlc = this.clock.now();
     const now = hlcWall(hlc);
     const live = existing !== undefined && this.isLive(existing, now);
-    const record: EntryRecord = {
+    const record: EntryState = {
       service: instance.service,
       id: instance.id,
       hlc,
@@ -162,8 +170,6 @@ export class RegistryStore {
       ver: internVersion(instance.version ?? ""),
       ttlMs: instance.ttlMs,
       registeredAt: live && existing ? existing.registeredAt : now,
-      lastHeartbeat: now,
-      expiresAt: now + instance.ttlMs,
     };
     const entry = this.write(existing, record);
     return { type: live ? "updated" : "registered", entry };
@@ -185,12 +191,10 @@ export class RegistryStore {
     if (existing === undefined || !this.isLive(existing, now)) return undefined;
     const changed = status !== undefined && status !== existing.status;
     const entry = this.write(existing, {
-      ...existing.toRecord(),
+      ...existing,
       hlc,
       node: this.nodeId,
       status: status ?? existing.status,
-      lastHeartbeat: now,
-      expiresAt: now + existing.ttlMs,
     });
     return changed ? { entry, event: { type: "updated", entry } } : { entry };
   }
@@ -198,7 +202,7 @@ export class RegistryStore {
   /** Deletes an instance by writing a tombstone; returns undefined if there was nothing to delete. */
   deregister(service: string, id: string): ChangeEvent | undefined {
     const existing = this.get(service, id);
-    if (existing === undefined || existing.isTombstone) return undefined;
+    if (existing === undefined || existing.body === null) return undefined;
     const hlc = this.clock.now();
     const entry = this.write(existing, tombstoneOf(existing, hlc, this.nodeId));
     return { type: "deregistered", entry };
@@ -295,13 +299,13 @@ export class RegistryStore {
     if (this.size > 0 || this.log.head > 0) throw new Error("restore needs an empty store");
     let newest = 0;
     for (const record of entries) {
-      const entry = new Entry(record);
+      const entry = newEntry(record);
       entry.seq = record.seq;
       assignKeyHash(entry, entry.service, entry.id);
       this.insert(entry);
       this.digestSum.add(entry);
       this.log.restore(entry);
-      this.due.schedule(entry, entry.isTombstone ? this.collectAt(entry) : entry.expiresAt);
+      this.schedule(entry);
       if (entry.hlc > newest) newest = entry.hlc;
     }
     this.log.advanceTo(head);
@@ -321,7 +325,7 @@ export class RegistryStore {
     const result: SweepResult = { expired: [], collected: 0, removed: [] };
     this.due.drain(now, (entry) => {
       if (this.find(entry.service, entry.id, entry.k0) !== entry) return;
-      if (entry.isTombstone || entry.expiredSeen) {
+      if (entry.body === null || entry.expiredSeen) {
         const at = this.collectAt(entry);
         if (at <= now) {
           this.collect(entry);
@@ -332,8 +336,9 @@ export class RegistryStore {
         }
         return;
       }
-      if (entry.expiresAt > now) {
-        this.due.schedule(entry, entry.expiresAt);
+      const expiresAt = leaseEnd(entry);
+      if (expiresAt > now) {
+        this.due.schedule(entry, expiresAt);
       } else if (pauseExpiry) {
         this.due.schedule(entry, now + 1_000);
       } else {
@@ -348,19 +353,19 @@ export class RegistryStore {
 
   /** A lease that has not passed; the test lookups and summaries apply. */
   isLive(entry: Entry, now: number): boolean {
-    return entry.body !== null && entry.expiresAt > now;
+    return entry.body !== null && leaseEnd(entry) > now;
   }
 
   /** When an entry stops being worth keeping: a tombstone's or an expired lease's grace end. */
-  private collectAt(record: EntryRecord): number {
+  private collectAt(record: EntryState): number {
     const deadSince = record.body === null ? hlcWall(record.hlc) : leaseEnd(record);
     return deadSince + this.tombstoneTtlMs;
   }
 
-  private write(existing: Entry | undefined, record: EntryRecord): Entry {
+  private write(existing: Entry | undefined, record: EntryState): Entry {
     let entry: Entry;
     if (existing === undefined) {
-      entry = new Entry(record);
+      entry = newEntry(record);
       entry.k0 = this.lastKey.k0;
       entry.k1 = this.lastKey.k1;
       this.insert(entry);
@@ -368,15 +373,20 @@ export class RegistryStore {
       this.digestSum.remove(existing);
       if (holdsLease(existing)) this.leases--;
       const previous = { h0: existing.h0, h1: existing.h1, h2: existing.h2, h3: existing.h3 };
-      existing.assign(record);
+      assignEntry(existing, record);
       this.reconIndex.rehash(existing, previous);
       if (holdsLease(existing)) this.leases++;
       entry = existing;
     }
     this.digestSum.add(entry);
     this.log.append(entry);
-    this.due.schedule(entry, entry.isTombstone ? this.collectAt(entry) : entry.expiresAt);
+    this.schedule(entry);
     return entry;
+  }
+
+  /** Queues the entry for when something next falls due: its lease ends, or its grace. */
+  private schedule(entry: Entry): void {
+    this.due.schedule(entry, entry.body === null ? this.collectAt(entry) : leaseEnd(entry));
   }
 
   /** The entry held for a key, given the high half of its key hash. */
@@ -429,7 +439,7 @@ interface ServiceEntries {
   entries: Set<Entry>;
 }
 
-function tombstoneOf(entry: Entry, hlc: HlcTimestamp, node: string): EntryRecord {
+function tombstoneOf(entry: Entry, hlc: HlcTimestamp, node: string): EntryState {
   return {
     service: entry.service,
     id: entry.id,
@@ -440,8 +450,6 @@ function tombstoneOf(entry: Entry, hlc: HlcTimestamp, node: string): EntryRecord
     ver: entry.ver,
     ttlMs: 0,
     registeredAt: 0,
-    lastHeartbeat: 0,
-    expiresAt: 0,
   };
 }
 

@@ -4,6 +4,7 @@ import {
   describeIssues,
   type Entry,
   InstanceSchema,
+  leaseEnd,
   type RegistryStore,
   renderInstance,
   renderInstances,
@@ -85,7 +86,7 @@ export class RegistryApi {
     }
     await this.deps.commit([renewed.entry]);
     this.deps.onWrite(renewed.event);
-    return `{"ok":true,"expiresAt":${renewed.entry.expiresAt}}`;
+    return `{"ok":true,"expiresAt":${leaseEnd(renewed.entry)}}`;
   }
 
   private async deregister(body: unknown): Promise<string> {

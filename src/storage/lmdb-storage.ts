@@ -1,6 +1,6 @@
 import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readSync } from "node:fs";
 import { type Database, open, type RootDatabase } from "lmdb";
-import type { Entry, EntryRecord } from "../core/mod.js";
+import { type Entry, type EntryRecord, entryKey } from "../core/mod.js";
 import { type EntryTuple, fromTuples, toTuple } from "../sync/entry-codec.js";
 import type { PersistedState, ReplicaStorage } from "./storage.js";
 
@@ -109,7 +109,8 @@ export class LmdbStorage implements ReplicaStorage {
    */
   commit(entries: readonly Entry[], head: number): Promise<void> {
     let last: Promise<boolean> | undefined;
-    for (const entry of entries) last = this.entries.put(entry.key, [...toTuple(entry), entry.seq]);
+    for (const entry of entries)
+      last = this.entries.put(entryKey(entry.service, entry.id), [...toTuple(entry), entry.seq]);
     this.pendingHead = Math.max(this.pendingHead, head);
     if (this.headWrite === undefined) {
       this.headWrite = new Promise<void>((resolve, reject) => {
@@ -129,7 +130,7 @@ export class LmdbStorage implements ReplicaStorage {
   }
 
   async remove(entries: readonly Entry[]): Promise<void> {
-    await Promise.all(entries.map((e) => this.entries.remove(e.key)));
+    await Promise.all(entries.map((e) => this.entries.remove(entryKey(e.service, e.id))));
   }
 
   saveCursor(peer: string, epoch: string, cursor: number): void {

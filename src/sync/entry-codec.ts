@@ -1,7 +1,10 @@
 import {
   type EntryRecord,
+  type EntryState,
   INSTANCE_ID,
   isHlcTimestamp,
+  lastHeartbeatOf,
+  leaseEnd,
   SERVICE_NAME,
   STATUSES,
   type Status,
@@ -53,7 +56,8 @@ function isLeaseField(n: unknown): n is number {
   return typeof n === "number" && Number.isSafeInteger(n) && n >= 0;
 }
 
-export function toTuple(e: EntryRecord): EntryTuple {
+/** The tuple of an entry, whose lease fields are derived from its state. */
+export function toTuple(e: EntryState): EntryTuple {
   return [
     e.service,
     e.id,
@@ -64,8 +68,8 @@ export function toTuple(e: EntryRecord): EntryTuple {
     e.ver,
     e.ttlMs,
     e.registeredAt,
-    e.lastHeartbeat,
-    e.expiresAt,
+    lastHeartbeatOf(e),
+    leaseEnd(e),
   ];
 }
 

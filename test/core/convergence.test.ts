@@ -10,6 +10,8 @@ import {
   type ConflictStrategyName,
   digestOf,
   type EntryRecord,
+  entryKey,
+  entryRecord,
   Hlc,
   InstanceSchema,
   RegistryStore,
@@ -126,7 +128,7 @@ function apply(op: Op, clocks: number[], stores: RegistryStore[]): void {
       });
       // Drop some, deliver the rest in reverse order (a shuffle the merge must not care about).
       const records: EntryRecord[] = page.records
-        .map((e) => e.toRecord())
+        .map((e) => entryRecord(e))
         .filter((_, i) => op.drop === 0 || i % (op.drop + 1) !== 0);
       stores[op.to]!.merge(records.reverse());
       stores[op.to]!.merge(records); // duplicates
@@ -136,7 +138,7 @@ function apply(op: Op, clocks: number[], stores: RegistryStore[]): void {
 }
 
 function snapshot(store: RegistryStore): Map<string, EntryRecord> {
-  return new Map([...store.entries()].map((e) => [e.key, e.toRecord()]));
+  return new Map([...store.entries()].map((e) => [entryKey(e.service, e.id), entryRecord(e)]));
 }
 
 for (const strategy of ["lww", "version"] as const) {
@@ -166,7 +168,7 @@ for (const strategy of ["lww", "version"] as const) {
             const states = stores.map((s) =>
               s
                 .changesSince(0, { maxEntries: 1e6, maxBytes: 1 << 30 })
-                .records.map((e) => e.toRecord()),
+                .records.map((e) => entryRecord(e)),
             );
             stores.forEach((to, i) => {
               for (let k = 1; k < stores.length; k++) to.merge(states[(i + k) % stores.length]!);

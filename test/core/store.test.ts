@@ -6,6 +6,7 @@ import {
   compareVersionStrings,
   digestOf,
   type EntryRecord,
+  entryRecord,
   Hlc,
   hlcWall,
   InstanceSchema,
@@ -197,7 +198,7 @@ describe("RegistryStore", () => {
   test("an expired lease is hidden at once, reported once, collected after the grace period, never re-adopted", () => {
     const { clock, store, register } = setup();
     const { entry } = register("a", { ttlMs: 1_000 });
-    const record = entry.toRecord();
+    const record = entryRecord(entry);
     clock.now += 1_001;
     assert.equal(store.lookup({ service: "api" }, clock.now).length, 0);
     assert.equal(store.heartbeat("api", "a"), undefined);
@@ -219,7 +220,7 @@ describe("RegistryStore", () => {
     b.register("x", { port: 99 });
     const fromA = a.store
       .changesSince(0, { maxEntries: 10, maxBytes: 1 << 20 })
-      .records.map((e) => e.toRecord());
+      .records.map((e) => entryRecord(e));
     assert.equal(b.store.merge(fromA).stale, 1);
     const ahead = { ...fromA[0]!, hlc: (START + 60_000) * 1024 };
     assert.equal(b.store.merge([ahead]).rejectedSkew, 1);
@@ -231,7 +232,7 @@ describe("RegistryStore", () => {
     for (let i = 0; i < 10; i++) register(`i${i}`);
     store.merge([
       {
-        ...store.get("api", "i0")!.toRecord(),
+        ...entryRecord(store.get("api", "i0")!),
         id: "remote",
         node: "peer",
         hlc: store.get("api", "i0")!.hlc + 1,
@@ -264,7 +265,7 @@ describe("RegistryStore", () => {
     for (let i = 0; i < 20; i++) register(`i${i}`);
     store.deregister("api", "i3");
     const saved = [...store.entries()]
-      .map((e) => ({ ...e.toRecord(), seq: e.seq }))
+      .map((e) => ({ ...entryRecord(e), seq: e.seq }))
       .sort((x, y) => x.seq - y.seq);
     const copy = setup().store;
     copy.restore(saved, store.seq + 5);

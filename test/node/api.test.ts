@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { type ChangeEvent, RegistryStore } from "../../src/core/mod.js";
+import { type ChangeEvent, entryKey, RegistryStore } from "../../src/core/mod.js";
 import { ERROR_CODES, RegistryError } from "../../src/errors.js";
 import { RegistryApi } from "../../src/node/api.js";
 
@@ -20,7 +20,8 @@ function setup(options: { ready?: boolean; commit?: () => Promise<void> } = {}) 
     nodeId: "n1",
     maxRequestBytes: 4_096,
     commit:
-      options.commit ?? (async (entries) => void committed.push(...entries.map((e) => e.key))),
+      options.commit ??
+      (async (entries) => void committed.push(...entries.map((e) => entryKey(e.service, e.id)))),
     onWrite: (event) => events.push(event),
     ready: () => options.ready ?? true,
     wallClock: () => now,
@@ -167,7 +168,7 @@ describe("client API", () => {
     assert.deepEqual(await call("deregister", { service: "api", id: "a1" }), { ok: true });
     assert.equal(events.at(-1)?.type, "deregistered");
     assert.deepEqual(await call("deregister", { service: "api", id: "a1" }), { ok: true });
-    assert.equal(store.get("api", "a1")?.isTombstone, true);
+    assert.equal(store.get("api", "a1")?.body, null);
     assert.equal((await call("lookup", { service: "api" })).instances.length, 0);
   });
 
