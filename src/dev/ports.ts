@@ -1,3 +1,4 @@
+import { readFileSync } from "node:fs";
 import { createServer } from "node:net";
 
 /** The only address the development launcher ever binds or dials. */
@@ -9,29 +10,54 @@ export const LOOPBACK = "127.0.0.1";
  */
 const AVOIDED_PORTS: ReadonlySet<number> = new Set([4222, 6222, 8222]);
 
-/** How many times `freePort` asks the kernel again after drawing an avoided port. */
-const FREE_PORT_ATTEMPTS = 8;
+/** How many ports `freePort` tries before it gives up. */
+const FREE_PORT_ATTEMPTS = 32;
+
+/** Lowest port `freePort` draws from: clear of the well-known and registered ports in use. */
+const LOWEST_DRAWN_PORT = 10_000;
 
 /**
- * Asks the kernel for a free port on 127.0.0.1 and releases it. Another process could take it
- * before the caller binds it; the window is a few milliseconds and the kernel hands out
- * ephemeral ports in a pseudo-random order, so this is reserved for ports that must be known
- * before a server starts (cluster routes). Everything else binds port -1 and reads back the
- * port the server chose.
+ * Finds a free port on 127.0.0.1 and releases it, for ports that must be known before a server
+ * starts (cluster routes); everything else binds port -1 and reads back the port the server
+ * chose. The port is drawn at random below the kernel's ephemeral range: a port the kernel
+ * handed out could be taken, before the server binds it, as the local end of any outgoing
+ * connection (a test's NATS client, say), while ports below that range are only ever bound on
+ * purpose.
  */
 export async function freePort(): Promise<number> {
+  const [lowestEphemeral] = ephemeralRange();
+  const span = lowestEphemeral - LOWEST_DRAWN_PORT;
   for (let attempt = 0; attempt < FREE_PORT_ATTEMPTS; attempt++) {
-    const port = await kernelPort();
-    if (!AVOIDED_PORTS.has(port)) return port;
+    const port = span > 0 ? LOWEST_DRAWN_PORT + Math.floor(Math.random() * span) : 0;
+    if (AVOIDED_PORTS.has(port)) continue;
+    const bound = await tryBind(port);
+    if (bound !== undefined && !AVOIDED_PORTS.has(bound)) return bound;
   }
   throw new Error(`no free loopback port after ${FREE_PORT_ATTEMPTS} attempts`);
 }
 
-function kernelPort(): Promise<number> {
+/** The kernel's ephemeral port range (Linux), or the IANA range elsewhere. */
+function ephemeralRange(): [number, number] {
+  try {
+    const [low, high] = readFileSync("/proc/sys/net/ipv4/ip_local_port_range", "utf8")
+      .trim()
+      .split(/\s+/)
+      .map(Number);
+    if (Number.isInteger(low) && Number.isInteger(high)) return [low!, high!];
+  } catch {
+    // not Linux
+  }
+  return [49_152, 65_535];
+}
+
+/** Binds `port` (0: any) and releases it; the port bound, or undefined if it was taken. */
+function tryBind(port: number): Promise<number | undefined> {
   return new Promise((resolve, reject) => {
     const server = createServer();
-    server.once("error", reject);
-    server.listen(0, LOOPBACK, () => {
+    server.once("error", (error: NodeJS.ErrnoException) =>
+      error.code === "EADDRINUSE" || error.code === "EACCES" ? resolve(undefined) : reject(error),
+    );
+    server.listen(port, LOOPBACK, () => {
       const address = server.address();
       server.close(() =>
         typeof address === "object" && address !== null
