@@ -7,7 +7,7 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { cpus, totalmem } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import type { BenchRow, Scenario } from "./scenario.js";
+import { type BenchRow, formatValue, type Scenario } from "./scenario.js";
 
 const SCENARIOS: Record<string, () => Promise<{ default: Scenario }>> = {
   core: () => import("./scenarios/core.js"),
@@ -79,12 +79,6 @@ function printTable(rows: (BenchRow & { scenario: string })[]): void {
   console.log(line(header));
   console.log(widths.map((w) => "-".repeat(w)).join("  "));
   for (const c of cells) console.log(line(c));
-}
-
-function formatValue(v: number): string {
-  if (!Number.isFinite(v)) return String(v);
-  if (Math.abs(v) >= 100) return Math.round(v).toLocaleString("en-US");
-  return v.toFixed(2);
 }
 
 await main();

@@ -38,6 +38,13 @@ export function percentile(values: readonly number[], p: number): number {
   return sorted[rank]!;
 }
 
+/** A figure as the table prints it: grouped digits from 100 up, two decimals below. */
+export function formatValue(v: number): string {
+  if (!Number.isFinite(v)) return String(v);
+  if (Math.abs(v) >= 100) return Math.round(v).toLocaleString("en-US");
+  return v.toFixed(2);
+}
+
 /** A row with a lower bound target. */
 export function atLeast(
   metric: string,
@@ -46,7 +53,7 @@ export function atLeast(
   min: number,
   note?: string,
 ): BenchRow {
-  return { metric, value, unit, target: `>= ${min}`, ok: value >= min, note };
+  return { metric, value, unit, target: `>= ${formatValue(min)}`, ok: value >= min, note };
 }
 
 /** A row with an upper bound target. */
@@ -57,5 +64,5 @@ export function atMost(
   max: number,
   note?: string,
 ): BenchRow {
-  return { metric, value, unit, target: `<= ${max}`, ok: value <= max, note };
+  return { metric, value, unit, target: `<= ${formatValue(max)}`, ok: value <= max, note };
 }

@@ -53,6 +53,8 @@ export interface Entry extends EntryState {
   /** Key hash for reconciliation (reconcile/key-hash.ts) as int32 halves. */
   k0: number;
   k1: number;
+  /** Position in its service's group (service-groups.ts). */
+  slot: number;
 }
 
 /** A new entry holding `record`'s state, its entry hash computed; key hash and seq unset. */
@@ -75,6 +77,7 @@ export function newEntry(record: EntryState): Entry {
     expiredSeen: false,
     k0: 0,
     k1: 0,
+    slot: 0,
   };
   rehash(entry);
   return entry;

@@ -12,10 +12,12 @@ import {
 } from "./entry.js";
 import { Hlc, type HlcTimestamp, hlcWall } from "./hlc.js";
 import { type Instance, instanceBody, type Status } from "./instance.js";
+import { KeyTable } from "./key-table.js";
 import { type LookupQuery, matchesQuery } from "./lookup.js";
 import { type ConflictResolution, type EntryOrder, entryOrder } from "./merge.js";
 import { assignKeyHash, type KeyHashed } from "./reconcile/key-hash.js";
 import { ReconIndex } from "./reconcile/recon-index.js";
+import { ServiceGroups } from "./service-groups.js";
 
 export const CHANGE_TYPES = ["registered", "updated", "deregistered", "expired"] as const;
 export type ChangeType = (typeof CHANGE_TYPES)[number];
@@ -85,15 +87,9 @@ export class RegistryStore {
   readonly nodeId: string;
   readonly epoch: string;
   readonly clock: Hlc;
-  /**
-   * Entries by the high half of their key hash (reconcile/key-hash.ts), which every entry
-   * carries for reconciliation anyway: a number key is found without reading the key strings of
-   * the other entries in its hash chain, each a cache miss in a large registry, as string keys
-   * are. Keys whose high halves collide (about a hundred in a million) share an array.
-   */
-  private readonly byKey = new Map<number, Entry | Entry[]>();
-  /** Every service's entries, for lookups and summaries. */
-  private readonly services = new Map<string, ServiceEntries>();
+  /** Entries by key (see key-table.ts). */
+  private readonly byKey = new KeyTable<Entry>();
+  private readonly services = new ServiceGroups<Entry>();
   /** The key hash of the key `get` looked up last: `write` gives it to a new entry rather than
    * hashing the key again (register and merge look a key up just before writing it). */
   private readonly lastKey: KeyHashed = { k0: 0, k1: 0 };
@@ -114,7 +110,6 @@ export class RegistryStore {
     this.order = entryOrder(options.conflictResolution ?? "lww");
   }
 
-  /** Entries held, tombstones and expired leases included (the digest's `count`). */
   /** Instances whose lease this node has not seen pass (self-preservation's population). */
   get liveLeases(): number {
     return this.leases;
@@ -136,6 +131,7 @@ export class RegistryStore {
     return { live, lapsed };
   }
 
+  /** Entries held, tombstones and expired leases included (the digest's `count`). */
   get size(): number {
     return this.digestSum.count;
   }
@@ -151,7 +147,7 @@ export class RegistryStore {
   get(service: string, id: string): Entry | undefined {
     const key = this.lastKey;
     assignKeyHash(key, service, id);
-    return this.find(service, id, key.k0);
+    return this.byKey.find(service, id, key.k0);
   }
 
   /** Registers or replaces an instance; the new lease starts now. */
@@ -235,10 +231,8 @@ export class RegistryStore {
 
   /** Live instances of a service matching every filter given; expired leases are never shown. */
   lookup(query: LookupQuery, now: number): Entry[] {
-    const group = this.services.get(query.service);
-    if (group === undefined) return [];
     const out: Entry[] = [];
-    for (const entry of group.entries) {
+    for (const entry of this.services.of(query.service)) {
       if (this.isLive(entry, now) && matchesQuery(entry, query)) out.push(entry);
     }
     return out;
@@ -247,10 +241,10 @@ export class RegistryStore {
   /** Every service with at least one live instance: its instance count and how many run. */
   serviceSummaries(now: number): { name: string; instances: number; healthy: number }[] {
     const out: { name: string; instances: number; healthy: number }[] = [];
-    for (const [name, group] of this.services) {
+    for (const { name, entries } of this.services.values()) {
       let instances = 0;
       let healthy = 0;
-      for (const entry of group.entries) {
+      for (const entry of entries) {
         if (!this.isLive(entry, now)) continue;
         instances++;
         if (entry.status === "running") healthy++;
@@ -312,7 +306,8 @@ export class RegistryStore {
     this.clock.restore(newest);
   }
 
-  /** Every entry held, tombstones included, in no particular order. */
+  /** Every entry held, tombstones included, in no particular order; the store must not change
+   * while this runs (a removal moves another entry into the removed one's place). */
   *entries(): IterableIterator<Entry> {
     for (const group of this.services.values()) yield* group.entries;
   }
@@ -324,7 +319,7 @@ export class RegistryStore {
   sweep(now: number, pauseExpiry = false): SweepResult {
     const result: SweepResult = { expired: [], collected: 0, removed: [] };
     this.due.drain(now, (entry) => {
-      if (this.find(entry.service, entry.id, entry.k0) !== entry) return;
+      if (this.byKey.find(entry.service, entry.id, entry.k0) !== entry) return;
       if (entry.body === null || entry.expiredSeen) {
         const at = this.collectAt(entry);
         if (at <= now) {
@@ -389,54 +384,21 @@ export class RegistryStore {
     this.due.schedule(entry, entry.body === null ? this.collectAt(entry) : leaseEnd(entry));
   }
 
-  /** The entry held for a key, given the high half of its key hash. */
-  private find(service: string, id: string, k0: number): Entry | undefined {
-    const held = this.byKey.get(k0);
-    if (held === undefined) return undefined;
-    if (!Array.isArray(held)) return held.id === id && held.service === service ? held : undefined;
-    for (const entry of held) if (entry.id === id && entry.service === service) return entry;
-    return undefined;
-  }
-
   /** Adds a new key, its key hash already set, to the maps and the reconciliation index. */
   private insert(entry: Entry): void {
-    const held = this.byKey.get(entry.k0);
-    if (held === undefined) this.byKey.set(entry.k0, entry);
-    else if (Array.isArray(held)) held.push(entry);
-    else this.byKey.set(entry.k0, [held, entry]);
-    let group = this.services.get(entry.service);
-    if (group === undefined) {
-      group = { name: entry.service, entries: new Set() };
-      this.services.set(entry.service, group);
-    }
-    // Every entry of a service shares one copy of its name (a request brings its own).
-    entry.service = group.name;
-    group.entries.add(entry);
+    this.byKey.insert(entry);
+    this.services.add(entry);
     this.reconIndex.add(entry);
     if (holdsLease(entry)) this.leases++;
   }
 
   private collect(entry: Entry): void {
-    const held = this.byKey.get(entry.k0);
-    if (held === entry) {
-      this.byKey.delete(entry.k0);
-    } else if (Array.isArray(held)) {
-      const rest = held.filter((e) => e !== entry);
-      this.byKey.set(entry.k0, rest.length === 1 ? rest[0]! : rest);
-    }
-    const group = this.services.get(entry.service)!;
-    group.entries.delete(entry);
-    if (group.entries.size === 0) this.services.delete(entry.service);
+    this.byKey.remove(entry);
+    this.services.remove(entry);
     this.digestSum.remove(entry);
     this.reconIndex.remove(entry);
     this.log.remove(entry);
   }
-}
-
-interface ServiceEntries {
-  /** The service name, shared by its entries. */
-  name: string;
-  entries: Set<Entry>;
 }
 
 function tombstoneOf(entry: Entry, hlc: HlcTimestamp, node: string): EntryState {
