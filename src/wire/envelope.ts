@@ -18,7 +18,9 @@ import type { NodeIdentity, TrustedPeers } from "./identity.js";
  * Compression is raw DEFLATE (RFC 1951) by node's zlib, measured 9× faster than a pure-JS
  * deflate here (540 vs 61 MB/s at level 1): it is what makes a bootstrap fast.
  * The checksum covers the uncompressed body, so corruption anywhere (header, compressed bytes,
- * or a bug in inflation) is detected before anything is applied.
+ * or a bug in inflation) is detected before anything is applied. (What it guards is the body: a
+ * flipped bit in a deflate block header that still inflates to the same body is let through, as
+ * it changes nothing.)
  */
 export const FORMAT_VERSION = 1;
 const MAGIC_0 = 0x52;
