@@ -3,6 +3,7 @@ import type { InstanceInput, Status } from "../core/instance.js";
 import type { LookupQuery } from "../core/lookup.js";
 import { connectNats, type NatsSettings } from "../node/connection.js";
 import { type ClientEndpoint, clientSubject } from "../subjects.js";
+import { utf8 } from "../wire/utf8.js";
 import { errorFromReply, isErrorReply, RegistryClientError } from "./errors.js";
 import { Registration } from "./registration.js";
 import { type ChangeCallback, type Watch, type WatchOptions, watchService } from "./watch.js";
@@ -47,7 +48,6 @@ export interface ClientOptions {
 }
 
 const DEFAULT_TIMEOUT_MS = 5_000;
-const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
 /**
@@ -140,7 +140,7 @@ export class RegistryClient {
     try {
       const reply = await this.nc.request(
         clientSubject(this.prefix, endpoint),
-        encoder.encode(JSON.stringify(body)),
+        utf8(JSON.stringify(body)),
         {
           timeout: this.timeoutMs,
         },

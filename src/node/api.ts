@@ -25,8 +25,9 @@ export interface ApiDependencies {
   maxRequestBytes: number;
   /** Makes written entries durable; the reply waits for it (nothing acknowledged is lost). */
   commit: (entries: readonly Entry[]) => Promise<void>;
-  /** A local write was committed: publish its change event and announce it. */
-  onWrite: (event: ChangeEvent | undefined) => void;
+  /** A local write was committed: publish its change event and announce it. `instanceJson` is
+   * the entry as rendered for the reply, so the change event need not render it again. */
+  onWrite: (event: ChangeEvent | undefined, instanceJson?: string) => void;
   /** Whether the node may serve reads (bootstrapped) and writes. */
   ready: () => boolean;
   wallClock: () => number;
@@ -71,8 +72,9 @@ export class RegistryApi {
     const instance = validate(InstanceSchema, body);
     const event = this.deps.store.register(instance);
     await this.deps.commit([event.entry]);
-    this.deps.onWrite(event);
-    return `{"ok":true,"instance":${renderInstance(event.entry)},"node":${JSON.stringify(this.deps.nodeId)}}`;
+    const instanceJson = renderInstance(event.entry);
+    this.deps.onWrite(event, instanceJson);
+    return `{"ok":true,"instance":${instanceJson},"node":${JSON.stringify(this.deps.nodeId)}}`;
   }
 
   private async heartbeat(body: unknown): Promise<string> {

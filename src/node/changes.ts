@@ -1,6 +1,7 @@
 import { headers, type NatsConnection } from "nats";
 import { type ChangeEvent, renderInstance } from "../core/mod.js";
 import { changesSubject } from "../subjects.js";
+import { utf8 } from "../wire/utf8.js";
 
 /** Headers that let a watcher detect a missed notification: each publisher numbers its own. */
 export const CHANGE_HEADERS = {
@@ -15,7 +16,6 @@ export const CHANGE_HEADERS = {
  */
 export class ChangePublisher {
   private seq = 0;
-  private readonly encoder = new TextEncoder();
 
   constructor(
     private readonly nc: NatsConnection,
@@ -25,16 +25,18 @@ export class ChangePublisher {
     private readonly onPublished: (type: ChangeEvent["type"]) => void = () => {},
   ) {}
 
-  publish(event: ChangeEvent): void {
+  /** `instanceJson`: the entry as already rendered for the client's reply, if it was. */
+  publish(event: ChangeEvent, instanceJson?: string): void {
     if (this.nc.isClosed()) return;
     const { entry } = event;
-    const instance = event.type === "deregistered" ? "null" : renderInstance(entry);
+    const instance =
+      event.type === "deregistered" ? "null" : (instanceJson ?? renderInstance(entry));
     const json = `{"type":"${event.type}","service":${JSON.stringify(entry.service)},"id":${JSON.stringify(entry.id)},"instance":${instance},"node":${JSON.stringify(this.nodeId)},"version":${entry.hlc}}`;
     const h = headers();
     h.set(CHANGE_HEADERS.node, this.nodeId);
     h.set(CHANGE_HEADERS.seq, String(++this.seq));
     h.set(CHANGE_HEADERS.epoch, this.epoch);
-    this.nc.publish(changesSubject(this.prefix, entry.service), this.encoder.encode(json), {
+    this.nc.publish(changesSubject(this.prefix, entry.service), utf8(json), {
       headers: h,
     });
     this.onPublished(event.type);

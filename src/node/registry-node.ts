@@ -10,6 +10,7 @@ import type { BootstrapProgress } from "../sync/bootstrap-progress.js";
 import type { SyncCodec } from "../sync/codec.js";
 import { SyncEngine } from "../sync/sync-engine.js";
 import { VERSION } from "../version.js";
+import { utf8 } from "../wire/utf8.js";
 import { RegistryApi } from "./api.js";
 import { ChangePublisher } from "./changes.js";
 import { connectNats, natsSettingsOf } from "./connection.js";
@@ -145,7 +146,7 @@ export class RegistryNode {
       nodeId: this.id,
       maxRequestBytes: this.config.maxRequestBytes,
       commit: (entries) => this.commit(entries),
-      onWrite: (event) => this.onLocalWrite(event),
+      onWrite: (event, instanceJson) => this.onLocalWrite(event, instanceJson),
       ready: () => this.isReady,
       // Lookups judge leases by the lease clock, which self-preservation may freeze.
       wallClock: () => this.preservation.leaseClock(this.wallClock()),
@@ -160,7 +161,7 @@ export class RegistryNode {
     });
     this.statusSub = nc.subscribe(statusSubject(prefix), {
       callback: (err, msg) => {
-        if (!err && msg.reply) msg.respond(new TextEncoder().encode(JSON.stringify(this.status())));
+        if (!err && msg.reply) msg.respond(utf8(JSON.stringify(this.status())));
       },
     });
     this.sweepTimer = setInterval(() => this.sweep(), this.config.sweepIntervalMs);
@@ -263,8 +264,8 @@ export class RegistryNode {
     for (const listener of this.replicatedListeners) listener(entries);
   }
 
-  private onLocalWrite(event: ChangeEvent | undefined): void {
-    if (event !== undefined) this.publisher?.publish(event);
+  private onLocalWrite(event: ChangeEvent | undefined, instanceJson?: string): void {
+    if (event !== undefined) this.publisher?.publish(event, instanceJson);
     this.sync?.notifyChange();
   }
 

@@ -3,10 +3,9 @@ import type { Logger } from "pino";
 import { RegistryError } from "../errors.js";
 import { CLIENT_ENDPOINTS, CLIENT_QUEUE, SERVICE_NAME } from "../subjects.js";
 import { VERSION } from "../version.js";
+import { utf8 } from "../wire/utf8.js";
 import type { RegistryApi } from "./api.js";
 import type { NodeMetrics } from "./metrics.js";
-
-const encoder = new TextEncoder();
 
 /**
  * Serves the client API as the NATS micro service `registry` (DESIGN.md §2): every node in the
@@ -46,7 +45,7 @@ async function serve(
 ): Promise<void> {
   try {
     const reply = await api.handle(endpoint, msg.data);
-    msg.respond(encoder.encode(reply));
+    msg.respond(utf8(reply));
     metrics.requests.inc({ endpoint, code: "ok" });
   } catch (error) {
     const failure =
@@ -55,11 +54,7 @@ async function serve(
         : new RegistryError("internal", "internal error", undefined, { cause: error });
     if (failure.code === "internal") log.error({ err: error, endpoint }, "request failed");
     metrics.requests.inc({ endpoint, code: failure.code });
-    msg.respondError(
-      failure.status,
-      headerSafe(failure.message),
-      encoder.encode(JSON.stringify(failure)),
-    );
+    msg.respondError(failure.status, headerSafe(failure.message), utf8(JSON.stringify(failure)));
   }
 }
 
