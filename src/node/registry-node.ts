@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import type { NatsConnection, Service, Subscription } from "nats";
+import type { NatsConnection, Subscription } from "nats";
 import type { Logger } from "pino";
 import type { NodeConfig } from "../config/schema.js";
 import { type ChangeEvent, type Entry, RegistryStore, SelfPreservation } from "../core/mod.js";
@@ -17,7 +17,7 @@ import { connectNats, natsSettingsOf } from "./connection.js";
 import { startHttpServer } from "./http.js";
 import { createLogger } from "./log.js";
 import { NodeMetrics } from "./metrics.js";
-import { startClientService } from "./service.js";
+import { type ClientService, startClientService } from "./service.js";
 import { type NodeStatus, nodeStatus } from "./status.js";
 
 export interface RegistryNodeOptions {
@@ -49,7 +49,7 @@ export class RegistryNode {
   private readonly preservation: SelfPreservation;
   private readonly wallClock: () => number;
   private nc: NatsConnection | undefined;
-  private service: Service | undefined;
+  private service: ClientService | undefined;
   private sync: SyncEngine | undefined;
   private publisher: ChangePublisher | undefined;
   private sweepTimer: NodeJS.Timeout | undefined;

@@ -1,4 +1,4 @@
-import type { NatsConnection, Service, ServiceMsg } from "nats";
+import type { NatsConnection, ServiceMsg } from "nats";
 import type { Logger } from "pino";
 import { RegistryError } from "../errors.js";
 import { CLIENT_ENDPOINTS, CLIENT_QUEUE, SERVICE_NAME } from "../subjects.js";
@@ -6,15 +6,23 @@ import { VERSION } from "../version.js";
 import { utf8 } from "../wire/utf8.js";
 import type { RegistryApi } from "./api.js";
 import type { NodeMetrics } from "./metrics.js";
+import { RequestPacer } from "./request-pacer.js";
+
+export interface ClientService {
+  /** Stops taking requests, then waits until every request taken has been answered. */
+  stop(): Promise<void>;
+}
 
 /**
  * Serves the client API as the NATS micro service `registry` (DESIGN.md §2): every node in the
  * queue group `registry`, with its id in the metadata, so `nats micro ls|info|stats` see each node.
+ * Requests run in arrival order through a RequestPacer.
  */
 export async function startClientService(
   nc: NatsConnection,
   options: { prefix: string; nodeId: string; api: RegistryApi; metrics: NodeMetrics; log: Logger },
-): Promise<Service> {
+): Promise<ClientService> {
+  const pacer = new RequestPacer();
   const service = await nc.services.add({
     name: SERVICE_NAME,
     version: VERSION,
@@ -30,12 +38,17 @@ export async function startClientService(
           options.log.error({ err, endpoint }, "service endpoint failed");
           return;
         }
-        void serve(endpoint, msg, options);
+        pacer.submit(() => serve(endpoint, msg, options));
       },
       metadata: { contract: endpoint === "snapshot" ? "regsync" : "DESIGN.md §2" },
     });
   }
-  return service;
+  return {
+    async stop() {
+      await service.stop();
+      await pacer.idle();
+    },
+  };
 }
 
 async function serve(

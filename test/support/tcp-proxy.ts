@@ -39,7 +39,8 @@ export class TcpProxy {
     options: TcpProxyOptions,
   ) {
     this.delayMs = options.delayMs ?? 0;
-    this.server = createServer((client) => this.accept(client));
+    // No Nagle: a proxied route must not hold back small messages (40 ms each with delayed ACKs).
+    this.server = createServer({ noDelay: true }, (client) => this.accept(client));
   }
 
   static async start(targetPort: number, options: TcpProxyOptions = {}): Promise<TcpProxy> {
@@ -114,7 +115,7 @@ export class TcpProxy {
   }
 
   private dial(link: Link): void {
-    const upstream = connect({ host: LOOPBACK, port: this.targetPort });
+    const upstream = connect({ host: LOOPBACK, port: this.targetPort, noDelay: true });
     link.upstream = upstream;
     upstream.on("error", () => this.reset(link));
     upstream.on("close", () => this.closed(link));
