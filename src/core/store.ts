@@ -124,9 +124,11 @@ export class RegistryStore {
     let live = 0;
     let lapsed = 0;
     for (const entry of this.entries()) {
-      if (entry.body === null || leaseEnd(entry) <= since) continue;
+      if (entry.body === null) continue;
+      const end = leaseEnd(entry);
+      if (end <= since) continue;
       live++;
-      if (leaseEnd(entry) <= now) lapsed++;
+      if (end <= now) lapsed++;
     }
     return { live, lapsed };
   }

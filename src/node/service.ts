@@ -22,7 +22,9 @@ export async function startClientService(
   nc: NatsConnection,
   options: { prefix: string; nodeId: string; api: RegistryApi; metrics: NodeMetrics; log: Logger },
 ): Promise<ClientService> {
-  const pacer = new RequestPacer();
+  const pacer = new RequestPacer((error) =>
+    options.log.error({ err: error }, "request handler failed"),
+  );
   const service = await nc.services.add({
     name: SERVICE_NAME,
     version: VERSION,
@@ -56,10 +58,9 @@ async function serve(
   msg: ServiceMsg,
   { api, metrics, log }: { api: RegistryApi; metrics: NodeMetrics; log: Logger },
 ): Promise<void> {
+  let reply: string;
   try {
-    const reply = await api.handle(endpoint, msg.data);
-    msg.respond(utf8(reply));
-    metrics.requests.inc({ endpoint, code: "ok" });
+    reply = await api.handle(endpoint, msg.data);
   } catch (error) {
     const failure =
       error instanceof RegistryError
@@ -67,7 +68,22 @@ async function serve(
         : new RegistryError("internal", "internal error", undefined, { cause: error });
     if (failure.code === "internal") log.error({ err: error, endpoint }, "request failed");
     metrics.requests.inc({ endpoint, code: failure.code });
-    msg.respondError(failure.status, headerSafe(failure.message), utf8(JSON.stringify(failure)));
+    answer(log, () =>
+      msg.respondError(failure.status, headerSafe(failure.message), utf8(JSON.stringify(failure))),
+    );
+    return;
+  }
+  metrics.requests.inc({ endpoint, code: "ok" });
+  answer(log, () => msg.respond(utf8(reply)));
+}
+
+/** Sends a reply. One that cannot leave (the connection closed while the request ran) is
+ * logged, not thrown: the client's request times out and it retries. */
+function answer(log: Logger, send: () => unknown): void {
+  try {
+    send();
+  } catch (error) {
+    log.debug({ err: error }, "reply not sent");
   }
 }
 

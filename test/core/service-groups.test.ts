@@ -22,7 +22,7 @@ test("service groups hold what a set per service holds under random adds and rem
       for (const { add, id, service } of ops) {
         const held = reference.get(id);
         if (add && held === undefined) {
-          const item = { service: `${service}`, id, slot: -1 };
+          const item = { service, id, slot: -1 };
           groups.add(item);
           reference.set(id, item);
         } else if (!add && held !== undefined) {
