@@ -1,10 +1,13 @@
 import { Counter, Gauge, Histogram, Registry } from "prom-client";
+import type { MergeResult } from "../core/mod.js";
+import type { PeerStateName } from "../sync/peer.js";
+import type { ApplyPath, SyncMetrics } from "../sync/sync-metrics.js";
 
 /**
  * The node's Prometheus metrics (DESIGN.md §7). One registry per node, so several nodes in one
  * process (tests, `regsync dev`) keep separate figures.
  */
-export class NodeMetrics {
+export class NodeMetrics implements SyncMetrics {
   readonly registry = new Registry();
 
   readonly requests = new Counter({
@@ -98,4 +101,45 @@ export class NodeMetrics {
     help: "1 while lease expiry is paused because too many leases lapsed at once",
     registers: [this.registry],
   });
+
+  // The sync engine's reports (SyncMetrics), as Prometheus figures.
+
+  announced(direction: "in" | "out", inline: boolean): void {
+    this.announcements.inc({ direction, inline: String(inline) });
+  }
+
+  pulled(outcome: "ok" | "failed" | "reset", latencyMs?: number): void {
+    this.syncRounds.inc({ outcome });
+    if (latencyMs !== undefined) this.pullLatency.observe(latencyMs / 1000);
+  }
+
+  pullWaited(ms: number): void {
+    this.pullWait.inc(ms / 1000);
+  }
+
+  applied(path: ApplyPath, result: MergeResult): void {
+    this.entriesApplied.inc({ path }, result.applied.length);
+    if (result.stale > 0) this.entriesStale.inc(result.stale);
+    if (result.rejectedSkew > 0)
+      this.entriesRejected.inc({ reason: "clock_skew" }, result.rejectedSkew);
+    if (result.rejectedExpired > 0)
+      this.entriesRejected.inc({ reason: "past_grace" }, result.rejectedExpired);
+  }
+
+  rejected(reason: string): void {
+    this.batchesRejected.inc({ reason });
+  }
+
+  reconciled(outcome: "ok" | "failed"): void {
+    this.reconciliations.inc({ outcome });
+  }
+
+  bytes(direction: "in" | "out", stage: "raw" | "wire", count: number): void {
+    this.syncBytes.inc({ direction, stage }, count);
+  }
+
+  peerStates(counts: Readonly<Record<PeerStateName, number>>, entries: number): void {
+    for (const [state, n] of Object.entries(counts)) this.peers.set({ state }, n);
+    this.entries.set(entries);
+  }
 }

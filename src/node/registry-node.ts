@@ -8,7 +8,9 @@ import { MemoryStorage, type PersistedState, type ReplicaStorage } from "../stor
 import { statusSubject } from "../subjects.js";
 import type { BootstrapProgress } from "../sync/bootstrap-progress.js";
 import type { SyncCodec } from "../sync/codec.js";
+import { NatsSyncTransport } from "../sync/nats-transport.js";
 import { SyncEngine } from "../sync/sync-engine.js";
+import { realTimersWithClock } from "../sync/timers.js";
 import { VERSION } from "../version.js";
 import { utf8 } from "../wire/utf8.js";
 import { RegistryApi } from "./api.js";
@@ -124,20 +126,20 @@ export class RegistryNode {
     this.publisher = new ChangePublisher(nc, prefix, this.id, this.store.epoch, (type) =>
       this.metrics.changesPublished.inc({ type }),
     );
-    this.sync = new SyncEngine(
-      nc,
-      this.store,
-      this.codec,
-      this.config,
-      this.log,
-      this.metrics,
-      (entries) => this.commitReplicated(entries),
-      this.wallClock,
-      {
+    this.sync = new SyncEngine({
+      transport: new NatsSyncTransport(nc),
+      store: this.store,
+      codec: this.codec,
+      settings: this.config,
+      log: this.log,
+      metrics: this.metrics,
+      onApplied: (entries) => this.commitReplicated(entries),
+      timers: realTimersWithClock(this.wallClock),
+      cursors: {
         initial: this.restored?.cursors ?? new Map(),
         save: (peer, epoch, cursor) => this.storage.saveCursor(peer, epoch, cursor),
       },
-    );
+    });
     this.sync.onBootstrapProgress((progress) => {
       for (const listener of this.bootstrapListeners) listener(progress);
     });

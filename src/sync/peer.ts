@@ -1,91 +1,187 @@
 /**
- * What a node knows of one peer, from its announcements and from pulling it. The transitions
- * are plain methods with time passed in, so the failure handling is tested without NATS.
+ * What a node knows of one peer, from its announcements and from pulling it. Every field is
+ * read-only from outside: the transitions are the methods below, with time passed in, so the
+ * failure handling and the mismatch policy are tested without a network.
  */
 export const PEER_STATES = ["healthy", "retrying", "suspect", "left"] as const;
 export type PeerStateName = (typeof PEER_STATES)[number];
 
+/** Quiet periodic announcements showing a different digest, though we are caught up, before
+ * we resynchronise with the peer. */
+export const MISMATCHES_BEFORE_RESYNC = 2;
+
 export class PeerState {
-  /** The peer's change-log epoch our cursor belongs to. */
-  epoch = "";
-  /** We hold every change the peer made up to this seq of `epoch`. */
-  cursor = 0;
-  /** The newest seq the peer told us about. */
-  announcedSeq = 0;
-  digest = "";
-  count = 0;
-  lastSeenMs = 0;
-  /** Pull failures in a row. */
-  failures = 0;
-  totalFailures = 0;
-  suspectSinceMs = 0;
-  leaving = false;
-  pulling = false;
-  /** Consecutive quiet periodic announcements showing a different digest though we are caught up. */
-  mismatches = 0;
-  /** Both sides' seqs at the peer's previous periodic announcement: unchanged means quiet. */
-  lastPeriodicSeq = -1;
-  ownSeqAtLastPeriodic = -1;
-  /** The peer accepts compressed replies to its pulls. */
-  accepts: string[] = [];
-  lastPullMs = 0;
-  lastPullLatencyMs = 0;
+  #epoch = "";
+  #cursor = 0;
+  #announcedSeq = 0;
+  #digest = "";
+  #count = 0;
+  #lastSeenMs = 0;
+  #failures = 0;
+  #totalFailures = 0;
+  #suspectSinceMs = 0;
+  #leaving = false;
+  #pulling = false;
+  #mismatches = 0;
+  #lastPeriodicSeq = -1;
+  #ownSeqAtLastPeriodic = -1;
+  #accepts: readonly string[] = [];
+  #lastPullMs = 0;
+  #lastPullLatencyMs = 0;
+  #reconcilePending = false;
 
   constructor(readonly id: string) {}
 
-  get state(): PeerStateName {
-    if (this.leaving) return "left";
-    if (this.suspectSinceMs > 0) return "suspect";
-    return this.failures > 0 ? "retrying" : "healthy";
+  /** A peer known from a saved cursor: we hold its changes up to `cursor` of `epoch`. */
+  static resumed(id: string, epoch: string, cursor: number): PeerState {
+    const peer = new PeerState(id);
+    peer.#epoch = epoch;
+    peer.#cursor = cursor;
+    peer.#announcedSeq = cursor;
+    return peer;
   }
 
-  /** Records an announcement; returns true when the peer's epoch changed (our cursor is void). */
-  onAnnounce(epoch: string, seq: number, digest: string, count: number, nowMs: number): boolean {
-    this.lastSeenMs = nowMs;
-    this.leaving = false;
-    // A suspect peer that speaks again gets another chance at once.
-    this.suspectSinceMs = 0;
-    this.digest = digest;
-    this.count = count;
-    if (epoch !== this.epoch) {
-      this.epoch = epoch;
-      this.cursor = 0;
-      this.announcedSeq = seq;
-      this.mismatches = 0;
-      return true;
-    }
-    if (seq > this.announcedSeq) this.announcedSeq = seq;
-    return false;
+  /** The peer's change-log epoch our cursor belongs to. */
+  get epoch(): string {
+    return this.#epoch;
   }
-
+  /** We hold every change the peer made up to this seq of `epoch`. */
+  get cursor(): number {
+    return this.#cursor;
+  }
+  /** The newest seq the peer told us about. */
+  get announcedSeq(): number {
+    return this.#announcedSeq;
+  }
+  get digest(): string {
+    return this.#digest;
+  }
+  get count(): number {
+    return this.#count;
+  }
+  get lastSeenMs(): number {
+    return this.#lastSeenMs;
+  }
+  /** Pull failures in a row. */
+  get failures(): number {
+    return this.#failures;
+  }
+  get totalFailures(): number {
+    return this.#totalFailures;
+  }
+  get suspectSinceMs(): number {
+    return this.#suspectSinceMs;
+  }
+  /** A pull loop (or an inline apply) is running for this peer; at most one at a time. */
+  get pulling(): boolean {
+    return this.#pulling;
+  }
+  /** The peer accepts compressed replies to its pulls. */
+  get accepts(): readonly string[] {
+    return this.#accepts;
+  }
+  get lastPullMs(): number {
+    return this.#lastPullMs;
+  }
+  get lastPullLatencyMs(): number {
+    return this.#lastPullLatencyMs;
+  }
   /** Our cursor is void (the peer's history is new to us, or digests disagree) and a
    * differential reconciliation must run before incremental pulls resume. */
-  reconcilePending = false;
+  get reconcilePending(): boolean {
+    return this.#reconcilePending;
+  }
+
+  get state(): PeerStateName {
+    if (this.#leaving) return "left";
+    if (this.#suspectSinceMs > 0) return "suspect";
+    return this.#failures > 0 ? "retrying" : "healthy";
+  }
 
   get behind(): boolean {
-    return this.cursor < this.announcedSeq;
+    return this.#cursor < this.#announcedSeq;
   }
 
   /** Something to fetch from this peer: a reconciliation or changes past our cursor. */
   get needsSync(): boolean {
-    return this.reconcilePending || this.behind;
+    return this.#reconcilePending || this.behind;
+  }
+
+  /** Whether a pull loop may run now: not suspect, not gone. */
+  get pullable(): boolean {
+    return this.state !== "suspect" && this.state !== "left";
+  }
+
+  /** Records an announcement; returns true when the peer's epoch changed (our cursor is void). */
+  onAnnounce(
+    epoch: string,
+    seq: number,
+    digest: string,
+    count: number,
+    nowMs: number,
+    accepts: readonly string[] = this.#accepts,
+  ): boolean {
+    this.#lastSeenMs = nowMs;
+    this.#leaving = false;
+    // A suspect peer that speaks again gets another chance at once.
+    this.#suspectSinceMs = 0;
+    this.#digest = digest;
+    this.#count = count;
+    this.#accepts = accepts;
+    if (epoch !== this.#epoch) {
+      this.#epoch = epoch;
+      this.#cursor = 0;
+      this.#announcedSeq = seq;
+      this.#mismatches = 0;
+      return true;
+    }
+    if (seq > this.#announcedSeq) this.#announcedSeq = seq;
+    return false;
+  }
+
+  /** The peer said it is stopping. */
+  onLeaving(): void {
+    this.#leaving = true;
+  }
+
+  /** Claims the peer for one pull loop or inline apply; false when one already runs. */
+  beginPulling(): boolean {
+    if (this.#pulling) return false;
+    this.#pulling = true;
+    return true;
+  }
+
+  endPulling(): void {
+    this.#pulling = false;
+  }
+
+  /** Inline changes covering (from, seq] apply only when our cursor sits inside that range. */
+  canApplyInline(from: number, seq: number): boolean {
+    return !this.#pulling && this.#cursor >= from && this.#cursor < seq;
+  }
+
+  /** We hold the peer's changes up to `seq` of `epoch`; false when that moves nothing. */
+  advanceTo(epoch: string, seq: number): boolean {
+    if (epoch !== this.#epoch || seq <= this.#cursor) return false;
+    this.#cursor = seq;
+    return true;
   }
 
   onPullSuccess(cursor: number, head: number, nowMs: number, latencyMs: number): void {
-    this.cursor = cursor;
-    if (head > this.announcedSeq) this.announcedSeq = head;
-    this.failures = 0;
-    this.suspectSinceMs = 0;
-    this.lastPullMs = nowMs;
-    this.lastPullLatencyMs = latencyMs;
+    this.#cursor = cursor;
+    if (head > this.#announcedSeq) this.#announcedSeq = head;
+    this.#failures = 0;
+    this.#suspectSinceMs = 0;
+    this.#lastPullMs = nowMs;
+    this.#lastPullLatencyMs = latencyMs;
   }
 
   /** Counts a failed pull; returns true when the peer just became suspect. */
   onPullFailure(nowMs: number, suspectAfter: number): boolean {
-    this.failures++;
-    this.totalFailures++;
-    if (this.failures >= suspectAfter && this.suspectSinceMs === 0) {
-      this.suspectSinceMs = nowMs;
+    this.#failures++;
+    this.#totalFailures++;
+    if (this.#failures >= suspectAfter && this.#suspectSinceMs === 0) {
+      this.#suspectSinceMs = nowMs;
       return true;
     }
     return false;
@@ -93,12 +189,55 @@ export class PeerState {
 
   /** The peer's history restarted: pull everything again from the start of `epoch`. */
   reset(epoch: string, head: number): void {
-    this.epoch = epoch;
-    this.cursor = 0;
-    this.announcedSeq = head;
+    this.#epoch = epoch;
+    this.#cursor = 0;
+    this.#announcedSeq = head;
+  }
+
+  /** A differential reconciliation must run before incremental pulls resume. */
+  requireReconcile(): void {
+    this.#reconcilePending = true;
+  }
+
+  /** This peer streams the full state to us (a bootstrap): no reconciliation first. */
+  skipReconcile(): void {
+    this.#reconcilePending = false;
+  }
+
+  onReconciled(): void {
+    this.#reconcilePending = false;
+    this.#failures = 0;
+  }
+
+  /** One probe of a suspect peer: a single attempt, whose failure makes it suspect again. */
+  probe(suspectAfter: number): void {
+    this.#suspectSinceMs = 0;
+    this.#failures = suspectAfter - 1;
+  }
+
+  /**
+   * A periodic announcement arrived while we hold everything the peer announced: returns true
+   * when the digests differ though nothing changed on either side since the peer's previous
+   * periodic announcement, for the MISMATCHES_BEFORE_RESYNC-th time in a row. Then something
+   * was lost (a collected entry, a rejected batch, a write that reached us only through a peer
+   * that died) and only a reconciliation repairs it.
+   */
+  onQuietCheck(ownSeq: number, ownDigest: string): boolean {
+    const quiet =
+      this.#announcedSeq === this.#lastPeriodicSeq && ownSeq === this.#ownSeqAtLastPeriodic;
+    this.#lastPeriodicSeq = this.#announcedSeq;
+    this.#ownSeqAtLastPeriodic = ownSeq;
+    if (this.#digest === ownDigest || !quiet) {
+      this.#mismatches = 0;
+      return false;
+    }
+    if (++this.#mismatches < MISMATCHES_BEFORE_RESYNC) return false;
+    this.#mismatches = 0;
+    this.#reconcilePending = true;
+    return true;
   }
 
   isAlive(nowMs: number, livenessMs: number): boolean {
-    return !this.leaving && nowMs - this.lastSeenMs <= livenessMs;
+    return !this.#leaving && nowMs - this.#lastSeenMs <= livenessMs;
   }
 }

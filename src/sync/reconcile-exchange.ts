@@ -1,5 +1,3 @@
-import { randomInt } from "node:crypto";
-import type { Msg, NatsConnection } from "nats";
 import { z } from "zod";
 import { NODE_ID } from "../config/schema.js";
 import {
@@ -17,14 +15,17 @@ import {
   respond,
   unpackKeyHashes,
 } from "../core/reconcile/mod.js";
+import type { MessageCodec } from "./codec.js";
 import { fromTuples, toTuple } from "./entry-codec.js";
 import { ErrorReplySchema, errorReply, PROTOCOL_VERSION, parseMessage } from "./messages.js";
+import type { SyncTransport, TransportMessage } from "./transport.js";
 
 /**
  * Differential reconciliation between two nodes over NATS request-reply (DESIGN.md §4.3): the
  * initiator runs a ReconcileSession against the peer's `reconcile` subject, learns which keys
  * differ, fetches the peer's versions of those and pushes its own. Cost grows with the number
- * of differences, not with the registry size.
+ * of differences, not with the registry size. Each step's keys are fetched and pushed before
+ * the next query leaves, so memory stays bounded by one step, however far apart the two are.
  */
 const nodeId = z.string().regex(NODE_ID);
 const ReconRequest = z.object({
@@ -74,16 +75,18 @@ const PushedReply = z.object({
 const KEYS_PER_FETCH = 4_096;
 
 export interface ExchangeDeps {
-  nc: NatsConnection;
+  transport: SyncTransport;
   store: RegistryStore;
   nodeId: string;
-  encode: (message: object, compress: boolean) => Uint8Array;
-  decode: (bytes: Uint8Array) => unknown;
+  /** Compresses when `compress` is set and the node compresses at all. */
+  codec: MessageCodec;
   /** Merges peer entries and makes them durable. */
   apply: (records: readonly EntryRecord[]) => Promise<unknown>;
   timeoutMs: number;
   /** Bound for one message (batch bytes under the server's max payload). */
   maxMessageBytes: () => number;
+  /** Uniform in [0, 1): the session's salt. */
+  random: () => number;
 }
 
 export interface ReconcileOutcome {
@@ -113,11 +116,12 @@ export async function reconcileWith(
     bytesIn: 0,
   };
   const ask = async <S extends z.ZodType>(message: object, schema: S): Promise<z.output<S>> => {
-    const bytes = deps.encode(message, true);
+    const bytes = deps.codec.encode(message, true);
     outcome.bytesOut += bytes.length;
-    const reply = await deps.nc.request(subject, bytes, { timeout: deps.timeoutMs });
-    outcome.bytesIn += reply.data.length;
-    const decoded = deps.decode(reply.data);
+    const reply = await deps.transport.request(subject, bytes, { timeoutMs: deps.timeoutMs });
+    outcome.bytesIn += reply.length;
+    outcome.roundTrips++;
+    const decoded = deps.codec.decode(reply);
     const failure = ErrorReplySchema.safeParse(decoded);
     if (failure.success)
       throw new Error(`peer ${peer} refused reconciliation: ${failure.data.message}`);
@@ -126,59 +130,70 @@ export async function reconcileWith(
     return parsed;
   };
   const session = new ReconcileSession<Entry>(deps.store.reconIndex, {
-    salt: randomInt(0, 0xffff_ffff),
+    salt: Math.floor(deps.random() * 0xffff_ffff),
     maxMessageBytes: deps.maxMessageBytes(),
+    retainKeys: false,
   });
-  const need: KeyHash[] = [];
-  const have: KeyHash[] = [];
   let query: unknown = session.start();
   while (query !== undefined) {
     const reply = await ask(
       { type: "recon", v: PROTOCOL_VERSION, node: deps.nodeId, query },
       ReconReply,
     );
-    outcome.roundTrips++;
     if (outcome.epoch === "") {
       outcome.epoch = reply.epoch;
       outcome.seq = reply.seq;
     }
     const step = session.process(reply.reply);
-    need.push(...step.need);
-    have.push(...step.have);
+    // Acting on each step at once keeps only one step's keys in memory. Fetched entries land in
+    // ranges this session has already settled, so merging them does not disturb the rest.
+    outcome.fetched += await fetchKeys(deps, step.need, ask);
+    outcome.pushed += await pushKeys(deps, step.have, ask);
     query = step.query;
-  }
-  for (let i = 0; i < need.length; ) {
-    const keys = need.slice(i, i + KEYS_PER_FETCH);
-    const reply = await ask(
-      { type: "fetch", v: PROTOCOL_VERSION, node: deps.nodeId, keys: packKeyHashes(keys) },
-      EntriesReply,
-    );
-    outcome.roundTrips++;
-    const records = fromTuples(reply.entries);
-    await deps.apply(records);
-    outcome.fetched += records.length;
-    if (reply.served === 0) throw new Error(`peer ${peer} served none of ${keys.length} keys`);
-    i += reply.served;
-  }
-  const mine = entriesFor(deps.store, have);
-  for (const chunk of chunksByBytes(mine, deps.maxMessageBytes())) {
-    await ask(
-      { type: "push", v: PROTOCOL_VERSION, node: deps.nodeId, entries: chunk.map(toTuple) },
-      PushedReply,
-    );
-    outcome.roundTrips++;
-    outcome.pushed += chunk.length;
   }
   return outcome;
 }
 
+type Ask = <S extends z.ZodType>(message: object, schema: S) => Promise<z.output<S>>;
+
+/** Fetches the peer's versions of `keys`, a bounded request at a time; returns entries applied. */
+async function fetchKeys(deps: ExchangeDeps, keys: readonly KeyHash[], ask: Ask): Promise<number> {
+  let fetched = 0;
+  for (let i = 0; i < keys.length; ) {
+    const chunk = keys.slice(i, i + KEYS_PER_FETCH);
+    const reply = await ask(
+      { type: "fetch", v: PROTOCOL_VERSION, node: deps.nodeId, keys: packKeyHashes(chunk) },
+      EntriesReply,
+    );
+    const records = fromTuples(reply.entries);
+    await deps.apply(records);
+    fetched += records.length;
+    if (reply.served === 0) throw new Error(`peer served none of ${chunk.length} keys`);
+    i += reply.served;
+  }
+  return fetched;
+}
+
+/** Pushes our versions of `keys` in messages of bounded size; returns entries pushed. */
+async function pushKeys(deps: ExchangeDeps, keys: readonly KeyHash[], ask: Ask): Promise<number> {
+  let pushed = 0;
+  for (const chunk of chunksByBytes(entriesFor(deps.store, keys), deps.maxMessageBytes())) {
+    await ask(
+      { type: "push", v: PROTOCOL_VERSION, node: deps.nodeId, entries: chunk.map(toTuple) },
+      PushedReply,
+    );
+    pushed += chunk.length;
+  }
+  return pushed;
+}
+
 /** Answers a peer's reconciliation, fetch or push request. */
-export async function serveExchange(deps: ExchangeDeps, msg: Msg): Promise<void> {
+export async function serveExchange(deps: ExchangeDeps, msg: TransportMessage): Promise<void> {
   if (!msg.reply) return;
-  const answer = (message: object) => msg.respond(deps.encode(message, true));
+  const answer = (message: object) => msg.respond(deps.codec.encode(message, true));
   let request: z.output<typeof ExchangeRequest>;
   try {
-    request = parseMessage(ExchangeRequest, deps.decode(msg.data));
+    request = parseMessage(ExchangeRequest, deps.codec.decode(msg.data));
   } catch (error) {
     answer(errorReply(deps.nodeId, error));
     throw error;
@@ -209,7 +224,7 @@ export async function serveExchange(deps: ExchangeDeps, msg: Msg): Promise<void>
           const found = deps.store.reconIndex.find(keyHashHigh(key), keyHashLow(key));
           const size = found.reduce((sum, e) => sum + estimateRecordBytes(e), 0);
           if (served > 0 && bytes + size > budget) break;
-          entries.push(...found);
+          for (const entry of found) entries.push(entry);
           bytes += size;
           served++;
         }
@@ -235,13 +250,11 @@ export async function serveExchange(deps: ExchangeDeps, msg: Msg): Promise<void>
   }
 }
 
-function entriesFor(store: RegistryStore, keys: readonly KeyHash[]): Entry[] {
-  const out: Entry[] = [];
-  for (const key of keys) out.push(...store.reconIndex.find(keyHashHigh(key), keyHashLow(key)));
-  return out;
+function* entriesFor(store: RegistryStore, keys: readonly KeyHash[]): Generator<Entry> {
+  for (const key of keys) yield* store.reconIndex.find(keyHashHigh(key), keyHashLow(key));
 }
 
-function* chunksByBytes(entries: readonly Entry[], maxBytes: number): Generator<Entry[]> {
+function* chunksByBytes(entries: Iterable<Entry>, maxBytes: number): Generator<Entry[]> {
   let chunk: Entry[] = [];
   let bytes = 0;
   for (const entry of entries) {

@@ -65,8 +65,9 @@ export function reconcileInMemory<T extends ReconItem>(
     }
     run.roundTrips++;
     const answered: RespondResult = respond(responder, wire(query, run.queryBytes), options);
-    run.responderHave.push(...answered.have);
-    run.responderNeed.push(...answered.need);
+    // One at a time: spreading a step of ~100k keys into push() overflows the call stack.
+    for (const key of answered.have) run.responderHave.push(key);
+    for (const key of answered.need) run.responderNeed.push(key);
     query = session.process(wire(answered.reply, run.replyBytes)).query;
   }
   run.have = [...session.have];

@@ -36,6 +36,11 @@ export interface SessionOptions extends ReconcileOptions {
    * (crypto.randomInt): a fingerprint collision, rare already, then never repeats.
    */
   salt: number;
+  /**
+   * Keep every key found in `have` and `need` (the default). A caller that acts on each step's
+   * keys as they come passes false, so the session holds no more than one step's worth.
+   */
+  retainKeys?: boolean;
 }
 
 export interface ReconcileStep {
@@ -67,6 +72,7 @@ export class ReconcileSession<T extends ReconItem = ReconItem> {
   private state: SessionState = "new";
   private readonly allHave: KeyHash[] = [];
   private readonly allNeed: KeyHash[] = [];
+  private readonly retainKeys: boolean;
 
   constructor(
     readonly index: ReconIndex<T>,
@@ -79,6 +85,7 @@ export class ReconcileSession<T extends ReconItem = ReconItem> {
     this.params = params;
     this.maxMessageBytes = maxMessageBytes;
     this.salt = options.salt;
+    this.retainKeys = options.retainKeys ?? true;
     this.side = new RangeSide(index, params, options.salt);
     this.queryCap = maxMessageBytes - MESSAGE_OVERHEAD_BYTES;
   }
@@ -138,8 +145,10 @@ export class ReconcileSession<T extends ReconItem = ReconItem> {
     this.pending = [...unanswered, ...this.pending, ...out.records()];
     this.adjustCap(reply.handled, unanswered.length);
     this.inFlight = [];
-    for (const key of step.have) this.allHave.push(key);
-    for (const key of step.need) this.allNeed.push(key);
+    if (this.retainKeys) {
+      for (const key of step.have) this.allHave.push(key);
+      for (const key of step.need) this.allNeed.push(key);
+    }
     if (this.pending.length === 0) {
       this.state = "done";
       step.done = true;

@@ -1,0 +1,128 @@
+import type { Logger } from "pino";
+import type { RegistryStore } from "../core/mod.js";
+import { periodicInterval } from "./backoff.js";
+import type { MessageCodec } from "./codec.js";
+import { toTuple } from "./entry-codec.js";
+import { type Announce, PROTOCOL_VERSION } from "./messages.js";
+import type { SyncMetrics } from "./sync-metrics.js";
+import type { SyncTimers, TimerHandle } from "./timers.js";
+import type { SyncTransport } from "./transport.js";
+
+export interface AnnouncerOptions {
+  transport: SyncTransport;
+  subject: string;
+  store: RegistryStore;
+  codec: MessageCodec;
+  timers: SyncTimers;
+  metrics: SyncMetrics;
+  log: Logger;
+  /** Coalescing delay after a write; 0 announces after the I/O already queued. */
+  announceDelayMs: number;
+  syncIntervalMs: number;
+  inlineChangesMaxBytes: number;
+  batchMaxEntries: number;
+  /** Compression this node accepts in replies to its pulls. */
+  accepts: readonly string[];
+  /** Nodes in the fleet, this one included: the periodic interval stretches with it. */
+  fleetSize: () => number;
+  /** Runs after each periodic announcement (gauges). */
+  onPeriodic?: () => void;
+}
+
+/**
+ * Tells the fleet this node's state (DESIGN.md §4.1): after local writes (coalesced, carrying
+ * the new writes inline when they fit), periodically (jittered, the only announcements whose
+ * digests peers compare), and once when leaving.
+ */
+export class Announcer {
+  #pending = false;
+  #periodicTimer: TimerHandle | undefined;
+  /** Our seq at the last announcement; the next one carries the changes after it inline. */
+  #announcedSeq = 0;
+  #stopped = false;
+
+  constructor(private readonly o: AnnouncerOptions) {}
+
+  start(): void {
+    this.announce(false);
+    this.schedulePeriodic();
+  }
+
+  /** A local write happened: announce it soon, coalesced with whatever follows within the delay. */
+  notifyChange(): void {
+    if (this.#pending || this.#stopped) return;
+    this.#pending = true;
+    this.o.timers.setTimeout(() => {
+      this.#pending = false;
+      this.announce(false);
+    }, this.o.announceDelayMs);
+  }
+
+  /** Stops announcing; the last announcement tells peers we are leaving. */
+  stop(): void {
+    if (this.#stopped) return;
+    this.#stopped = true;
+    this.o.timers.clearTimeout(this.#periodicTimer);
+    if (this.o.transport.isClosed()) return;
+    try {
+      this.publish(true, false);
+    } catch (error) {
+      this.o.log.debug({ err: error }, "final announcement not sent");
+    }
+  }
+
+  private announce(periodic: boolean): void {
+    if (this.#stopped || this.o.transport.isClosed()) return;
+    try {
+      this.publish(false, periodic);
+    } catch (error) {
+      this.o.log.warn({ err: error }, "announcement failed");
+    }
+  }
+
+  private publish(leaving: boolean, periodic: boolean): void {
+    const { store } = this.o;
+    const { digest, count } = store.digest();
+    const message: Announce = {
+      type: "announce",
+      v: PROTOCOL_VERSION,
+      node: store.nodeId,
+      epoch: store.epoch,
+      seq: store.seq,
+      digest,
+      count,
+      accepts: [...this.o.accepts],
+    };
+    if (leaving) message.leaving = true;
+    if (periodic) message.periodic = true;
+    let inline = false;
+    if (!leaving && store.seq > this.#announcedSeq && this.o.inlineChangesMaxBytes > 0) {
+      // Only our own writes: every node announces its own, so relaying what we merged from
+      // others would multiply traffic by the fleet size. Entries that miss a peer this way are
+      // caught by pulls (which relay everything) and by the digest comparison.
+      const page = store.changesSince(this.#announcedSeq, {
+        onlyNode: store.nodeId,
+        maxEntries: this.o.batchMaxEntries,
+        maxBytes: this.o.inlineChangesMaxBytes,
+      });
+      if (page.complete) {
+        message.from = this.#announcedSeq;
+        message.entries = page.records.map(toTuple);
+        inline = true;
+      }
+    }
+    this.#announcedSeq = store.seq;
+    this.o.transport.publish(this.o.subject, this.o.codec.encode(message, false));
+    this.o.metrics.announced("out", inline);
+  }
+
+  private schedulePeriodic(): void {
+    if (this.#stopped) return;
+    const delay = periodicInterval(this.o.syncIntervalMs, this.o.fleetSize(), this.o.timers.random);
+    this.#periodicTimer = this.o.timers.setTimeout(() => {
+      this.announce(true);
+      this.o.onPeriodic?.();
+      this.schedulePeriodic();
+    }, delay);
+  }
+}

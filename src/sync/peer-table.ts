@@ -1,0 +1,119 @@
+import type { EntryRecord } from "../core/mod.js";
+import type { Announce } from "./messages.js";
+import { PEER_STATES, PeerState, type PeerStateName } from "./peer.js";
+
+/** What the peer table needs to know of this node to judge an announcement. */
+export interface LocalView {
+  seq: number;
+  digest: string;
+}
+
+/** What the coordinator does after an announcement, in order. */
+export type PeerAction =
+  /** Announce soon, so a newcomer (or a restarted peer) learns of us within its window. */
+  | { type: "answer" }
+  /** Our cursor into the peer is void: bootstrap from it or reconcile with it. */
+  | { type: "new-history" }
+  /** The announcement's inline changes continue our cursor: apply them, then `afterInline`. */
+  | { type: "apply-inline"; records: readonly EntryRecord[] }
+  /** Something to fetch: run the peer's pull loop (it reconciles first when pending). */
+  | { type: "sync"; mismatch?: true };
+
+/**
+ * Every peer this node has heard of, and the announce policy as pure transitions: an
+ * announcement and our own state in, the peer's new state and the actions to take out.
+ */
+export class PeerTable {
+  readonly #peers = new Map<string, PeerState>();
+
+  constructor(saved: ReadonlyMap<string, { epoch: string; cursor: number }> = new Map()) {
+    for (const [id, { epoch, cursor }] of saved)
+      this.#peers.set(id, PeerState.resumed(id, epoch, cursor));
+  }
+
+  get size(): number {
+    return this.#peers.size;
+  }
+
+  get(id: string): PeerState | undefined {
+    return this.#peers.get(id);
+  }
+
+  has(id: string): boolean {
+    return this.#peers.has(id);
+  }
+
+  values(): IterableIterator<PeerState> {
+    return this.#peers.values();
+  }
+
+  [Symbol.iterator](): IterableIterator<[string, PeerState]> {
+    return this.#peers[Symbol.iterator]();
+  }
+
+  /**
+   * An announcement from another node (already validated, its inline entries decoded).
+   * `created` is true when the peer was unknown until now.
+   */
+  onAnnounce(
+    announce: Announce,
+    inline: readonly EntryRecord[] | undefined,
+    nowMs: number,
+    local: LocalView,
+  ): { peer: PeerState; created: boolean; actions: PeerAction[] } {
+    const created = !this.#peers.has(announce.node);
+    const peer = this.#peers.get(announce.node) ?? new PeerState(announce.node);
+    if (created) this.#peers.set(peer.id, peer);
+    if (announce.leaving) {
+      peer.onLeaving();
+      return { peer, created, actions: [] };
+    }
+    const isNew = peer.lastSeenMs === 0;
+    const epochChanged = peer.onAnnounce(
+      announce.epoch,
+      announce.seq,
+      announce.digest,
+      announce.count,
+      nowMs,
+      announce.accepts,
+    );
+    const actions: PeerAction[] = [];
+    if (isNew || epochChanged) actions.push({ type: "answer" });
+    if (epochChanged) actions.push({ type: "new-history" });
+    if (
+      inline !== undefined &&
+      announce.from !== undefined &&
+      peer.canApplyInline(announce.from, announce.seq)
+    ) {
+      actions.push({ type: "apply-inline", records: inline });
+      return { peer, created, actions };
+    }
+    actions.push(...this.afterAnnounce(peer, announce.periodic === true, local));
+    return { peer, created, actions };
+  }
+
+  /**
+   * What follows an announcement once its inline changes (if any) are applied: pull what we
+   * still lack, or, on a quiet periodic announcement with a different digest, reconcile.
+   */
+  afterAnnounce(peer: PeerState, periodic: boolean, local: LocalView): PeerAction[] {
+    if (peer.behind) return [{ type: "sync" }];
+    if (periodic && peer.onQuietCheck(local.seq, local.digest))
+      return [{ type: "sync", mismatch: true }];
+    return [];
+  }
+
+  /** Peers that announced within `livenessMs` and did not say they leave. */
+  live(nowMs: number, livenessMs: number): PeerState[] {
+    return [...this.#peers.values()].filter((p) => p.isAlive(nowMs, livenessMs));
+  }
+
+  stateCounts(): Record<PeerStateName, number> {
+    const counts = Object.fromEntries(PEER_STATES.map((s) => [s, 0])) as Record<
+      PeerStateName,
+      number
+    >;
+    for (const peer of this.#peers.values()) counts[peer.state]++;
+    return counts;
+  }
+}
