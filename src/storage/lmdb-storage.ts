@@ -51,7 +51,8 @@ export class LmdbStorage implements ReplicaStorage {
       throw new DataDirError(`${dir}/data.mdb is not an LMDB file (corrupt?); refusing to use it`);
     }
     try {
-      this.root = open({ path: dir, maxDbs: 8 });
+      // A directory, whatever its name: lmdb takes a path with an extension ("dur.Fjma") for a file.
+      this.root = open({ path: dir, maxDbs: 8, noSubdir: false });
       this.entries = this.root.openDB({ name: "entries" });
       this.meta = this.root.openDB({ name: "meta" });
       this.cursors = this.root.openDB({ name: "cursors" });

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
@@ -133,5 +133,31 @@ describe("durable nodes", () => {
       () => new RegistryNode({ config: bad, codec: createSyncCodec(bad) }),
       DataDirError,
     );
+  });
+
+  test("a data directory whose name holds a dot is a directory, not a file", async () => {
+    const dataDir = join(dir, "dur.Fjma");
+    let node = await startNode(nats.server.url, "dot", {
+      subjectPrefix: "dot",
+      memory: false,
+      dataDir,
+    });
+    try {
+      const reply = await nats.nc.request(
+        "dot.register",
+        json.encode(JSON.stringify(instance("api", "a-1"))),
+      );
+      assert.equal(JSON.parse(new TextDecoder().decode(reply.data)).ok, true);
+      await node.stop();
+      assert.ok(existsSync(join(dataDir, "data.mdb")));
+      node = await startNode(nats.server.url, "dot", {
+        subjectPrefix: "dot",
+        memory: false,
+        dataDir,
+      });
+      assert.equal(node.store.size, 1);
+    } finally {
+      await node.stop();
+    }
   });
 });
