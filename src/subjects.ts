@@ -37,6 +37,8 @@ export function statusSubject(prefix: string): string {
 export function syncSubjects(prefix: string) {
   return {
     announce: `${prefix}.sync.announce`,
+    /** Every live node answers with its head (no queue group): a starting node's question. */
+    heads: `${prefix}.sync.heads`,
     pull: (node: string) => `${prefix}.sync.${node}.pull`,
     reconcile: (node: string) => `${prefix}.sync.${node}.reconcile`,
   };

@@ -15,11 +15,14 @@ import { VERSION } from "../version.js";
 import { utf8 } from "../wire/utf8.js";
 import { RegistryApi } from "./api.js";
 import { ChangePublisher } from "./changes.js";
-import { connectNats, natsSettingsOf } from "./connection.js";
+import { natsSettingsOf } from "./connection.js";
+import { connectForStart } from "./first-connect.js";
 import { startHttpServer } from "./http.js";
+import type { NodeState } from "./lifecycle.js";
 import { createLogger } from "./log.js";
 import { NodeMetrics } from "./metrics.js";
 import { type ClientService, startClientService } from "./service.js";
+import { explainStartFailure, httpBindFailure } from "./start-failure.js";
 import { type NodeStatus, nodeStatus } from "./status.js";
 
 export interface RegistryNodeOptions {
@@ -31,8 +34,6 @@ export interface RegistryNodeOptions {
   wallClock?: () => number;
 }
 
-/** How long a starting node listens for peers before it decides whether it must catch up. */
-const DISCOVERY_WINDOW_MS = 300;
 const READY_POLL_MS = 25;
 
 /**
@@ -61,7 +62,7 @@ export class RegistryNode {
   private http: import("node:http").Server | undefined;
   /** Where the HTTP server listens, once started ("" when disabled). */
   httpUrl = "";
-  private ready = false;
+  private lifecycle: NodeState = "starting";
   private stopping = false;
   private readonly startedAtMs = Date.now();
 
@@ -97,7 +98,7 @@ export class RegistryNode {
   }
 
   get isReady(): boolean {
-    return this.ready && !this.stopping;
+    return this.lifecycle === "ready";
   }
 
   get connection(): NatsConnection {
@@ -110,7 +111,32 @@ export class RegistryNode {
     return this.sync;
   }
 
+  /** Where the node is in its life: only a `ready` node takes client requests. */
+  get state(): NodeState {
+    return this.lifecycle;
+  }
+
+  /**
+   * Opens storage, binds HTTP, connects and syncs, then joins the client queue group once it
+   * holds what its peers hold. A start that fails releases everything it took (no
+   * subscription stays behind) and rejects with a StartFailure naming the setting at fault.
+   */
   async start(): Promise<void> {
+    try {
+      await this.open();
+    } catch (error) {
+      this.stopping = true;
+      await this.close();
+      throw explainStartFailure(error, this.config);
+    }
+    await this.catchUp();
+    if (this.stopping) return;
+    this.service!.serve();
+    this.setState("ready");
+    this.log.info({ entries: this.store.size, peers: this.sync!.peers.size }, "node ready");
+  }
+
+  private async open(): Promise<void> {
     if (this.restored === undefined) {
       await this.storage.initialise(this.store.epoch);
     } else {
@@ -119,7 +145,22 @@ export class RegistryNode {
         "restored from disk",
       );
     }
-    const nc = await connectNats(natsSettingsOf(this.config));
+    // HTTP first: a taken address fails the start before this node touches NATS.
+    if (this.config.httpListen !== "") {
+      try {
+        const { server, url } = await startHttpServer(this.config.httpListen, {
+          metrics: this.metrics.registry,
+          status: () => this.status(),
+          healthy: () => !this.stopping && this.nc !== undefined && !this.nc.isClosed(),
+          ready: () => this.isReady,
+        });
+        this.http = server;
+        this.httpUrl = url;
+      } catch (error) {
+        throw httpBindFailure(error, this.config.httpListen);
+      }
+    }
+    const nc = await connectForStart(natsSettingsOf(this.config));
     this.nc = nc;
     void this.watchConnection(nc);
     const prefix = this.config.subjectPrefix;
@@ -149,7 +190,8 @@ export class RegistryNode {
       maxRequestBytes: this.config.maxRequestBytes,
       commit: (entries) => this.commit(entries),
       onWrite: (event, instanceJson) => this.onLocalWrite(event, instanceJson),
-      ready: () => this.isReady,
+      // A stopping node has left the queue group and answers what it already took.
+      ready: () => this.lifecycle === "ready" || this.lifecycle === "stopping",
       // Lookups judge leases by the lease clock, which self-preservation may freeze.
       wallClock: () => this.preservation.leaseClock(this.wallClock()),
     });
@@ -168,29 +210,24 @@ export class RegistryNode {
     });
     this.sweepTimer = setInterval(() => this.sweep(), this.config.sweepIntervalMs);
     this.sweepTimer.unref();
-    if (this.config.httpListen !== "") {
-      const { server, url } = await startHttpServer(this.config.httpListen, {
-        metrics: this.metrics.registry,
-        status: () => this.status(),
-        healthy: () => !this.stopping && !nc.isClosed(),
-        ready: () => this.isReady,
-      });
-      this.http = server;
-      this.httpUrl = url;
-    }
     this.log.info(
       { epoch: this.store.epoch, servers: this.config.nats, http: this.httpUrl },
       "node started",
     );
-    await this.catchUp();
-    this.ready = true;
-    this.log.info({ entries: this.store.size, peers: this.sync.peers.size }, "node ready");
   }
 
-  /** Stops serving, tells peers it leaves, and closes the connection after draining. */
+  /** Leaves the client queue group first (answering what it took), tells peers it leaves,
+   * and closes the connection after draining. */
   async stop(): Promise<void> {
     if (this.stopping) return;
     this.stopping = true;
+    this.setState("stopping");
+    await this.close();
+    this.log.info("node stopped");
+  }
+
+  /** Releases whatever the node holds; safe on a half-opened node. */
+  private async close(): Promise<void> {
     clearInterval(this.sweepTimer);
     this.statusSub?.unsubscribe();
     try {
@@ -210,12 +247,12 @@ export class RegistryNode {
       this.http ? this.http.close(() => resolve()) : resolve(),
     );
     await this.storage.close();
-    this.log.info("node stopped");
   }
 
   status(): NodeStatus {
-    return nodeStatus(this.store, this.syncEngine, {
+    return nodeStatus(this.store, this.sync, {
       version: VERSION,
+      state: this.lifecycle,
       ready: this.isReady,
       selfPreservation: this.preservation.active,
       startedAtMs: this.startedAtMs,
@@ -223,19 +260,34 @@ export class RegistryNode {
     });
   }
 
-  /** Waits until this node holds what every peer that answered the discovery announced. */
+  private setState(state: NodeState): void {
+    if (this.lifecycle === state) return;
+    this.lifecycle = state;
+    this.service?.setState(state);
+    this.log.debug({ state }, "lifecycle");
+  }
+
+  /**
+   * Waits until this node holds what every live peer holds now. It asks every peer for its
+   * current head first (saved cursors say only what a peer held when this node stopped), then
+   * pulls, streams or reconciles until none of the peers that answered is ahead.
+   */
   private async catchUp(): Promise<void> {
     const sync = this.sync!;
     const started = this.wallClock();
-    await delay(DISCOVERY_WINDOW_MS);
+    const answered = await sync.askHeads();
     while (!this.stopping) {
-      const behind = [...sync.peers.values()].filter(
-        (p) => p.behind && p.state !== "suspect" && p.state !== "left",
-      );
-      if (behind.length === 0) break;
+      const pending = answered
+        .map((id) => sync.peers.get(id))
+        .filter((p) => p?.needsSync && p.state !== "suspect" && p.state !== "left");
+      if (pending.length === 0) break;
+      this.setState(sync.bootstrapping !== undefined ? "bootstrapping" : "catching-up");
       await delay(READY_POLL_MS);
     }
-    this.log.debug({ ms: this.wallClock() - started }, "caught up with peers");
+    this.log.debug(
+      { ms: this.wallClock() - started, peers: answered.length },
+      "caught up with peers",
+    );
   }
 
   /**

@@ -5,10 +5,15 @@ import { CLIENT_ENDPOINTS, CLIENT_QUEUE, SERVICE_NAME } from "../subjects.js";
 import { VERSION } from "../version.js";
 import { utf8 } from "../wire/utf8.js";
 import type { RegistryApi } from "./api.js";
+import type { NodeState } from "./lifecycle.js";
 import type { NodeMetrics } from "./metrics.js";
 import { RequestPacer } from "./request-pacer.js";
 
 export interface ClientService {
+  /** Joins the queue group: from now on this node takes its share of client requests. */
+  serve(): void;
+  /** Shows the node's lifecycle state in the service's metadata (`nats micro info registry`). */
+  setState(state: NodeState): void;
   /** Stops taking requests, then waits until every request taken has been answered. */
   stop(): Promise<void>;
 }
@@ -16,7 +21,10 @@ export interface ClientService {
 /**
  * Serves the client API as the NATS micro service `registry` (DESIGN.md §2): every node in the
  * queue group `registry`, with its id in the metadata, so `nats micro ls|info|stats` see each node.
- * Requests run in arrival order through a RequestPacer.
+ * The service is visible (ping, info, stats, with the node's state) from the start, but its
+ * endpoints join the queue group only on `serve()`, once the node holds what its peers hold:
+ * a node that is not ready never takes a client's request. Requests run in arrival order
+ * through a RequestPacer.
  */
 export async function startClientService(
   nc: NatsConnection,
@@ -25,27 +33,37 @@ export async function startClientService(
   const pacer = new RequestPacer((error) =>
     options.log.error({ err: error }, "request handler failed"),
   );
+  // nats.js keeps this object and reads it for every INFO and PING reply.
+  const metadata: Record<string, string> = { node: options.nodeId, state: "starting" };
   const service = await nc.services.add({
     name: SERVICE_NAME,
     version: VERSION,
     description: "regsync service registry",
-    metadata: { node: options.nodeId },
+    metadata,
     queue: CLIENT_QUEUE,
   });
-  const group = service.addGroup(options.prefix);
-  for (const endpoint of CLIENT_ENDPOINTS) {
-    group.addEndpoint(endpoint, {
-      handler: (err, msg) => {
-        if (err) {
-          options.log.error({ err, endpoint }, "service endpoint failed");
-          return;
-        }
-        pacer.submit(() => serve(endpoint, msg, options));
-      },
-      metadata: { contract: endpoint === "snapshot" ? "regsync" : "DESIGN.md §2" },
-    });
-  }
+  let serving = false;
   return {
+    serve() {
+      if (serving || service.isStopped) return;
+      serving = true;
+      const group = service.addGroup(options.prefix);
+      for (const endpoint of CLIENT_ENDPOINTS) {
+        group.addEndpoint(endpoint, {
+          handler: (err, msg) => {
+            if (err) {
+              options.log.error({ err, endpoint }, "service endpoint failed");
+              return;
+            }
+            pacer.submit(() => serve(endpoint, msg, options));
+          },
+          metadata: { contract: endpoint === "snapshot" ? "regsync" : "DESIGN.md §2" },
+        });
+      }
+    },
+    setState(state) {
+      metadata.state = state;
+    },
     async stop() {
       await service.stop();
       await pacer.idle();

@@ -1,6 +1,7 @@
 import type { RegistryStore } from "../core/mod.js";
 import type { BootstrapProgress } from "../sync/bootstrap-progress.js";
 import type { SyncEngine } from "../sync/sync-engine.js";
+import type { NodeState } from "./lifecycle.js";
 
 /** One node's view of itself and its peers: `regsync status`, `/status.json` and the status page. */
 export interface NodeStatus {
@@ -10,6 +11,8 @@ export interface NodeStatus {
   seq: number;
   digest: string;
   count: number;
+  /** starting | bootstrapping | catching-up | ready | stopping (src/node/lifecycle.ts) */
+  state: NodeState;
   ready: boolean;
   converged: boolean;
   selfPreservation: boolean;
@@ -37,9 +40,10 @@ export interface PeerStatus {
 
 export function nodeStatus(
   store: RegistryStore,
-  sync: SyncEngine,
+  sync: SyncEngine | undefined,
   extra: {
     version: string;
+    state: NodeState;
     ready: boolean;
     selfPreservation: boolean;
     startedAtMs: number;
@@ -47,7 +51,7 @@ export function nodeStatus(
   },
 ): NodeStatus {
   const { digest, count } = store.digest();
-  const peers = [...sync.peers.values()]
+  const peers = [...(sync?.peers.values() ?? [])]
     .map((p) => ({
       id: p.id,
       state: p.state,
@@ -70,11 +74,12 @@ export function nodeStatus(
     seq: store.seq,
     digest,
     count,
+    state: extra.state,
     ready: extra.ready,
-    converged: sync.isConverged(),
+    converged: sync?.isConverged() ?? false,
     selfPreservation: extra.selfPreservation,
     uptimeMs: extra.nowMs - extra.startedAtMs,
-    bootstrap: sync.bootstrapping,
+    bootstrap: sync?.bootstrapping,
     peers,
   };
 }

@@ -34,6 +34,15 @@ export const AnnounceSchema = z.object({
 });
 export type Announce = z.output<typeof AnnounceSchema>;
 
+/** "What is your head now?": asked by a starting node, answered by every live node with an
+ * announcement (no inline entries), so the asker does not trust stale saved cursors. */
+export const HeadsRequestSchema = z.object({
+  type: z.literal("heads"),
+  v: z.int().min(1),
+  node: nodeId,
+});
+export type HeadsRequest = z.output<typeof HeadsRequestSchema>;
+
 /** "Send me what changed after `since` in your epoch `epoch`." */
 export const PullRequestSchema = z.object({
   type: z.literal("pull"),

@@ -1,6 +1,7 @@
-import type { NatsConnection } from "nats";
+import { ErrorCode, type NatsConnection, RequestStrategy } from "nats";
 import {
   DEFAULT_MAX_PAYLOAD_BYTES,
+  type GatherOptions,
   type RequestOptions,
   type SyncTransport,
   type TransportMessage,
@@ -18,6 +19,25 @@ export class NatsSyncTransport implements SyncTransport {
   async request(subject: string, data: Uint8Array, options: RequestOptions): Promise<Uint8Array> {
     const msg = await this.nc.request(subject, data, { timeout: options.timeoutMs });
     return msg.data;
+  }
+
+  async requestAll(
+    subject: string,
+    data: Uint8Array,
+    options: GatherOptions,
+  ): Promise<Uint8Array[]> {
+    const replies: Uint8Array[] = [];
+    try {
+      const iterator = await this.nc.requestMany(subject, data, {
+        strategy: RequestStrategy.JitterTimer,
+        jitter: options.stallMs,
+        maxWait: options.maxWaitMs,
+      });
+      for await (const msg of iterator) replies.push(msg.data);
+    } catch (error) {
+      if ((error as { code?: string }).code !== ErrorCode.NoResponders) throw error;
+    }
+    return replies;
   }
 
   subscribe(subject: string, handler: (msg: TransportMessage) => void): TransportSubscription {

@@ -6,6 +6,7 @@ import { Bootstrap } from "./bootstrap.js";
 import type { BootstrapProgress } from "./bootstrap-progress.js";
 import { type MessageCodec, meteredCodec, type SyncCodec } from "./codec.js";
 import { fromTuples } from "./entry-codec.js";
+import { answerHeads, askHeads } from "./heads.js";
 import { type Announce, AnnounceSchema, parseMessage } from "./messages.js";
 import type { PeerState } from "./peer.js";
 import { type PeerAction, PeerTable } from "./peer-table.js";
@@ -79,6 +80,7 @@ export class SyncEngine {
   private readonly pulls: PullClient;
   private readonly probe: SuspectProbe;
   private readonly exchange: ExchangeDeps;
+  private readonly accepts: readonly string[];
   private subscriptions: TransportSubscription[] = [];
   private stopped = false;
 
@@ -95,6 +97,7 @@ export class SyncEngine {
     this.subjects = syncSubjects(settings.subjectPrefix);
     this.peers = new PeerTable(this.o.cursors.initial);
     const accepts = settings.compression === "deflate" ? ["deflate"] : [];
+    this.accepts = accepts;
     this.bootstrap = new Bootstrap(store, this.peers, () => timers.now(), log);
     this.announcer = new Announcer({
       transport,
@@ -172,6 +175,13 @@ export class SyncEngine {
         if ("rejected" in answer) this.reject(answer.rejected, "pull");
         this.respond(msg, answer.bytes);
       }),
+      transport.subscribe(this.subjects.heads, (msg) => {
+        try {
+          answerHeads(msg, this.o.store, this.codec, this.accepts);
+        } catch (error) {
+          this.reject(error, "heads");
+        }
+      }),
       transport.subscribe(this.subjects.reconcile(this.nodeId), (msg) => {
         serveExchange(this.exchange, msg).catch((error: unknown) =>
           this.reject(error, "reconcile"),
@@ -232,18 +242,40 @@ export class SyncEngine {
     this.probe.probe();
   }
 
-  private onAnnounce(data: Uint8Array): void {
+  /**
+   * Asks every live peer for its current head and takes each answer as an announcement (a
+   * starting node's saved cursors say only what peers held when it stopped). Resolves with the
+   * peers that answered.
+   */
+  async askHeads(): Promise<string[]> {
+    let answers: Uint8Array[] = [];
+    try {
+      answers = await askHeads(
+        this.o.transport,
+        this.subjects.heads,
+        this.codec,
+        this.nodeId,
+        this.o.settings.pullTimeoutMs,
+      );
+    } catch (error) {
+      this.o.log.warn({ err: error }, "asking peers for their heads failed");
+    }
+    return answers.map((data) => this.onAnnounce(data)).filter((id) => id !== undefined);
+  }
+
+  /** Takes in a peer's announcement; returns the peer's id when it was valid. */
+  private onAnnounce(data: Uint8Array): string | undefined {
     let announce: Announce;
     // Inline entries are checked before anything else: a bad one rejects the whole message,
     // which then changes nothing, not even what we believe of the peer.
     let inline: EntryRecord[] | undefined;
     try {
       announce = parseMessage(AnnounceSchema, this.codec.decode(data));
-      if (announce.node === this.nodeId) return;
+      if (announce.node === this.nodeId) return undefined;
       if (announce.entries !== undefined) inline = fromTuples(announce.entries);
     } catch (error) {
       this.reject(error, "announce");
-      return;
+      return undefined;
     }
     this.o.metrics.announced("in", announce.entries !== undefined);
     const { peer, created, actions } = this.peers.onAnnounce(
@@ -254,6 +286,7 @@ export class SyncEngine {
     );
     if (created) this.o.log.info({ peer: peer.id }, "new peer");
     this.run(peer, actions, announce);
+    return peer.id;
   }
 
   private run(peer: PeerState, actions: readonly PeerAction[], announce: Announce): void {

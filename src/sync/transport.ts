@@ -20,12 +20,23 @@ export interface RequestOptions {
   timeoutMs: number;
 }
 
+export interface GatherOptions {
+  stallMs: number;
+  maxWaitMs: number;
+}
+
 export interface SyncTransport {
   /** Fire and forget; throws only when the transport is closed. */
   publish(subject: string, data: Uint8Array): void;
   /** One request, one reply; rejects on timeout or when nobody listens. */
   request(subject: string, data: Uint8Array, options: RequestOptions): Promise<Uint8Array>;
   subscribe(subject: string, handler: (msg: TransportMessage) => void): TransportSubscription;
+  /**
+   * One request, every reply: gathers answers until none came for `stallMs` (or `maxWaitMs`
+   * passed); resolves with none when nobody listens. Optional: a transport without it makes
+   * a starting node rely on announcements alone.
+   */
+  requestAll?(subject: string, data: Uint8Array, options: GatherOptions): Promise<Uint8Array[]>;
   /** The largest message the transport carries, in bytes (NATS's max_payload). */
   maxPayload(): number;
   isClosed(): boolean;

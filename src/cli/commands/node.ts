@@ -9,6 +9,8 @@ import {
 } from "../../config/load.js";
 import { createLogger } from "../../node/log.js";
 import { RegistryNode } from "../../node/registry-node.js";
+import { explainStartFailure } from "../../node/start-failure.js";
+import { DataDirError } from "../../storage/lmdb-storage.js";
 import { createSyncCodec } from "../../sync/envelope-codec.js";
 import { renderBootstrapLine } from "../progress-bar.js";
 import { TerminalStatus } from "../terminal-status.js";
@@ -80,6 +82,7 @@ export async function run(argv: string[]): Promise<number> {
       console.error(`regsync node: ${error.message}`);
       return 2;
     }
+    if (error instanceof DataDirError) return failedStart(explainStartFailure(error, {}));
     throw error;
   }
   let stopping = false;
@@ -94,8 +97,23 @@ export async function run(argv: string[]): Promise<number> {
   };
   process.on("SIGINT", () => shutdown("SIGINT"));
   process.on("SIGTERM", () => shutdown("SIGTERM"));
-  await node.start();
+  try {
+    await node.start();
+  } catch (error) {
+    return failedStart(error);
+  }
   return new Promise<number>(() => {});
+}
+
+/** Longest a failed start lingers (flushing its last log lines) before the process exits. */
+const FAILED_START_EXIT_MS = 500;
+
+/** One line on stderr naming the setting to change, then exit: a node that failed to start
+ * must not linger half-started. The node has already released what it held. */
+function failedStart(error: unknown): number {
+  console.error(`regsync node: ${error instanceof Error ? error.message : String(error)}`);
+  setTimeout(() => process.exit(1), FAILED_START_EXIT_MS).unref();
+  return 1;
 }
 
 /** Redraws at most this often: a bar that flickers faster is no easier to read. */

@@ -1,0 +1,58 @@
+import type { RegistryStore } from "../core/mod.js";
+import type { MessageCodec } from "./codec.js";
+import { type Announce, HeadsRequestSchema, PROTOCOL_VERSION, parseMessage } from "./messages.js";
+import type { SyncTransport, TransportMessage } from "./transport.js";
+
+/**
+ * The `heads` question (docs/protocol.md): a starting node asks every live node for its head,
+ * so it decides whether it must catch up from what peers hold now, not from the cursors it
+ * saved when it stopped. Every node answers with an announcement that carries no entries.
+ */
+
+/** The question ends this long after the last answer: peers answer at once, so a gap this
+ * long means every live peer has. */
+export const HEADS_STALL_MS = 150;
+
+/** This node's head: epoch, seq, digest and count, as every announcement carries them. */
+export function headOf(store: RegistryStore, accepts: readonly string[]): Announce {
+  const { digest, count } = store.digest();
+  return {
+    type: "announce",
+    v: PROTOCOL_VERSION,
+    node: store.nodeId,
+    epoch: store.epoch,
+    seq: store.seq,
+    digest,
+    count,
+    accepts: [...accepts],
+  };
+}
+
+/** Asks every node for its head; resolves with the answers (encoded announcements). A
+ * transport that cannot gather many replies, or a fleet with no other node, yields none. */
+export async function askHeads(
+  transport: SyncTransport,
+  subject: string,
+  codec: MessageCodec,
+  nodeId: string,
+  maxWaitMs: number,
+): Promise<Uint8Array[]> {
+  if (transport.requestAll === undefined) return [];
+  const question = codec.encode({ type: "heads", v: PROTOCOL_VERSION, node: nodeId }, false);
+  return transport.requestAll(subject, question, {
+    stallMs: HEADS_STALL_MS,
+    maxWaitMs: Math.max(HEADS_STALL_MS, maxWaitMs),
+  });
+}
+
+/** Answers a peer's heads question with our head; throws on a malformed question. */
+export function answerHeads(
+  msg: TransportMessage,
+  store: RegistryStore,
+  codec: MessageCodec,
+  accepts: readonly string[],
+): void {
+  if (msg.reply === undefined) return;
+  parseMessage(HeadsRequestSchema, codec.decode(msg.data));
+  msg.respond(codec.encode(headOf(store, accepts), false));
+}
