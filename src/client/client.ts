@@ -134,17 +134,36 @@ export class RegistryClient {
     if (this.ownsConnection && !this.nc.isClosed()) await this.nc.close();
   }
 
-  /** One API call; error replies and NATS failures become RegistryClientError. */
+  /**
+   * One API call; error replies and NATS failures become RegistryClientError. While no node
+   * serves (no responders: a fleet's first start, or every node restarting) or the node that
+   * answered cannot serve yet (`unavailable`), the call is retried with backoff and full
+   * jitter until `timeoutMs` has passed since it began, so a client waits instead of failing.
+   */
   async call<T>(endpoint: ClientEndpoint, body: unknown): Promise<T> {
+    const deadline = Date.now() + this.timeoutMs;
+    const payload = utf8(JSON.stringify(body));
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await this.callOnce<T>(endpoint, payload, deadline - Date.now());
+      } catch (error) {
+        const retry = retryDelayMs(error, attempt);
+        if (retry === undefined || Date.now() + retry >= deadline) throw error;
+        await new Promise((resolve) => setTimeout(resolve, retry));
+      }
+    }
+  }
+
+  private async callOnce<T>(
+    endpoint: ClientEndpoint,
+    payload: Uint8Array,
+    timeoutMs: number,
+  ): Promise<T> {
     let data: Uint8Array;
     try {
-      const reply = await this.nc.request(
-        clientSubject(this.prefix, endpoint),
-        utf8(JSON.stringify(body)),
-        {
-          timeout: this.timeoutMs,
-        },
-      );
+      const reply = await this.nc.request(clientSubject(this.prefix, endpoint), payload, {
+        timeout: Math.max(1, timeoutMs),
+      });
       data = reply.data;
     } catch (error) {
       throw toClientError(error);
@@ -160,6 +179,21 @@ export class RegistryClient {
     if (isErrorReply(parsed)) throw errorFromReply(parsed);
     return parsed as T;
   }
+}
+
+/** First retry after about this long; each next one may wait twice as long, up to the cap. */
+const RETRY_BASE_MS = 20;
+const RETRY_MAX_MS = 500;
+
+/** How long to wait before retrying a failed call, or undefined when it must not be retried:
+ * only "nobody could serve it" is retried; a timeout already waited, and a node's verdict on
+ * the request stands. */
+function retryDelayMs(error: unknown, attempt: number): number | undefined {
+  if (!(error instanceof RegistryClientError) || error.code !== "unavailable") return undefined;
+  if (error.cause instanceof NatsError && error.cause.code === NatsErrorCode.Timeout)
+    return undefined;
+  const ceiling = Math.min(RETRY_MAX_MS, RETRY_BASE_MS * 2 ** attempt);
+  return Math.random() * ceiling;
 }
 
 function toClientError(error: unknown): RegistryClientError {

@@ -11,6 +11,8 @@ export interface HttpSources {
   healthy: () => boolean;
   /** Ready: bootstrapped and serving (DESIGN.md §7). */
   ready: () => boolean;
+  /** The lifecycle state, named in the readiness probe's body. */
+  state: () => string;
 }
 
 /**
@@ -58,7 +60,7 @@ async function handle(
       probe(res, sources.healthy());
       return;
     case "/readyz":
-      probe(res, sources.ready());
+      probe(res, sources.ready(), sources.state());
       return;
     case "/status.json":
       res.writeHead(200, { "content-type": "application/json" });
@@ -73,9 +75,9 @@ async function handle(
   }
 }
 
-function probe(res: ServerResponse, ok: boolean): void {
+function probe(res: ServerResponse, ok: boolean, state?: string): void {
   res.writeHead(ok ? 200 : 503, { "content-type": "text/plain" });
-  res.end(ok ? "ok\n" : "not ready\n");
+  res.end(ok ? "ok\n" : state === undefined ? "not ready\n" : `not ready: ${state}\n`);
 }
 
 export function parseListen(listen: string): { host: string; port: number } {

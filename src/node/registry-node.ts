@@ -64,6 +64,7 @@ export class RegistryNode {
   httpUrl = "";
   private lifecycle: NodeState = "starting";
   private stopping = false;
+  private storageClosed = false;
   private readonly startedAtMs = Date.now();
 
   constructor(options: RegistryNodeOptions) {
@@ -153,6 +154,7 @@ export class RegistryNode {
           status: () => this.status(),
           healthy: () => !this.stopping && this.nc !== undefined && !this.nc.isClosed(),
           ready: () => this.isReady,
+          state: () => this.lifecycle,
         });
         this.http = server;
         this.httpUrl = url;
@@ -178,7 +180,9 @@ export class RegistryNode {
       timers: realTimersWithClock(this.wallClock),
       cursors: {
         initial: this.restored?.cursors ?? new Map(),
-        save: (peer, epoch, cursor) => this.storage.saveCursor(peer, epoch, cursor),
+        save: (peer, epoch, cursor) => {
+          if (!this.storageClosed) this.storage.saveCursor(peer, epoch, cursor);
+        },
       },
     });
     this.sync.onBootstrapProgress((progress) => {
@@ -246,6 +250,7 @@ export class RegistryNode {
     await new Promise<void>((resolve) =>
       this.http ? this.http.close(() => resolve()) : resolve(),
     );
+    this.storageClosed = true;
     await this.storage.close();
   }
 
@@ -310,6 +315,9 @@ export class RegistryNode {
 
   /** Makes entries durable before a write is acknowledged or a peer's cursor advances. */
   private commit(entries: readonly Entry[]): Promise<void> {
+    // A pull answered while the node closes must not write to a closed store (lmdb would throw
+    // outside any promise); the entries are simply pulled again after a restart.
+    if (this.storageClosed) return Promise.reject(new Error("storage is closed"));
     return this.storage.commit(entries, this.store.seq);
   }
 

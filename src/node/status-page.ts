@@ -28,7 +28,7 @@ code{background:#f4f4f4;padding:0 .3em}
 <h1>regsync node <code>${escapeHtml(status.node)}</code></h1>
 <p>version ${escapeHtml(status.version)} · epoch <code>${escapeHtml(status.epoch)}</code> · seq ${status.seq} ·
 ${status.count} entries · digest <code>${escapeHtml(status.digest)}</code></p>
-<p>${status.ready ? "ready" : "not ready"} · ${status.converged ? "converged with every live peer" : "not converged"}
+<p>${status.ready ? "ready" : `not ready (${status.state})`} · ${status.converged ? "converged with every live peer" : "not converged"}
 ${status.selfPreservation ? " · <strong>self-preservation: lease expiry paused</strong>" : ""} ·
 up ${(status.uptimeMs / 1000).toFixed(0)} s</p>
 ${bootstrapSection(status)}<h2>Peers</h2>

@@ -109,7 +109,7 @@ async function untilReady(
     const lines = [
       ...waiting.map((n) =>
         n.bootstrap === undefined
-          ? `${n.node}  not ready: catching up with ${n.peers.length} peer(s)`
+          ? `${n.node}  not ready (${n.state ?? "starting"}): ${n.peers.length} peer(s)`
           : renderBootstrapLine(n.node, n.bootstrap, columns),
       ),
       ...absent.map((id) => `${id}  not answering yet`),
@@ -126,7 +126,7 @@ async function untilReady(
 
 function describe(node: NodeStatus): string {
   const flags = [
-    node.ready ? "ready" : "NOT READY",
+    node.ready ? "ready" : `NOT READY (${node.state ?? "starting"})`,
     node.converged ? "converged" : "not converged",
   ];
   if (node.selfPreservation) flags.push("SELF-PRESERVATION");
