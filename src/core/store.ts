@@ -197,13 +197,21 @@ export class RegistryStore {
     return changed ? { entry, event: { type: "updated", entry } } : { entry };
   }
 
-  /** Deletes an instance by writing a tombstone; returns undefined if there was nothing to delete. */
-  deregister(service: string, id: string): ChangeEvent | undefined {
+  /**
+   * Deletes an instance by writing a tombstone at a fresh version, whatever this replica holds:
+   * an unknown key, or one already deleted here, may have a registration on its way from a
+   * peer, and an acknowledged deregister must still win over it. The event is set only when a
+   * live instance went away; deleting what was not there is not news to watchers.
+   */
+  deregister(service: string, id: string): { entry: Entry; event?: ChangeEvent } {
     const existing = this.get(service, id);
-    if (existing === undefined || existing.body === null) return undefined;
     const hlc = this.clock.now();
-    const entry = this.write(existing, tombstoneOf(existing, hlc, this.nodeId));
-    return { type: "deregistered", entry };
+    const live = existing !== undefined && existing.body !== null;
+    const entry = this.write(
+      existing,
+      tombstoneOf(service, id, existing?.ver ?? "", hlc, this.nodeId),
+    );
+    return live ? { entry, event: { type: "deregistered", entry } } : { entry };
   }
 
   /** Applies peers' records: the greater version of each key wins (see merge.ts). */
@@ -403,15 +411,21 @@ export class RegistryStore {
   }
 }
 
-function tombstoneOf(entry: Entry, hlc: HlcTimestamp, node: string): EntryState {
+function tombstoneOf(
+  service: string,
+  id: string,
+  ver: string,
+  hlc: HlcTimestamp,
+  node: string,
+): EntryState {
   return {
-    service: entry.service,
-    id: entry.id,
+    service,
+    id,
     hlc,
     node,
     body: null,
     status: "stopped",
-    ver: entry.ver,
+    ver,
     ttlMs: 0,
     registeredAt: 0,
   };

@@ -93,11 +93,9 @@ export class RegistryApi {
 
   private async deregister(body: unknown): Promise<string> {
     const request = validate(DeregisterRequest, body);
-    const event = this.deps.store.deregister(request.service, request.id);
-    if (event !== undefined) {
-      await this.deps.commit([event.entry]);
-      this.deps.onWrite(event);
-    }
+    const { entry, event } = this.deps.store.deregister(request.service, request.id);
+    await this.deps.commit([entry]);
+    this.deps.onWrite(event);
     return `{"ok":true}`;
   }
 

@@ -160,9 +160,29 @@ describe("RegistryStore", () => {
     assert.equal(updated.entry.registeredAt, START, "an update keeps the registration time");
     assert.equal(store.heartbeat("api", "a")?.event, undefined, "a renewal is not a change");
     assert.equal(store.heartbeat("api", "a", "running")?.event?.type, "updated");
-    assert.equal(store.deregister("api", "a")?.type, "deregistered");
-    assert.equal(store.deregister("api", "a"), undefined);
+    assert.equal(store.deregister("api", "a").event?.type, "deregistered");
+    assert.equal(store.deregister("api", "a").event, undefined, "nothing live to remove");
     assert.equal(store.heartbeat("api", "a"), undefined);
+  });
+
+  test("a deregister always writes a tombstone that wins over a registration still on its way", () => {
+    const writer = setup();
+    const reader = setup("n2");
+    const { entry } = writer.register("late");
+    // The reader never saw the registration, yet acknowledges the deregister.
+    const { entry: tombstone, event } = reader.store.deregister("api", "late");
+    assert.equal(event, undefined);
+    assert.equal(tombstone.body, null);
+    reader.store.merge([entryRecord(entry)]);
+    writer.store.merge([entryRecord(tombstone)]);
+    for (const store of [reader.store, writer.store]) {
+      assert.equal(
+        store.get("api", "late")?.body,
+        null,
+        "the registration arrived after; still deleted",
+      );
+      assert.deepEqual(store.lookup({ service: "api" }, writer.clock.now), []);
+    }
   });
 
   test("keys whose key hashes share the high half stay apart", () => {
@@ -183,7 +203,7 @@ describe("RegistryStore", () => {
     assert.equal(store.sweep(clock.now).collected, 1);
     assert.equal(store.get("api", x), undefined);
     assert.equal(store.get("api", y)?.id, y);
-    assert.equal(store.deregister("api", y)?.type, "deregistered");
+    assert.equal(store.deregister("api", y).event?.type, "deregistered");
     clock.now += GRACE + 1_000;
     store.sweep(clock.now);
     assert.equal(store.get("api", y), undefined);
