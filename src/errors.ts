@@ -6,7 +6,14 @@
 export const ERROR_CODES = {
   invalid_request: { status: 400, meaning: "the request failed validation; `issues` says why" },
   not_found: { status: 404, meaning: "unknown or expired instance: register it again" },
-  payload_too_large: { status: 413, meaning: "the request exceeds the size the node accepts" },
+  payload_too_large: {
+    status: 413,
+    meaning: "the request, an instance or a reply exceeds a size limit; the message names it",
+  },
+  quota_exceeded: {
+    status: 429,
+    meaning: "a configured quota is reached (instances per service, services, registrations/s)",
+  },
   unavailable: {
     status: 503,
     meaning: "the node cannot serve this now (starting, stopping, not bootstrapped)",

@@ -12,6 +12,15 @@ export const CLIENT_ENDPOINTS = [
 ] as const;
 export type ClientEndpoint = (typeof CLIENT_ENDPOINTS)[number];
 
+/** Writes that also have a per-service subject, `<prefix>.<endpoint>.<service>`, so NATS
+ * permissions can give each team write rights on its own services only. */
+export const WRITE_ENDPOINTS = ["register", "heartbeat", "deregister"] as const;
+export type WriteEndpoint = (typeof WRITE_ENDPOINTS)[number];
+
+export function isWriteEndpoint(endpoint: ClientEndpoint): endpoint is WriteEndpoint {
+  return (WRITE_ENDPOINTS as readonly string[]).includes(endpoint);
+}
+
 /** Queue group all nodes serve the client API in, so a request reaches exactly one node. */
 export const CLIENT_QUEUE = "registry";
 /** Name of the NATS micro service every node registers as. */
@@ -19,6 +28,11 @@ export const SERVICE_NAME = "registry";
 
 export function clientSubject(prefix: string, endpoint: ClientEndpoint): string {
   return `${prefix}.${endpoint}`;
+}
+
+/** The per-service subject of a write: `registry.register.payments`. */
+export function scopedSubject(prefix: string, endpoint: WriteEndpoint, service: string): string {
+  return `${prefix}.${endpoint}.${service}`;
 }
 
 export function changesSubject(prefix: string, service: string): string {

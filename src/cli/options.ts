@@ -1,11 +1,13 @@
 import { type ParseArgsConfig, parseArgs } from "node:util";
 import { RegistryClient } from "../client/client.js";
 import { RegistryClientError } from "../client/errors.js";
+import { terminalSafe } from "./format.js";
 
 /** Flags every client command takes: where NATS is, how to authenticate, how to print. */
 const COMMON_OPTIONS = {
   nats: { type: "string" },
   prefix: { type: "string" },
+  "inbox-prefix": { type: "string" },
   json: { type: "boolean" },
   help: { type: "boolean" },
   user: { type: "string" },
@@ -21,6 +23,8 @@ const COMMON_OPTIONS = {
 export const COMMON_HELP = `connection:
   --nats <url[,url…]>   NATS servers (default $NATS_URL, else nats://127.0.0.1:4222)
   --prefix <prefix>     registry subject prefix (default registry)
+  --inbox-prefix <p>    prefix of this client's reply inboxes (default $REGSYNC_INBOX_PREFIX,
+                        else _INBOX); must match the NATS user's subscribe rights
   --user/--password, --token, --creds <file>, --nkey <seed file>
   --tls-ca, --tls-cert, --tls-key <pem file>
   --json                print JSON instead of text`;
@@ -70,6 +74,7 @@ export async function connectClient(values: CommandValues): Promise<RegistryClie
   return RegistryClient.connect({
     servers,
     prefix: values.prefix as string | undefined,
+    inboxPrefix: inboxPrefixOf(values),
     user: values.user as string | undefined,
     pass: values.password as string | undefined,
     token: values.token as string | undefined,
@@ -77,6 +82,18 @@ export async function connectClient(values: CommandValues): Promise<RegistryClie
     nkeySeedFile: values.nkey as string | undefined,
     tls,
   });
+}
+
+/** A NATS inbox prefix is subject tokens without wildcards; anything else is a usage error
+ * here rather than a permissions violation later. */
+function inboxPrefixOf(values: CommandValues): string | undefined {
+  const prefix = (values["inbox-prefix"] as string | undefined) ?? process.env.REGSYNC_INBOX_PREFIX;
+  if (prefix === undefined || prefix === "") return undefined;
+  if (!/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/.test(prefix))
+    throw new UsageError(
+      `--inbox-prefix takes NATS subject tokens such as _INBOX.team-a, got "${prefix}"`,
+    );
+  return prefix;
 }
 
 /** Runs a client command: usage errors exit 2, registry errors exit 1 with code and issues. */
@@ -93,8 +110,10 @@ export async function runCommand(
       return 2;
     }
     if (error instanceof RegistryClientError) {
-      console.error(`regsync ${name}: ${error.code}: ${error.message}`);
-      for (const issue of error.issues) console.error(`  ${issue.path}: ${issue.message}`);
+      // Messages and issues may quote the request's bad input: escape it for the terminal.
+      console.error(terminalSafe(`regsync ${name}: ${error.code}: ${error.message}`));
+      for (const issue of error.issues)
+        console.error(terminalSafe(`  ${issue.path}: ${issue.message}`));
       return 1;
     }
     throw error;

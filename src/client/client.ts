@@ -2,9 +2,10 @@ import { type NatsConnection, NatsError, ErrorCode as NatsErrorCode } from "nats
 import type { InstanceInput, Status } from "../core/instance.js";
 import type { LookupQuery } from "../core/lookup.js";
 import { connectNats, type NatsSettings } from "../node/connection.js";
-import { type ClientEndpoint, clientSubject } from "../subjects.js";
+import { type ClientEndpoint, clientSubject, isWriteEndpoint, scopedSubject } from "../subjects.js";
 import { utf8 } from "../wire/utf8.js";
 import { errorFromReply, isErrorReply, RegistryClientError } from "./errors.js";
+import { checkServiceOf, followPages, type Paged } from "./pages.js";
 import { Registration } from "./registration.js";
 import { type ChangeCallback, type Watch, type WatchOptions, watchService } from "./watch.js";
 
@@ -105,24 +106,46 @@ export class RegistryClient {
     await this.call("deregister", { service, id });
   }
 
+  /** Every live instance of a service that matches the filters, following the node's pages.
+   * Every instance is checked to be of the service asked for: a reply meant for another
+   * request is refused, never returned. */
   async lookup(
     service: string,
     filters: Omit<LookupQuery, "service"> = {},
   ): Promise<RegisteredInstance[]> {
-    const reply = await this.call<{ instances: RegisteredInstance[] }>("lookup", {
-      service,
-      ...filters,
-    });
-    return reply.instances;
+    const instances = await followPages((cursor) =>
+      this.call<Paged<{ instances: RegisteredInstance[] }>>("lookup", {
+        service,
+        ...filters,
+        ...cursor,
+      }).then((reply) => ({ items: reply.instances, nextCursor: reply.nextCursor })),
+    );
+    checkServiceOf(service, instances);
+    return instances;
   }
 
+  /** Every service with a live instance, following the node's pages. */
   async services(): Promise<ServiceSummary[]> {
-    return (await this.call<{ services: ServiceSummary[] }>("services", {})).services;
+    return followPages((cursor) =>
+      this.call<Paged<{ services: ServiceSummary[] }>>("services", { ...cursor }).then((reply) => ({
+        items: reply.services,
+        nextCursor: reply.nextCursor,
+      })),
+    );
   }
 
   /** Live instances with the version of each: the starting point of a watch. */
   async snapshot(service: string): Promise<SnapshotEntry[]> {
-    return (await this.call<{ entries: SnapshotEntry[] }>("snapshot", { service })).entries;
+    const entries = await followPages((cursor) =>
+      this.call<Paged<{ entries: SnapshotEntry[] }>>("snapshot", { service, ...cursor }).then(
+        (reply) => ({ items: reply.entries, nextCursor: reply.nextCursor }),
+      ),
+    );
+    checkServiceOf(
+      service,
+      entries.map((e) => e.instance),
+    );
+    return entries;
   }
 
   /** Follows a service: a snapshot, then every change, resynchronising after any gap. */
@@ -134,6 +157,15 @@ export class RegistryClient {
     if (this.ownsConnection && !this.nc.isClosed()) await this.nc.close();
   }
 
+  /** Writes go to the per-service subject (`registry.register.<service>`), everything else to
+   * the endpoint's subject. */
+  private subjectOf(endpoint: ClientEndpoint, body: unknown): string {
+    const service = serviceOfBody(body);
+    return isWriteEndpoint(endpoint) && service !== undefined
+      ? scopedSubject(this.prefix, endpoint, service)
+      : clientSubject(this.prefix, endpoint);
+  }
+
   /**
    * One API call; error replies and NATS failures become RegistryClientError. While no node
    * serves (no responders: a fleet's first start, or every node restarting) or the node that
@@ -143,9 +175,10 @@ export class RegistryClient {
   async call<T>(endpoint: ClientEndpoint, body: unknown): Promise<T> {
     const deadline = Date.now() + this.timeoutMs;
     const payload = utf8(JSON.stringify(body));
+    const subject = this.subjectOf(endpoint, body);
     for (let attempt = 0; ; attempt++) {
       try {
-        return await this.callOnce<T>(endpoint, payload, deadline - Date.now());
+        return await this.callOnce<T>(subject, payload, deadline - Date.now());
       } catch (error) {
         const retry = retryDelayMs(error, attempt);
         if (retry === undefined || Date.now() + retry >= deadline) throw error;
@@ -155,13 +188,13 @@ export class RegistryClient {
   }
 
   private async callOnce<T>(
-    endpoint: ClientEndpoint,
+    subject: string,
     payload: Uint8Array,
     timeoutMs: number,
   ): Promise<T> {
     let data: Uint8Array;
     try {
-      const reply = await this.nc.request(clientSubject(this.prefix, endpoint), payload, {
+      const reply = await this.nc.request(subject, payload, {
         timeout: Math.max(1, timeoutMs),
       });
       data = reply.data;
@@ -194,6 +227,12 @@ function retryDelayMs(error: unknown, attempt: number): number | undefined {
     return undefined;
   const ceiling = Math.min(RETRY_MAX_MS, RETRY_BASE_MS * 2 ** attempt);
   return Math.random() * ceiling;
+}
+
+/** Scoped subjects let NATS permissions limit each team to its own services (docs/security.md). */
+function serviceOfBody(body: unknown): string | undefined {
+  const service = (body as { service?: unknown } | null)?.service;
+  return typeof service === "string" && /^[A-Za-z0-9_-]{1,64}$/.test(service) ? service : undefined;
 }
 
 function toClientError(error: unknown): RegistryClientError {

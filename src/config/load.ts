@@ -9,7 +9,7 @@ export class ConfigError extends Error {
   }
 }
 
-const ARRAY_KEYS = new Set(["nats", "trustedPeers"]);
+const ARRAY_KEYS = new Set(["nats", "trustedPeers", "replyPrefixes"]);
 
 /**
  * Merges, lowest precedence first, the JSON config file, `REGSYNC_*` environment variables and

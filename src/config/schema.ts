@@ -10,6 +10,9 @@ import { z } from "zod";
 /** A node id names the node's sync subject, so it must be one NATS subject token. */
 export const NODE_ID = /^[A-Za-z0-9_-]{1,64}$/;
 
+const SUBJECT_TOKENS = /^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/;
+const REPLY_PREFIX = /^([A-Za-z0-9_$-]+\.)+$/;
+
 const ms = (min: number, max: number) => z.int().min(min).max(max);
 
 const tlsSchema = z.strictObject({
@@ -47,6 +50,18 @@ export const NodeConfigSchema = z.strictObject({
     .string()
     .regex(/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/)
     .default("registry"),
+  /** Subject prefix of this node's own inboxes (replies to its pulls). Give each role, or each
+   * node, its own prefix and NATS subscribe rights on that prefix only, so no other user can
+   * read its replies (docs/security.md). Default: the NATS client's `_INBOX`. */
+  inboxPrefix: z.string().regex(SUBJECT_TOKENS, "NATS subject tokens, no wildcards").optional(),
+  /** A node answers a client request only when its reply subject starts with one of these;
+   * other requests are dropped and counted (`regsync_requests_dropped_total`), so a requester
+   * cannot make the node publish on a registry subject such as `registry.changes.api`. */
+  replyPrefixes: z
+    .array(z.string().regex(REPLY_PREFIX, "subject tokens ending in '.', e.g. _INBOX."))
+    .min(1)
+    .max(64)
+    .default(["_INBOX."]),
   logLevel: z.enum(["trace", "debug", "info", "warn", "error", "fatal", "silent"]).default("info"),
   /** "auto": pretty in a terminal, JSON otherwise. */
   logFormat: z.enum(["auto", "json", "pretty"]).default("auto"),
@@ -100,6 +115,16 @@ export const NodeConfigSchema = z.strictObject({
     .min(1024)
     .max(64 << 20)
     .default(64 * 1024),
+
+  /** Quotas on registrations, checked by the node that takes the write; over a quota the
+   * request gets `quota_exceeded` and changes nothing. Instances and services are counted in
+   * the replica (the whole fleet's state); the rate is per node and per service, so a fleet of
+   * N nodes accepts up to N times it. 0 disables a quota. */
+  maxInstancesPerService: z.int().min(0).max(10_000_000).default(20_000),
+  maxServices: z.int().min(0).max(10_000_000).default(10_000),
+  /** New registrations (and re-registrations) per second per service, with a burst of one
+   * second's worth; heartbeats are not counted. */
+  maxRegistrationsPerSecondPerService: z.int().min(0).max(1_000_000).default(2_000),
 
   /** A peer's version this far ahead of our wall clock is rejected and counted, never adopted. */
   maxClockSkewMs: ms(100, 86_400_000).default(30_000),

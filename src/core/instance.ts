@@ -1,3 +1,4 @@
+import { isIP } from "node:net";
 import { z } from "zod";
 
 /** Instance lifecycle states, in the order DESIGN.md §2 lists them. Only append. */
@@ -34,6 +35,17 @@ function boundedRecord<T extends z.ZodType>(value: T) {
     });
 }
 
+/** RFC 1123 host names (underscores allowed, as DNS-SD and container names use them): dot-separated
+ * labels of 1-63 letters, digits, `-` or `_`, not starting or ending with `-`; an optional final dot. */
+const HOST_NAME =
+  /^(?=.{1,253}$)([A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?)(\.[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?)*\.?$/;
+
+/** A host name or an IPv4/IPv6 literal: never text that could pass for something else in a log
+ * line or a terminal (control characters, spaces, bidi overrides). */
+export function isHostAddress(host: string): boolean {
+  return HOST_NAME.test(host) || isIP(host) !== 0;
+}
+
 export const serviceName = z
   .string()
   .regex(SERVICE_NAME, "1-64 characters of [A-Za-z0-9_-] (one NATS subject token)");
@@ -47,7 +59,11 @@ const SERVER_FIELDS = ["registeredAt", "lastHeartbeat", "expiresAt", "node"] as 
 const instanceFields = z.strictObject({
   service: serviceName,
   id: instanceId,
-  host: z.string().min(1).max(253),
+  host: z
+    .string()
+    .min(1)
+    .max(253)
+    .refine(isHostAddress, { message: "a host name (RFC 1123) or an IP address" }),
   port: z.int().min(1).max(65535),
   status: status.default("starting"),
   version: shortText.optional(),

@@ -49,6 +49,11 @@ export class ServiceGroups<T extends GroupedItem> {
     return this.groups.get(service)?.entries ?? [];
   }
 
+  /** How many services have at least one item. */
+  get size(): number {
+    return this.groups.size;
+  }
+
   values(): IterableIterator<ServiceGroup<T>> {
     return this.groups.values();
   }

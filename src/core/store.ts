@@ -248,6 +248,41 @@ export class RegistryStore {
     return out;
   }
 
+  /** Entries held for a service (live, or lapsed and not yet collected): a cheap upper bound of
+   * its live instances. */
+  heldInstanceCount(service: string): number {
+    return this.services.of(service).length;
+  }
+
+  /** Services with any entry held: a cheap upper bound of those with a live instance. */
+  get heldServiceCount(): number {
+    return this.services.size;
+  }
+
+  /**
+   * Live instances of a service, counting no further than `atMost` (quota checks only need to
+   * know whether a limit is reached). Lapsed leases not yet collected are held but not counted.
+   */
+  liveInstanceCount(service: string, now: number, atMost = Number.POSITIVE_INFINITY): number {
+    const entries = this.services.of(service);
+    if (entries.length <= atMost) atMost = entries.length;
+    let live = 0;
+    for (const entry of entries) {
+      if (this.isLive(entry, now) && ++live >= atMost) break;
+    }
+    return live;
+  }
+
+  /** Services with at least one live instance, counting no further than `atMost`. */
+  liveServiceCount(now: number, atMost = Number.POSITIVE_INFINITY): number {
+    let live = 0;
+    if (this.services.size < atMost) atMost = this.services.size;
+    for (const { entries } of this.services.values()) {
+      if (entries.some((e) => this.isLive(e, now)) && ++live >= atMost) break;
+    }
+    return live;
+  }
+
   /** Every service with at least one live instance: its instance count and how many run. */
   serviceSummaries(now: number): { name: string; instances: number; healthy: number }[] {
     const out: { name: string; instances: number; healthy: number }[] = [];

@@ -7,10 +7,11 @@ import {
   leaseEnd,
   type RegistryStore,
   renderInstance,
-  renderInstances,
 } from "../core/mod.js";
 import { RegistryError } from "../errors.js";
 import type { ClientEndpoint } from "../subjects.js";
+import type { WriteAdmission } from "./admission.js";
+import { byKey, nextCursorField, renderPage, replyBudget } from "./pages.js";
 import {
   DeregisterRequest,
   HeartbeatRequest,
@@ -31,7 +32,16 @@ export interface ApiDependencies {
   /** Whether the node may serve reads (bootstrapped) and writes. */
   ready: () => boolean;
   wallClock: () => number;
+  /** Size and quota checks of registrations; absent, only the schema's bounds apply. */
+  admission?: WriteAdmission;
+  /** Bytes a page of a paged read may fill (from the server's max_payload).
+   * @default the budget of NATS's default max_payload, 1 MiB */
+  replyBudget?: () => number;
 }
+
+const DEFAULT_MAX_PAYLOAD = 1024 * 1024;
+const byId = byKey((e: Entry) => e.id);
+const byName = byKey((s: { name: string }) => s.name);
 
 /**
  * The client API of DESIGN.md §2 as plain functions from request bytes to reply JSON text;
@@ -42,7 +52,14 @@ export class RegistryApi {
 
   constructor(private readonly deps: ApiDependencies) {}
 
-  async handle(endpoint: ClientEndpoint, data: Uint8Array): Promise<string> {
+  private replyBudget(): number {
+    return this.deps.replyBudget?.() ?? replyBudget(DEFAULT_MAX_PAYLOAD);
+  }
+
+  /** `scope` is the service token of a per-service write subject (`registry.register.<service>`);
+   * the body's service must equal it, or a team allowed on that subject alone could write
+   * another team's service. */
+  async handle(endpoint: ClientEndpoint, data: Uint8Array, scope?: string): Promise<string> {
     if (data.length > this.deps.maxRequestBytes) {
       throw new RegistryError(
         "payload_too_large",
@@ -52,6 +69,7 @@ export class RegistryApi {
     if (!this.deps.ready())
       throw new RegistryError("unavailable", "node is not ready (starting or bootstrapping)");
     const body = this.parseJson(data, endpoint === "services");
+    if (scope !== undefined) checkScope(body, scope);
     switch (endpoint) {
       case "register":
         return this.register(body);
@@ -70,6 +88,7 @@ export class RegistryApi {
 
   private async register(body: unknown): Promise<string> {
     const instance = validate(InstanceSchema, body);
+    this.deps.admission?.admit(instance);
     const event = this.deps.store.register(instance);
     await this.deps.commit([event.entry]);
     const instanceJson = renderInstance(event.entry);
@@ -101,27 +120,38 @@ export class RegistryApi {
 
   private lookup(body: unknown): string {
     const query = validate(LookupRequest, body);
-    const entries = this.deps.store.lookup(query, this.deps.wallClock());
-    return `{"ok":true,"instances":${renderInstances(entries)}}`;
+    const entries = this.deps.store.lookup(query, this.deps.wallClock()).sort(byId);
+    const page = renderPage(entries, idOf, renderInstance, query, this.replyBudget());
+    return `{"ok":true,"instances":${page.json}${nextCursorField(page)}}`;
   }
 
   private services(body: unknown): string {
-    validate(ServicesRequest, body);
-    return JSON.stringify({
-      ok: true,
-      services: this.deps.store.serviceSummaries(this.deps.wallClock()),
-    });
+    const request = validate(ServicesRequest, body);
+    const summaries = this.deps.store.serviceSummaries(this.deps.wallClock()).sort(byName);
+    const page = renderPage(
+      summaries,
+      (s) => s.name,
+      (s) => JSON.stringify(s),
+      request,
+      this.replyBudget(),
+    );
+    return `{"ok":true,"services":${page.json}${nextCursorField(page)}}`;
   }
 
   /** A watch's starting point: live instances with the version of each, which change events
    * carry too, so a watcher can tell newer events from ones its snapshot already holds. */
   private snapshot(body: unknown): string {
-    const { service } = validate(SnapshotRequest, body);
-    const entries = this.deps.store.lookup({ service }, this.deps.wallClock());
-    const parts = entries.map(
+    const request = validate(SnapshotRequest, body);
+    const { service } = request;
+    const entries = this.deps.store.lookup({ service }, this.deps.wallClock()).sort(byId);
+    const page = renderPage(
+      entries,
+      idOf,
       (e) => `{"id":${JSON.stringify(e.id)},"version":${e.hlc},"instance":${renderInstance(e)}}`,
+      request,
+      this.replyBudget(),
     );
-    return `{"ok":true,"service":${JSON.stringify(service)},"entries":[${parts.join(",")}],"node":${JSON.stringify(this.deps.nodeId)}}`;
+    return `{"ok":true,"service":${JSON.stringify(service)},"entries":${page.json}${nextCursorField(page)},"node":${JSON.stringify(this.deps.nodeId)}}`;
   }
 
   private parseJson(data: Uint8Array, emptyIsObject: boolean): unknown {
@@ -142,6 +172,23 @@ export class RegistryApi {
       );
     }
   }
+}
+
+function idOf(entry: Entry): string {
+  return entry.id;
+}
+
+/** The per-service subject's token must name the body's service (checked before validation,
+ * so a mismatch is reported whatever else is wrong with the body). */
+function checkScope(body: unknown, scope: string): void {
+  const service =
+    typeof body === "object" && body !== null ? (body as { service?: unknown }).service : undefined;
+  if (service === scope) return;
+  throw new RegistryError(
+    "invalid_request",
+    `the subject names service ${JSON.stringify(scope)} but the body names ${JSON.stringify(service ?? null)}`,
+    [{ path: "service", message: `must equal the subject's service token "${scope}"` }],
+  );
 }
 
 function validate<S extends z.ZodType>(schema: S, body: unknown): z.output<S> {

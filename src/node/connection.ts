@@ -21,6 +21,9 @@ export interface NatsSettings {
   nkeySeedFile?: string;
   credsFile?: string;
   tls?: { ca?: string; cert?: string; key?: string };
+  /** Prefix of this connection's reply inboxes (default `_INBOX`): with a prefix of its own and
+   * subscribe rights on it alone, no other NATS user can read the replies it gets. */
+  inboxPrefix?: string;
 }
 
 /** Reconnect forever: a registry node that gives up on NATS is a node that silently stops. */
@@ -41,6 +44,7 @@ export function connectionOptions(settings: NatsSettings): ConnectionOptions {
   if (settings.user !== undefined) options.user = settings.user;
   if (settings.pass !== undefined) options.pass = settings.pass;
   if (settings.token !== undefined) options.token = settings.token;
+  if (settings.inboxPrefix !== undefined) options.inboxPrefix = settings.inboxPrefix;
   const authenticators: Authenticator[] = [];
   if (settings.nkeySeedFile !== undefined) {
     authenticators.push(
@@ -69,6 +73,7 @@ export function natsSettingsOf(config: NodeConfig): NatsSettings {
     noEcho: true,
     ...config.natsAuth,
     tls: config.tls,
+    inboxPrefix: config.inboxPrefix,
   };
 }
 

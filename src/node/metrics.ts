@@ -16,6 +16,12 @@ export class NodeMetrics implements SyncMetrics {
     labelNames: ["endpoint", "code"] as const,
     registers: [this.registry],
   });
+  readonly requestsDropped = new Counter({
+    name: "regsync_requests_dropped_total",
+    help: "Requests dropped unanswered, by reason (reply_subject: the reply subject is not under a configured inbox prefix)",
+    labelNames: ["endpoint", "reason"] as const,
+    registers: [this.registry],
+  });
   readonly syncRounds = new Counter({
     name: "regsync_sync_pulls_total",
     help: "Pulls sent to peers, by outcome",

@@ -12,7 +12,7 @@ import { NatsSyncTransport } from "../sync/nats-transport.js";
 import { SyncEngine } from "../sync/sync-engine.js";
 import { realTimersWithClock } from "../sync/timers.js";
 import { VERSION } from "../version.js";
-import { utf8 } from "../wire/utf8.js";
+import { WriteAdmission } from "./admission.js";
 import { RegistryApi } from "./api.js";
 import { ChangePublisher } from "./changes.js";
 import { natsSettingsOf } from "./connection.js";
@@ -21,9 +21,13 @@ import { startHttpServer } from "./http.js";
 import type { NodeState } from "./lifecycle.js";
 import { createLogger } from "./log.js";
 import { NodeMetrics } from "./metrics.js";
+import { replyBudget } from "./pages.js";
+import { RejectionLog } from "./rejection-log.js";
+import { ReplyGuard } from "./reply-guard.js";
 import { type ClientService, startClientService } from "./service.js";
 import { explainStartFailure, httpBindFailure } from "./start-failure.js";
 import { type NodeStatus, nodeStatus } from "./status.js";
+import { answerStatus } from "./status-responder.js";
 
 export interface RegistryNodeOptions {
   config: NodeConfig;
@@ -35,6 +39,8 @@ export interface RegistryNodeOptions {
 }
 
 const READY_POLL_MS = 25;
+/** NATS's default max_payload, for the moment before the server's INFO is known. */
+const DEFAULT_MAX_PAYLOAD = 1024 * 1024;
 
 /**
  * A registry node: the replica (core), the client API as a NATS micro service, change
@@ -188,6 +194,7 @@ export class RegistryNode {
     this.sync.onBootstrapProgress((progress) => {
       for (const listener of this.bootstrapListeners) listener(progress);
     });
+    const maxPayload = () => nc.info?.max_payload ?? DEFAULT_MAX_PAYLOAD;
     const api = new RegistryApi({
       store: this.store,
       nodeId: this.id,
@@ -198,7 +205,11 @@ export class RegistryNode {
       ready: () => this.lifecycle === "ready" || this.lifecycle === "stopping",
       // Lookups judge leases by the lease clock, which self-preservation may freeze.
       wallClock: () => this.preservation.leaseClock(this.wallClock()),
+      admission: new WriteAdmission(this.config, this.store, this.wallClock),
+      replyBudget: () => replyBudget(maxPayload()),
     });
+    const replies = new ReplyGuard(this.config.replyPrefixes);
+    const rejections = new RejectionLog(this.log);
     this.sync.start();
     this.service = await startClientService(nc, {
       prefix,
@@ -206,10 +217,19 @@ export class RegistryNode {
       api,
       metrics: this.metrics,
       log: this.log,
+      replies,
+      rejections,
+      maxPayload,
     });
     this.statusSub = nc.subscribe(statusSubject(prefix), {
       callback: (err, msg) => {
-        if (!err && msg.reply) msg.respond(utf8(JSON.stringify(this.status())));
+        if (!err)
+          answerStatus(msg, () => this.status(), {
+            replies,
+            rejections,
+            metrics: this.metrics,
+            maxPayload,
+          });
       },
     });
     this.sweepTimer = setInterval(() => this.sweep(), this.config.sweepIntervalMs);

@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { instanceId, serviceName, status } from "../core/instance.js";
 import type { LookupQuery } from "../core/lookup.js";
+import { PageFields, type PageRequest } from "./pages.js";
 
 /** Request bodies of the client API other than `register` (whose body is an instance). */
 export const HeartbeatRequest = z.strictObject({
@@ -11,7 +12,8 @@ export const HeartbeatRequest = z.strictObject({
 export const DeregisterRequest = z.strictObject({ service: serviceName, id: instanceId });
 
 const filterText = z.string().max(128);
-export const LookupRequest: z.ZodType<LookupQuery> = z.strictObject({
+export const LookupRequest: z.ZodType<LookupQuery & PageRequest> = z.strictObject({
+  ...PageFields,
   service: serviceName,
   status: status.optional(),
   region: filterText.optional(),
@@ -22,5 +24,5 @@ export const LookupRequest: z.ZodType<LookupQuery> = z.strictObject({
     .refine((t) => Object.keys(t).length <= 64, { message: "at most 64 tags" })
     .optional(),
 });
-export const ServicesRequest = z.strictObject({});
-export const SnapshotRequest = z.strictObject({ service: serviceName });
+export const ServicesRequest = z.strictObject({ ...PageFields });
+export const SnapshotRequest = z.strictObject({ service: serviceName, ...PageFields });

@@ -1,12 +1,20 @@
 import type { NatsConnection, ServiceMsg } from "nats";
 import type { Logger } from "pino";
 import { RegistryError } from "../errors.js";
-import { CLIENT_ENDPOINTS, CLIENT_QUEUE, SERVICE_NAME } from "../subjects.js";
+import {
+  CLIENT_ENDPOINTS,
+  CLIENT_QUEUE,
+  type ClientEndpoint,
+  SERVICE_NAME,
+  WRITE_ENDPOINTS,
+} from "../subjects.js";
 import { VERSION } from "../version.js";
 import { utf8 } from "../wire/utf8.js";
 import type { RegistryApi } from "./api.js";
 import type { NodeState } from "./lifecycle.js";
 import type { NodeMetrics } from "./metrics.js";
+import type { RejectionLog } from "./rejection-log.js";
+import type { ReplyGuard } from "./reply-guard.js";
 import { RequestPacer } from "./request-pacer.js";
 
 export interface ClientService {
@@ -18,17 +26,30 @@ export interface ClientService {
   stop(): Promise<void>;
 }
 
+interface ServeOptions {
+  prefix: string;
+  nodeId: string;
+  api: RegistryApi;
+  metrics: NodeMetrics;
+  log: Logger;
+  replies: ReplyGuard;
+  rejections: RejectionLog;
+  /** The NATS server's max_payload: a reply larger than this would be dropped by the server. */
+  maxPayload: () => number;
+}
+
 /**
  * Serves the client API as the NATS micro service `registry` (DESIGN.md §2): every node in the
  * queue group `registry`, with its id in the metadata, so `nats micro ls|info|stats` see each node.
  * The service is visible (ping, info, stats, with the node's state) from the start, but its
  * endpoints join the queue group only on `serve()`, once the node holds what its peers hold:
- * a node that is not ready never takes a client's request. Requests run in arrival order
+ * a node that is not ready never takes a client's request. The writes are served on
+ * per-service subjects too (`registry.register.<service>`). Requests run in arrival order
  * through a RequestPacer.
  */
 export async function startClientService(
   nc: NatsConnection,
-  options: { prefix: string; nodeId: string; api: RegistryApi; metrics: NodeMetrics; log: Logger },
+  options: ServeOptions,
 ): Promise<ClientService> {
   const pacer = new RequestPacer((error) =>
     options.log.error({ err: error }, "request handler failed"),
@@ -48,18 +69,21 @@ export async function startClientService(
       if (serving || service.isStopped) return;
       serving = true;
       const group = service.addGroup(options.prefix);
-      for (const endpoint of CLIENT_ENDPOINTS) {
-        group.addEndpoint(endpoint, {
+      const add = (name: string, endpoint: ClientEndpoint, scoped: boolean) =>
+        group.addEndpoint(name, {
+          subject: scoped ? `${endpoint}.*` : endpoint,
           handler: (err, msg) => {
             if (err) {
               options.log.error({ err, endpoint }, "service endpoint failed");
               return;
             }
-            pacer.submit(() => serve(endpoint, msg, options));
+            const scope = scoped ? msg.subject.slice(msg.subject.lastIndexOf(".") + 1) : undefined;
+            pacer.submit(() => serve(endpoint, msg, scope, options));
           },
           metadata: { contract: endpoint === "snapshot" ? "regsync" : "DESIGN.md §2" },
         });
-      }
+      for (const endpoint of CLIENT_ENDPOINTS) add(endpoint, endpoint, false);
+      for (const endpoint of WRITE_ENDPOINTS) add(`${endpoint}-scoped`, endpoint, true);
     },
     setState(state) {
       metadata.state = state;
@@ -72,19 +96,42 @@ export async function startClientService(
 }
 
 async function serve(
-  endpoint: (typeof CLIENT_ENDPOINTS)[number],
+  endpoint: ClientEndpoint,
   msg: ServiceMsg,
-  { api, metrics, log }: { api: RegistryApi; metrics: NodeMetrics; log: Logger },
+  scope: string | undefined,
+  options: ServeOptions,
 ): Promise<void> {
-  let reply: string;
+  const { api, metrics, log, replies, rejections } = options;
+  if (!replies.allows(msg.reply)) {
+    // Neither handled nor answered: the request may be a reflection attempt, and a write
+    // whose reply cannot be delivered should not happen either.
+    metrics.requestsDropped.inc({ endpoint, reason: "reply_subject" });
+    rejections.rejected(
+      "reply_subject",
+      { endpoint, reply: headerSafe(msg.reply ?? "") },
+      "request dropped: its reply subject is not under a configured inbox prefix (replyPrefixes)",
+    );
+    return;
+  }
+  let reply: Uint8Array;
   try {
-    reply = await api.handle(endpoint, msg.data);
+    reply = utf8(await api.handle(endpoint, msg.data, scope));
+    const maxPayload = options.maxPayload();
+    if (reply.length > maxPayload) {
+      throw new RegistryError(
+        "payload_too_large",
+        `the reply of ${reply.length} bytes exceeds the NATS server's max_payload of ${maxPayload}; ask for a smaller page (limit)`,
+      );
+    }
   } catch (error) {
     const failure =
       error instanceof RegistryError
         ? error
         : new RegistryError("internal", "internal error", undefined, { cause: error });
     if (failure.code === "internal") log.error({ err: error, endpoint }, "request failed");
+    if (failure.code === "quota_exceeded" || failure.code === "payload_too_large") {
+      rejections.rejected(failure.code, { endpoint }, failure.message);
+    }
     metrics.requests.inc({ endpoint, code: failure.code });
     answer(log, () =>
       msg.respondError(failure.status, headerSafe(failure.message), utf8(JSON.stringify(failure))),
@@ -92,7 +139,7 @@ async function serve(
     return;
   }
   metrics.requests.inc({ endpoint, code: "ok" });
-  answer(log, () => msg.respond(utf8(reply)));
+  answer(log, () => msg.respond(reply));
 }
 
 /** Sends a reply. One that cannot leave (the connection closed while the request ran) is
@@ -107,7 +154,7 @@ function answer(log: Logger, send: () => unknown): void {
 
 /** A header value holds no line breaks or control characters (the message may quote the
  * client's bad input), and stays short; the full message is in the JSON body. */
-function headerSafe(text: string): string {
+export function headerSafe(text: string): string {
   const clean = text.replace(/\p{Cc}+/gu, " ");
   return clean.length > 256 ? `${clean.slice(0, 255)}…` : clean;
 }

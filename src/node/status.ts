@@ -3,6 +3,12 @@ import type { BootstrapProgress } from "../sync/bootstrap-progress.js";
 import type { SyncEngine } from "../sync/sync-engine.js";
 import type { NodeState } from "./lifecycle.js";
 
+/**
+ * Most peers a status lists. Peers are whoever announced on the sync subject; a status must stay
+ * a small NATS message however many ids were announced, so past this the rest are only counted.
+ */
+export const MAX_STATUS_PEERS = 256;
+
 /** One node's view of itself and its peers: `regsync status`, `/status.json` and the status page. */
 export interface NodeStatus {
   node: string;
@@ -20,6 +26,8 @@ export interface NodeStatus {
   /** Present while the node streams its initial state from a peer. */
   bootstrap?: BootstrapProgress;
   peers: PeerStatus[];
+  /** Peers known but not listed (more than MAX_STATUS_PEERS); 0 when all are listed. */
+  peersOmitted: number;
 }
 
 export interface PeerStatus {
@@ -51,7 +59,10 @@ export function nodeStatus(
   },
 ): NodeStatus {
   const { digest, count } = store.digest();
-  const peers = [...(sync?.peers.values() ?? [])]
+  const known = [...(sync?.peers.values() ?? [])];
+  // Keep the live ones first: a flood of announced ids must not push real peers off the list.
+  const listed = known.sort((a, b) => b.lastSeenMs - a.lastSeenMs).slice(0, MAX_STATUS_PEERS);
+  const peers = listed
     .map((p) => ({
       id: p.id,
       state: p.state,
@@ -81,5 +92,6 @@ export function nodeStatus(
     uptimeMs: extra.nowMs - extra.startedAtMs,
     bootstrap: sync?.bootstrapping,
     peers,
+    peersOmitted: known.length - listed.length,
   };
 }

@@ -197,6 +197,7 @@ describe("client API", () => {
       "invalid_request",
       "not_found",
       "payload_too_large",
+      "quota_exceeded",
       "unavailable",
       "internal",
     ]);

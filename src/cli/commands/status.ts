@@ -145,5 +145,6 @@ function describe(node: NodeStatus): string {
     p.lastPullLatencyMs ? `${p.lastPullLatencyMs} ms` : "",
   ]);
   lines.push(table(["  peer", "state", "digest", "lag", "last seen", "failures", "pull"], rows));
+  if (node.peersOmitted > 0) lines.push(`  … and ${node.peersOmitted} more peer(s) not listed`);
   return lines.join("\n");
 }

@@ -1,4 +1,4 @@
-import { clock } from "../format.js";
+import { clock, terminalSafe } from "../format.js";
 import { COMMON_HELP, connectClient, parseCommand, runCommand } from "../options.js";
 
 const HELP = `usage: regsync watch SERVICE
@@ -26,7 +26,9 @@ export function run(argv: string[]): Promise<number> {
           ? ` ${event.instance.host}:${event.instance.port} ${event.instance.status}`
           : "";
         console.log(
-          `${clock(Date.now())} ${event.type.padEnd(12)} ${event.service}/${event.id}${where}${event.synthetic ? " (resync)" : ""}`,
+          terminalSafe(
+            `${clock(Date.now())} ${event.type.padEnd(12)} ${event.service}/${event.id}${where}${event.synthetic ? " (resync)" : ""}`,
+          ),
         );
       });
       await new Promise<void>((resolve) => {
