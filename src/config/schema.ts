@@ -124,7 +124,7 @@ export const NodeConfigSchema = z.strictObject({
   maxServices: z.int().min(0).max(10_000_000).default(10_000),
   /** New registrations (and re-registrations) per second per service, with a burst of one
    * second's worth; heartbeats are not counted. */
-  maxRegistrationsPerSecondPerService: z.int().min(0).max(1_000_000).default(2_000),
+  maxRegistrationsPerSecondPerService: z.int().min(0).max(1_000_000).default(5_000),
 
   /** A peer's version this far ahead of our wall clock is rejected and counted, never adopted. */
   maxClockSkewMs: ms(100, 86_400_000).default(30_000),

@@ -21,18 +21,6 @@ export interface Deployment {
   node(role: "node-1" | "node-2"): Partial<NodeConfigInput>;
 }
 
-/**
- * Cleanups run newest first, once the test is over: connections and nodes close before the
- * server stops (a node whose server is gone would reconnect forever while it drains).
- */
-export function cleanups(t: TestContext): (cleanup: () => unknown) => void {
-  const stack: (() => unknown)[] = [];
-  t.after(async () => {
-    for (const cleanup of stack.reverse()) await cleanup();
-  });
-  return (cleanup) => stack.push(cleanup);
-}
-
 function repoFile(path: string): string {
   return readFileSync(new URL(`../../../${path}`, import.meta.url), "utf8");
 }

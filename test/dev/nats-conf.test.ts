@@ -5,13 +5,8 @@ import { RegistryClient, RegistryClientError } from "../../src/client/mod.js";
 import type { RegistryNode } from "../../src/node/registry-node.js";
 import { instance, startNode, stopAll } from "../node/fleet.js";
 import { waitFor } from "../support/wait.js";
-import {
-  cleanups,
-  type Deployment,
-  devDeployment,
-  type Role,
-  templateDeployment,
-} from "./deployments.js";
+import { cleanups } from "../support/cleanups.js";
+import { type Deployment, devDeployment, type Role, templateDeployment } from "./deployments.js";
 
 /**
  * The attacks of issue 13, run as the users of nats.conf and of deploy/nats-cluster.conf: every
