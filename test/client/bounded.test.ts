@@ -2,9 +2,9 @@ import assert from "node:assert/strict";
 import { describe, type TestContext, test } from "node:test";
 import { connect } from "nats";
 import { RegistryClient, RegistryClientError } from "../../src/client/mod.js";
-import { instance, startNode, stopAll } from "../node/fleet.js";
-import { startNatsServer } from "../../src/dev/nats-server.js";
 import type { NodeConfigInput } from "../../src/config/schema.js";
+import { startNatsServer } from "../../src/dev/nats-server.js";
+import { instance, startNode, stopAll } from "../node/fleet.js";
 import { cleanups } from "../support/cleanups.js";
 
 const encoder = new TextEncoder();

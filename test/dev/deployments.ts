@@ -2,7 +2,6 @@ import { execFileSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { TestContext } from "node:test";
 import { type ConnectionOptions, connect, type NatsConnection, nkeyAuthenticator } from "nats";
 import { createUser } from "nkeys.js";
 import type { NodeConfigInput } from "../../src/config/schema.js";

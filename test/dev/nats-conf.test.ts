@@ -4,8 +4,8 @@ import type { Msg, NatsConnection } from "nats";
 import { RegistryClient, RegistryClientError } from "../../src/client/mod.js";
 import type { RegistryNode } from "../../src/node/registry-node.js";
 import { instance, startNode, stopAll } from "../node/fleet.js";
-import { waitFor } from "../support/wait.js";
 import { cleanups } from "../support/cleanups.js";
+import { waitFor } from "../support/wait.js";
 import { type Deployment, devDeployment, type Role, templateDeployment } from "./deployments.js";
 
 /**
