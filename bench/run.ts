@@ -15,6 +15,7 @@ const SCENARIOS: Record<string, () => Promise<{ default: Scenario }>> = {
   bootstrap: () => import("./scenarios/bootstrap.js"),
   soak: () => import("./scenarios/soak.js"),
   reconcile: () => import("./scenarios/reconcile.js"),
+  limits: () => import("./scenarios/limits.js"),
 };
 
 async function main(): Promise<void> {
