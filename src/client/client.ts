@@ -187,11 +187,7 @@ export class RegistryClient {
     }
   }
 
-  private async callOnce<T>(
-    subject: string,
-    payload: Uint8Array,
-    timeoutMs: number,
-  ): Promise<T> {
+  private async callOnce<T>(subject: string, payload: Uint8Array, timeoutMs: number): Promise<T> {
     let data: Uint8Array;
     try {
       const reply = await this.nc.request(subject, payload, {

@@ -11,6 +11,7 @@ import {
 import { VERSION } from "../version.js";
 import { utf8 } from "../wire/utf8.js";
 import type { RegistryApi } from "./api.js";
+import { guardedServices } from "./control-guard.js";
 import type { NodeState } from "./lifecycle.js";
 import type { NodeMetrics } from "./metrics.js";
 import type { RejectionLog } from "./rejection-log.js";
@@ -54,9 +55,19 @@ export async function startClientService(
   const pacer = new RequestPacer((error) =>
     options.log.error({ err: error }, "request handler failed"),
   );
+  const services = guardedServices(nc, (msg) => {
+    if (options.replies.allows(msg.reply)) return true;
+    options.metrics.requestsDropped.inc({ endpoint: "$SRV", reason: "reply_subject" });
+    options.rejections.rejected(
+      "reply_subject",
+      { endpoint: "$SRV", reply: headerSafe(msg.reply ?? "") },
+      "micro service request dropped: its reply subject is not under a configured inbox prefix",
+    );
+    return false;
+  });
   // nats.js keeps this object and reads it for every INFO and PING reply.
   const metadata: Record<string, string> = { node: options.nodeId, state: "starting" };
-  const service = await nc.services.add({
+  const service = await services.add({
     name: SERVICE_NAME,
     version: VERSION,
     description: "regsync service registry",

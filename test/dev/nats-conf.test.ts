@@ -92,10 +92,13 @@ async function runAttacks(t: TestContext, defer: Defer, deployment: Deployment):
     for (const reply of targets) {
       teamA.nc.publish("registry.lookup", encoder.encode('{"service":"payments"}'), { reply });
     }
-    operator.nc.publish("registry.status", new Uint8Array(), {
-      reply: "registry.changes.payments",
-    });
-    await waitFor(async () => (await dropped(nodes)) - before === targets.length + nodes.length, {
+    // Every node answers registry.status and the micro service's PING, INFO and STATS.
+    const everyNode = ["registry.status", "$SRV.PING", "$SRV.INFO.registry", "$SRV.STATS"];
+    for (const subject of everyNode) {
+      operator.nc.publish(subject, new Uint8Array(), { reply: "registry.changes.payments" });
+    }
+    const expected = targets.length + everyNode.length * nodes.length;
+    await waitFor(async () => (await dropped(nodes)) - before === expected, {
       message: "every reflection dropped and counted",
     });
     // A round trip through the nodes after the drops: had a reply been sent, it came first.
@@ -184,6 +187,11 @@ async function runAttacks(t: TestContext, defer: Defer, deployment: Deployment):
         nc.publish(subject, encoder.encode("{}")),
       );
     }
+    // nats micro ls|info still works: PING from the operator's inbox is answered.
+    const ping = await operator.nc.request("$SRV.PING.registry", new Uint8Array(), {
+      timeout: 3_000,
+    });
+    assert.equal(JSON.parse(decoder.decode(ping.data)).name, "registry");
     const services = await new RegistryClient(operator.nc).services();
     assert.deepEqual(
       services.map((s) => s.name),

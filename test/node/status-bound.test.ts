@@ -38,6 +38,7 @@ test("a status lists at most MAX_STATUS_PEERS peers, the most recently seen, and
   } as unknown as SyncEngine;
   const status = nodeStatus(store, sync, {
     version: "x",
+    state: "ready",
     ready: true,
     selfPreservation: false,
     startedAtMs: 0,
