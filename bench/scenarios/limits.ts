@@ -120,7 +120,7 @@ async function run(context: BenchContext): Promise<BenchRow[]> {
       atLeast(
         `lookups of a ${instances}-instance service answered`,
         answered,
-        "of " + lookups,
+        `of ${lookups}`,
         lookups,
       ),
       { metric: "pages per full lookup", value: pages, unit: "pages", note: `default limit 1,000` },
