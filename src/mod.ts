@@ -1,7 +1,13 @@
 export * from "./client/mod.js";
 export { loadNodeConfig, parseNodeConfig } from "./config/load.js";
 export type { NodeConfig, NodeConfigInput } from "./config/schema.js";
+export { ERROR_CODES, type ErrorCode, RegistryError } from "./contract/errors.js";
+export type { CustomMerge } from "./core/merge.js";
 export * as core from "./core/mod.js";
-export { ERROR_CODES, type ErrorCode, RegistryError } from "./errors.js";
 export { RegistryNode, type RegistryNodeOptions } from "./node/registry-node.js";
 export { createSyncCodec } from "./sync/envelope-codec.js";
+export { MemoryNetwork, MemoryTransport } from "./sync/memory-transport.js";
+export { NatsSyncTransport } from "./sync/nats-transport.js";
+export { REAL_TIMERS, type SyncTimers } from "./sync/timers.js";
+export type { SyncTransport, TransportMessage } from "./sync/transport.js";
+export { VirtualTimers } from "./sync/virtual-timers.js";

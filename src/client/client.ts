@@ -1,8 +1,13 @@
 import { type NatsConnection, NatsError, ErrorCode as NatsErrorCode } from "nats";
+import {
+  type ClientEndpoint,
+  clientSubject,
+  isWriteEndpoint,
+  scopedSubject,
+} from "../contract/subjects.js";
 import type { InstanceInput, Status } from "../core/instance.js";
 import type { LookupQuery } from "../core/lookup.js";
-import { connectNats, type NatsSettings } from "../node/connection.js";
-import { type ClientEndpoint, clientSubject, isWriteEndpoint, scopedSubject } from "../subjects.js";
+import { connectNats, type NatsSettings } from "../nats/connection.js";
 import { utf8 } from "../wire/utf8.js";
 import { errorFromReply, isErrorReply, RegistryClientError } from "./errors.js";
 import { checkServiceOf, followPages, type Paged } from "./pages.js";

@@ -1,4 +1,4 @@
-import { type ErrorCode, isErrorCode, type ValidationIssue } from "../errors.js";
+import { type ErrorCode, isErrorCode, type ValidationIssue } from "../contract/errors.js";
 
 /** A failed registry call: the node's error code, or `unavailable` when no node answered. */
 export class RegistryClientError extends Error {

@@ -1,6 +1,6 @@
 import type { Msg } from "nats";
-import { CHANGE_HEADERS } from "../node/changes.js";
-import { changesSubject } from "../subjects.js";
+import { CHANGE_HEADERS } from "../contract/headers.js";
+import { changesSubject } from "../contract/subjects.js";
 import type { RegisteredInstance, RegistryClient } from "./client.js";
 
 export type WatchEventType = "registered" | "updated" | "deregistered" | "expired";

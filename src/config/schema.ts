@@ -1,5 +1,6 @@
 import { hostname } from "node:os";
 import { z } from "zod";
+import { NODE_ID } from "../contract/ids.js";
 
 /**
  * Every setting of a registry node, with its default, its unit and the reason for the default.
@@ -8,7 +9,7 @@ import { z } from "zod";
  */
 
 /** A node id names the node's sync subject, so it must be one NATS subject token. */
-export const NODE_ID = /^[A-Za-z0-9_-]{1,64}$/;
+export { NODE_ID };
 
 const SUBJECT_TOKENS = /^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/;
 const REPLY_PREFIX = /^([A-Za-z0-9_$-]+\.)+$/;

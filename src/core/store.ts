@@ -12,6 +12,7 @@ import {
 } from "./entry.js";
 import { Hlc, type HlcTimestamp, hlcWall } from "./hlc.js";
 import { type Instance, instanceBody, type Status } from "./instance.js";
+import { internTable } from "./intern.js";
 import { KeyTable } from "./key-table.js";
 import { type LookupQuery, matchesQuery } from "./lookup.js";
 import { type ConflictResolution, type EntryOrder, entryOrder } from "./merge.js";
@@ -471,12 +472,4 @@ function holdsLease(entry: Entry): boolean {
 }
 
 /** Instance versions repeat across a service's instances: share one copy of each (bounded). */
-const VERSION_INTERN_LIMIT = 4_096;
-const versions = new Map<string, string>();
-
-function internVersion(ver: string): string {
-  const shared = versions.get(ver);
-  if (shared !== undefined) return shared;
-  if (versions.size < VERSION_INTERN_LIMIT) versions.set(ver, ver);
-  return ver;
-}
+const internVersion = internTable(4_096);

@@ -7,7 +7,6 @@ import { forgetDirectory, trackChild, trackDirectory } from "./leftovers.js";
 import { type ClusterConfig, renderServerConfig } from "./nats-config.js";
 import { LOOPBACK } from "./ports.js";
 
-export { startNatsCluster } from "./nats-cluster.js";
 export { freePort } from "./ports.js";
 
 /** How long a server may take to accept connections; generous for a loaded 2-core machine. */

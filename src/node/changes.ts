@@ -1,14 +1,10 @@
 import { headers, type NatsConnection } from "nats";
+import { CHANGE_HEADERS } from "../contract/headers.js";
 import { type ChangeEvent, renderInstance } from "../core/mod.js";
 import { changesSubject } from "../subjects.js";
 import { utf8 } from "../wire/utf8.js";
 
-/** Headers that let a watcher detect a missed notification: each publisher numbers its own. */
-export const CHANGE_HEADERS = {
-  node: "Regsync-Node",
-  seq: "Regsync-Seq",
-  epoch: "Regsync-Epoch",
-} as const;
+export { CHANGE_HEADERS };
 
 /**
  * Publishes change notifications on `<prefix>.changes.<service>` (DESIGN.md §2). Best-effort

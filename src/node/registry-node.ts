@@ -2,15 +2,22 @@ import { randomBytes } from "node:crypto";
 import type { NatsConnection, Subscription } from "nats";
 import type { Logger } from "pino";
 import type { NodeConfig } from "../config/schema.js";
-import { type ChangeEvent, type Entry, RegistryStore, SelfPreservation } from "../core/mod.js";
+import { statusSubject } from "../contract/subjects.js";
+import {
+  type ChangeEvent,
+  type CustomMerge,
+  type Entry,
+  RegistryStore,
+  SelfPreservation,
+} from "../core/mod.js";
 import { LmdbStorage } from "../storage/lmdb-storage.js";
 import { MemoryStorage, type PersistedState, type ReplicaStorage } from "../storage/storage.js";
-import { statusSubject } from "../subjects.js";
 import type { BootstrapProgress } from "../sync/bootstrap-progress.js";
 import type { SyncCodec } from "../sync/codec.js";
 import { NatsSyncTransport } from "../sync/nats-transport.js";
 import { SyncEngine } from "../sync/sync-engine.js";
-import { realTimersWithClock } from "../sync/timers.js";
+import { realTimersWithClock, type SyncTimers } from "../sync/timers.js";
+import type { SyncTransport } from "../sync/transport.js";
 import { VERSION } from "../version.js";
 import { WriteAdmission } from "./admission.js";
 import { RegistryApi } from "./api.js";
@@ -29,13 +36,30 @@ import { explainStartFailure, httpBindFailure } from "./start-failure.js";
 import { type NodeStatus, nodeStatus } from "./status.js";
 import { answerStatus } from "./status-responder.js";
 
+/**
+ * What a node is built from. Only `config` and `codec` are required; everything else defaults
+ * to what `regsync node` uses, and is injectable so that code embedding regsync (or a test)
+ * can swap one part without forking the node. See docs/embedding.md.
+ */
 export interface RegistryNodeOptions {
   config: NodeConfig;
   /** Codec for sync payloads (envelope, compression, signatures). */
   codec: SyncCodec;
+  /** @default a pino logger per `config.logLevel` and `config.logFormat` */
   logger?: Logger;
-  /** Wall clock in ms; tests inject a skewed one. */
+  /** Wall clock in ms; tests inject a skewed one. @default Date.now */
   wallClock?: () => number;
+  /** Where the replica persists. @default LMDB in `config.dataDir`, or nothing with `config.memory` */
+  storage?: ReplicaStorage;
+  /** The network sync runs over. @default the node's NATS connection */
+  syncTransport?: SyncTransport;
+  /** Clock, timers and randomness for sync. @default real timers reading `wallClock` */
+  timers?: SyncTimers;
+  /**
+   * A custom merge of two versions of one key (DESIGN.md §3); it replaces
+   * `config.conflictResolution`. It must be deterministic and associative, or replicas diverge.
+   */
+  merge?: CustomMerge;
 }
 
 const READY_POLL_MS = 25;
@@ -57,6 +81,7 @@ export class RegistryNode {
   private readonly codec: SyncCodec;
   private readonly preservation: SelfPreservation;
   private readonly wallClock: () => number;
+  private readonly options: RegistryNodeOptions;
   private nc: NatsConnection | undefined;
   private service: ClientService | undefined;
   private sync: SyncEngine | undefined;
@@ -74,15 +99,18 @@ export class RegistryNode {
   private readonly startedAtMs = Date.now();
 
   constructor(options: RegistryNodeOptions) {
+    this.options = options;
     this.config = options.config;
     this.codec = options.codec;
     this.wallClock = options.wallClock ?? Date.now;
     this.log =
       options.logger ??
       createLogger(this.config.logLevel, { node: this.config.id }, this.config.logFormat);
-    this.storage = this.config.memory
-      ? new MemoryStorage()
-      : new LmdbStorage(this.config.dataDir ?? `.regsync/${this.config.id}`, this.config.id);
+    this.storage =
+      options.storage ??
+      (this.config.memory
+        ? new MemoryStorage()
+        : new LmdbStorage(this.config.dataDir ?? `.regsync/${this.config.id}`, this.config.id));
     this.restored = this.storage.load();
     this.store = new RegistryStore({
       nodeId: this.config.id,
@@ -90,7 +118,7 @@ export class RegistryNode {
       wallClock: this.wallClock,
       maxClockSkewMs: this.config.maxClockSkewMs,
       tombstoneTtlMs: this.config.tombstoneTtlMs,
-      conflictResolution: this.config.conflictResolution,
+      conflictResolution: options.merge ?? this.config.conflictResolution,
     });
     if (this.restored !== undefined) this.store.restore(this.restored.entries, this.restored.head);
     this.preservation = new SelfPreservation({
@@ -176,14 +204,14 @@ export class RegistryNode {
       this.metrics.changesPublished.inc({ type }),
     );
     this.sync = new SyncEngine({
-      transport: new NatsSyncTransport(nc),
+      transport: this.options.syncTransport ?? new NatsSyncTransport(nc),
       store: this.store,
       codec: this.codec,
       settings: this.config,
       log: this.log,
       metrics: this.metrics,
       onApplied: (entries) => this.commitReplicated(entries),
-      timers: realTimersWithClock(this.wallClock),
+      timers: this.options.timers ?? realTimersWithClock(this.wallClock),
       cursors: {
         initial: this.restored?.cursors ?? new Map(),
         save: (peer, epoch, cursor) => {

@@ -134,8 +134,8 @@ export class LmdbStorage implements ReplicaStorage {
     await Promise.all(entries.map((e) => this.entries.remove(entryKey(e.service, e.id))));
   }
 
-  saveCursor(peer: string, epoch: string, cursor: number): void {
-    void this.cursors.put(peer, { epoch, cursor });
+  async saveCursor(peer: string, epoch: string, cursor: number): Promise<void> {
+    await this.cursors.put(peer, { epoch, cursor });
   }
 
   async close(): Promise<void> {

@@ -22,7 +22,8 @@ export interface ReplicaStorage {
   commit(entries: readonly Entry[], head: number): Promise<void>;
   /** Forgets collected entries; not awaited by anyone, collection is idempotent. */
   remove(entries: readonly Entry[]): Promise<void>;
-  saveCursor(peer: string, epoch: string, cursor: number): void;
+  /** Resolves once written; a failure only leaves an older cursor for the next start. */
+  saveCursor(peer: string, epoch: string, cursor: number): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -34,6 +35,6 @@ export class MemoryStorage implements ReplicaStorage {
   async initialise(): Promise<void> {}
   async commit(): Promise<void> {}
   async remove(): Promise<void> {}
-  saveCursor(): void {}
+  async saveCursor(): Promise<void> {}
   async close(): Promise<void> {}
 }

@@ -1,3 +1,5 @@
+import { NODE_ID } from "../contract/ids.js";
+import { internTable } from "../core/intern.js";
 import {
   type EntryRecord,
   type EntryState,
@@ -33,24 +35,11 @@ export type EntryTuple = [
 const TUPLE_LENGTH = 11;
 /** A body larger than this cannot come from a valid registration (bounded fields). */
 export const MAX_BODY_CHARS = 48 * 1024;
-const NODE_ID = /^[A-Za-z0-9_-]{1,64}$/;
 const STATUS_BY_NAME: ReadonlyMap<string, Status> = new Map(STATUSES.map((s) => [s, s]));
 
-/**
- * One shared copy of the strings that repeat across entries (service names, node ids,
- * instance versions): a million entries decoded from batches would otherwise each carry their
- * own copies, which costs heap and lengthens every garbage collection. Bounded, so a hostile
- * stream of distinct strings cannot grow it without limit.
- */
-const INTERN_LIMIT = 65_536;
-const interned = new Map<string, string>();
-
-function intern(value: string): string {
-  const shared = interned.get(value);
-  if (shared !== undefined) return shared;
-  if (interned.size < INTERN_LIMIT) interned.set(value, value);
-  return value;
-}
+/** One shared copy of the strings that repeat across decoded entries (service names, node
+ * ids, instance versions). */
+const intern = internTable(65_536);
 
 function isLeaseField(n: unknown): n is number {
   return typeof n === "number" && Number.isSafeInteger(n) && n >= 0;

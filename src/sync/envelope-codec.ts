@@ -1,8 +1,19 @@
 import { readFileSync } from "node:fs";
-import type { NodeConfig } from "../config/schema.js";
 import { decodeEnvelope, encodeEnvelope } from "../wire/envelope.js";
 import { NodeIdentity, TrustedPeers } from "../wire/identity.js";
 import type { SyncCodec } from "./codec.js";
+
+/** The settings the envelope codec reads; a node's config carries them all. */
+export interface EnvelopeCodecSettings {
+  /** Bodies smaller than this are sent uncompressed. */
+  compressionThreshold: number;
+  /** The largest body accepted after inflating. */
+  maxDecompressedBytes: number;
+  /** Public nkeys whose signatures are trusted; empty: signatures are not checked. */
+  trustedPeers: readonly string[];
+  nodeSeed?: string;
+  nodeSeedFile?: string;
+}
 
 /**
  * The node's sync codec: its identity signs, its trusted peers verify, its limits bound.
@@ -10,7 +21,7 @@ import type { SyncCodec } from "./codec.js";
  * (a configured seed) or takes part in a fleet that checks signatures (trustedPeers set).
  */
 export function createSyncCodec(
-  config: NodeConfig,
+  config: EnvelopeCodecSettings,
 ): SyncCodec & { identity: NodeIdentity | undefined } {
   const identity = nodeIdentity(config);
   const trustedPeers = new TrustedPeers(config.trustedPeers);
@@ -27,7 +38,7 @@ export function createSyncCodec(
   };
 }
 
-function nodeIdentity(config: NodeConfig): NodeIdentity | undefined {
+function nodeIdentity(config: EnvelopeCodecSettings): NodeIdentity | undefined {
   if (config.nodeSeed !== undefined) return NodeIdentity.fromSeed(config.nodeSeed);
   if (config.nodeSeedFile !== undefined)
     return NodeIdentity.fromSeed(readFileSync(config.nodeSeedFile, "utf8"));

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { NODE_ID } from "../config/schema.js";
+import { NODE_ID } from "../contract/ids.js";
 
 /**
  * The sync protocol's messages (docs/protocol.md). Each travels msgpack-encoded inside the

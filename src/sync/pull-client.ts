@@ -57,11 +57,20 @@ export class PullClient {
   /** Backoff sleeps in progress; stopping wakes them so no loop outlives the engine. */
   readonly #sleepers = new Map<TimerHandle, () => void>();
   #stopped = false;
+  /** Rejects on stop: a loop waiting for a page ends at once instead of at the pull timeout. */
+  readonly #stopping: Promise<never>;
+  #stop: (reason: Error) => void = () => {};
 
-  constructor(private readonly o: PullClientOptions) {}
+  constructor(private readonly o: PullClientOptions) {
+    this.#stopping = new Promise<never>((_, reject) => {
+      this.#stop = reject;
+    });
+    this.#stopping.catch(() => {});
+  }
 
   stop(): void {
     this.#stopped = true;
+    this.#stop(new Error("sync stopped"));
     for (const [timer, wake] of this.#sleepers) {
       this.o.timers.clearTimeout(timer);
       wake();
@@ -93,6 +102,7 @@ export class PullClient {
           continue;
         }
       }
+      if (this.#stopped) return;
       if (peer.onPullFailure(o.timers.now(), o.suspectAfterFailures)) {
         o.log.warn(
           { peer: peer.id, failures: peer.failures },
@@ -118,10 +128,11 @@ export class PullClient {
     const started = performance.now();
     let reply: PullReply;
     try {
-      const data = await this.takePage(peer, peer.cursor);
+      const data = await Promise.race([this.takePage(peer, peer.cursor), this.#stopping]);
       o.metrics.pullWaited(performance.now() - started);
       reply = parseMessage(PullReplySchema, o.codec.decode(data));
     } catch (error) {
+      if (this.#stopped) return "failed";
       if (rejectionReason(error) !== "internal") this.reject(error);
       else o.log.debug({ peer: peer.id, err: error }, "pull failed");
       o.metrics.pulled("failed");
@@ -210,6 +221,7 @@ export class PullClient {
   }
 
   private sleep(ms: number): Promise<void> {
+    if (this.#stopped) return Promise.resolve();
     return new Promise((resolve) => {
       const timer = this.o.timers.setTimeout(() => {
         this.#sleepers.delete(timer);

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { NODE_ID } from "../config/schema.js";
+import { NODE_ID } from "../contract/ids.js";
 import {
   type Entry,
   type EntryRecord,
@@ -115,8 +115,11 @@ export async function reconcileWith(
     bytesOut: 0,
     bytesIn: 0,
   };
-  const ask = async <S extends z.ZodType>(message: object, schema: S): Promise<z.output<S>> => {
-    const bytes = deps.codec.encode(message, true);
+  const ask = async <S extends z.ZodType>(
+    message: object | Uint8Array,
+    schema: S,
+  ): Promise<z.output<S>> => {
+    const bytes = message instanceof Uint8Array ? message : deps.codec.encode(message, true);
     outcome.bytesOut += bytes.length;
     const reply = await deps.transport.request(subject, bytes, { timeoutMs: deps.timeoutMs });
     outcome.bytesIn += reply.length;
@@ -154,7 +157,8 @@ export async function reconcileWith(
   return outcome;
 }
 
-type Ask = <S extends z.ZodType>(message: object, schema: S) => Promise<z.output<S>>;
+/** Sends a message (or bytes already encoded) and validates the reply. */
+type Ask = <S extends z.ZodType>(message: object | Uint8Array, schema: S) => Promise<z.output<S>>;
 
 /** Fetches the peer's versions of `keys`, a bounded request at a time; returns entries applied. */
 async function fetchKeys(deps: ExchangeDeps, keys: readonly KeyHash[], ask: Ask): Promise<number> {
@@ -178,13 +182,63 @@ async function fetchKeys(deps: ExchangeDeps, keys: readonly KeyHash[], ask: Ask)
 async function pushKeys(deps: ExchangeDeps, keys: readonly KeyHash[], ask: Ask): Promise<number> {
   let pushed = 0;
   for (const chunk of chunksByBytes(entriesFor(deps.store, keys), deps.maxMessageBytes())) {
-    await ask(
-      { type: "push", v: PROTOCOL_VERSION, node: deps.nodeId, entries: chunk.map(toTuple) },
-      PushedReply,
-    );
-    pushed += chunk.length;
+    pushed += await pushChunk(deps, chunk, ask);
   }
   return pushed;
+}
+
+/** The byte bound is an estimate (multi-byte text counts once): a chunk still over the
+ * transport's limit is split in half until it fits. */
+async function pushChunk(deps: ExchangeDeps, chunk: readonly Entry[], ask: Ask): Promise<number> {
+  const bytes = deps.codec.encode(
+    { type: "push", v: PROTOCOL_VERSION, node: deps.nodeId, entries: chunk.map(toTuple) },
+    true,
+  );
+  if (bytes.length > deps.transport.maxPayload() && chunk.length > 1) {
+    const half = chunk.length >> 1;
+    return (
+      (await pushChunk(deps, chunk.slice(0, half), ask)) +
+      (await pushChunk(deps, chunk.slice(half), ask))
+    );
+  }
+  await ask(bytes, PushedReply);
+  return chunk.length;
+}
+
+/**
+ * The peer's answer to a fetch: our versions of as many of `keys` as fit one message. The byte
+ * budget is an estimate, so a reply still over the transport's limit serves half the keys,
+ * until it fits; the peer asks again for the rest.
+ */
+function fetchReply(deps: ExchangeDeps, keys: readonly KeyHash[]): Uint8Array {
+  const budget = deps.maxMessageBytes();
+  let limit = keys.length;
+  for (;;) {
+    const entries: Entry[] = [];
+    let bytes = 0;
+    let served = 0;
+    for (const key of keys) {
+      if (served === limit) break;
+      const found = deps.store.reconIndex.find(keyHashHigh(key), keyHashLow(key));
+      const size = found.reduce((sum, e) => sum + estimateRecordBytes(e), 0);
+      if (served > 0 && bytes + size > budget) break;
+      for (const entry of found) entries.push(entry);
+      bytes += size;
+      served++;
+    }
+    const reply = deps.codec.encode(
+      {
+        type: "entries",
+        v: PROTOCOL_VERSION,
+        node: deps.nodeId,
+        served,
+        entries: entries.map(toTuple),
+      },
+      true,
+    );
+    if (reply.length <= deps.transport.maxPayload() || served <= 1) return reply;
+    limit = served >> 1;
+  }
 }
 
 /** Answers a peer's reconciliation, fetch or push request. */
@@ -215,26 +269,7 @@ export async function serveExchange(deps: ExchangeDeps, msg: TransportMessage): 
         return;
       }
       case "fetch": {
-        const keys = unpackKeyHashes(request.keys);
-        const budget = deps.maxMessageBytes();
-        const entries: Entry[] = [];
-        let bytes = 0;
-        let served = 0;
-        for (const key of keys) {
-          const found = deps.store.reconIndex.find(keyHashHigh(key), keyHashLow(key));
-          const size = found.reduce((sum, e) => sum + estimateRecordBytes(e), 0);
-          if (served > 0 && bytes + size > budget) break;
-          for (const entry of found) entries.push(entry);
-          bytes += size;
-          served++;
-        }
-        answer({
-          type: "entries",
-          v: PROTOCOL_VERSION,
-          node: deps.nodeId,
-          served,
-          entries: entries.map(toTuple),
-        });
+        msg.respond(fetchReply(deps, unpackKeyHashes(request.keys)));
         return;
       }
       case "push": {

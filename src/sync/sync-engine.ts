@@ -1,6 +1,6 @@
 import type { Logger } from "pino";
+import { syncSubjects } from "../contract/subjects.js";
 import type { Entry, EntryRecord, RegistryStore } from "../core/mod.js";
-import { syncSubjects } from "../subjects.js";
 import { Announcer } from "./announcer.js";
 import { Bootstrap } from "./bootstrap.js";
 import type { BootstrapProgress } from "./bootstrap-progress.js";
@@ -83,6 +83,9 @@ export class SyncEngine {
   private readonly accepts: readonly string[];
   private subscriptions: TransportSubscription[] = [];
   private stopped = false;
+  /** Pull loops and inline applies under way: stopping waits for them, so none writes to
+   * storage after the node closed it. */
+  private readonly inflight = new Set<Promise<void>>();
 
   constructor(options: SyncEngineOptions) {
     this.o = {
@@ -206,6 +209,7 @@ export class SyncEngine {
     this.announcer.stop();
     for (const sub of this.subscriptions) sub.unsubscribe();
     this.subscriptions = [];
+    await Promise.allSettled(this.inflight);
   }
 
   /** Whether this node's digest equals that of every live peer. */
@@ -299,7 +303,7 @@ export class SyncEngine {
           this.bootstrap.onNewHistory(peer);
           break;
         case "apply-inline":
-          void this.applyInline(peer, announce, action.records);
+          this.track(this.applyInline(peer, announce, action.records));
           break;
         case "sync":
           if (action.mismatch)
@@ -336,7 +340,18 @@ export class SyncEngine {
 
   private syncWith(peer: PeerState): void {
     if (this.stopped) return;
-    void this.pulls.sync(peer).finally(() => this.updateGauges());
+    this.track(
+      this.pulls
+        .sync(peer)
+        .catch((error: unknown) => this.o.log.warn({ peer: peer.id, err: error }, "sync failed"))
+        .finally(() => this.updateGauges()),
+    );
+  }
+
+  private track(work: Promise<void>): void {
+    this.inflight.add(work);
+    const done = () => this.inflight.delete(work);
+    work.then(done, done);
   }
 
   /** One differential reconciliation with `peer`; true when it completed. */

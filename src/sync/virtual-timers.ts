@@ -10,7 +10,7 @@ interface Scheduled {
 
 /**
  * Virtual time for deterministic tests: timers fire only when the test advances the clock, in
- * (time, creation) order, and chance comes from a seed. Between two timers every pending
+ * (time, creation) order, and chance comes from a seed. Between two instants every pending
  * promise continuation runs (`runFor` yields to the real event loop), so async code behaves as
  * it would, minus the real waiting.
  */
@@ -59,11 +59,18 @@ export class VirtualTimers implements SyncTimers {
     for (;;) {
       const next = this.queue[0];
       if (next === undefined || next.at > end) break;
-      this.queue.shift();
-      if (next.cancelled) continue;
-      this.clock = Math.max(this.clock, next.at);
-      next.fn();
-      await settle();
+      // Everything due at one instant fires together, then promises settle: the order stays
+      // deterministic, and a busy simulation turns the event loop once per instant, not per timer.
+      const at = next.at;
+      this.clock = Math.max(this.clock, at);
+      let fired = 0;
+      while (this.queue[0] !== undefined && this.queue[0].at === at) {
+        const due = this.queue.shift()!;
+        if (due.cancelled) continue;
+        due.fn();
+        fired++;
+      }
+      if (fired > 0) await settle();
     }
     this.clock = end;
   }

@@ -9,9 +9,10 @@ import { deflateRawSync } from "node:zlib";
 import fc from "fast-check";
 import { connect, type NatsConnection } from "nats";
 import { parseNodeConfig } from "../../src/config/load.js";
+import { ERROR_CODES } from "../../src/contract/errors.js";
+import { syncSubjects } from "../../src/contract/subjects.js";
 import { InstanceSchema } from "../../src/core/mod.js";
 import { type NatsServerHandle, startNatsServer } from "../../src/dev/nats-server.js";
-import { ERROR_CODES } from "../../src/errors.js";
 import type { RegistryNode } from "../../src/node/registry-node.js";
 import {
   DeregisterRequest,
@@ -19,7 +20,6 @@ import {
   LookupRequest,
   SnapshotRequest,
 } from "../../src/node/requests.js";
-import { syncSubjects } from "../../src/subjects.js";
 import { createSyncCodec } from "../../src/sync/envelope-codec.js";
 import { PROTOCOL_VERSION } from "../../src/sync/messages.js";
 import { FORMAT_VERSION } from "../../src/wire/envelope.js";

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
+import { ERROR_CODES, RegistryError } from "../../src/contract/errors.js";
 import { type ChangeEvent, entryKey, RegistryStore } from "../../src/core/mod.js";
-import { ERROR_CODES, RegistryError } from "../../src/errors.js";
 import { RegistryApi } from "../../src/node/api.js";
 
 function setup(options: { ready?: boolean; commit?: () => Promise<void> } = {}) {
