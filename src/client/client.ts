@@ -224,7 +224,11 @@ const RETRY_MAX_MS = 500;
  * the request stands. */
 function retryDelayMs(error: unknown, attempt: number): number | undefined {
   if (!(error instanceof RegistryClientError) || error.code !== "unavailable") return undefined;
-  if (error.cause instanceof NatsError && error.cause.code === NatsErrorCode.Timeout)
+  if (
+    error.cause instanceof NatsError &&
+    (error.cause.code === NatsErrorCode.Timeout ||
+      error.cause.code === NatsErrorCode.PermissionsViolation)
+  )
     return undefined;
   const ceiling = Math.min(RETRY_MAX_MS, RETRY_BASE_MS * 2 ** attempt);
   return Math.random() * ceiling;
@@ -238,6 +242,16 @@ function serviceOfBody(body: unknown): string | undefined {
 
 function toClientError(error: unknown): RegistryClientError {
   if (error instanceof NatsError) {
+    if (error.code === NatsErrorCode.PermissionsViolation) {
+      // Not worth retrying: the NATS user may not publish this request (a team writing a
+      // service that is not its own, docs/security.md).
+      return new RegistryClientError(
+        "unavailable",
+        `NATS refused the request: ${error.message} (check the user's permissions)`,
+        [],
+        { cause: error },
+      );
+    }
     if (error.code === NatsErrorCode.NoResponders) {
       return new RegistryClientError("unavailable", "no registry node is serving", [], {
         cause: error,

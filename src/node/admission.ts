@@ -9,6 +9,12 @@ import { RegistrationRate } from "./registration-rate.js";
 export const MAX_INSTANCE_BYTES = 8 * 1024;
 /** What the rendered reply adds to the stored body: key, status, lease times, node id. */
 const RENDER_OVERHEAD_BYTES = 400;
+/**
+ * How much longer a stored body can be than the request it came from: defaults filled in
+ * (weight, ttlMs) and numbers written in full (`1e3` → `1000`). Strings never grow: the body
+ * escapes exactly what JSON requires, which the request had to escape too.
+ */
+const BODY_GROWTH_BYTES = 64;
 
 export interface QuotaSettings {
   maxInstancesPerService: number;
@@ -33,14 +39,10 @@ export class WriteAdmission {
     this.rate = new RegistrationRate(quotas.maxRegistrationsPerSecondPerService);
   }
 
-  admit(instance: Instance): void {
-    const size = Buffer.byteLength(instanceBody(instance)) + RENDER_OVERHEAD_BYTES;
-    if (size > MAX_INSTANCE_BYTES) {
-      throw new RegistryError(
-        "payload_too_large",
-        `instance ${instance.service}/${instance.id} renders to about ${size} bytes; the limit is ${MAX_INSTANCE_BYTES}`,
-      );
-    }
+  /** `requestBytes`, the size of the request the instance came from, lets the usual small
+   * registration skip rendering its body just to measure it. */
+  admit(instance: Instance, requestBytes = Number.POSITIVE_INFINITY): void {
+    this.checkSize(instance, requestBytes);
     const now = this.now();
     const existing = this.store.get(instance.service, instance.id);
     if (!isLive(this.store, existing, now)) this.checkCounts(instance.service, now);
@@ -48,6 +50,17 @@ export class WriteAdmission {
       throw new RegistryError(
         "quota_exceeded",
         `service ${instance.service} is over its ${this.quotas.maxRegistrationsPerSecondPerService} registrations per second on this node; retry later`,
+      );
+    }
+  }
+
+  private checkSize(instance: Instance, requestBytes: number): void {
+    if (requestBytes + BODY_GROWTH_BYTES + RENDER_OVERHEAD_BYTES <= MAX_INSTANCE_BYTES) return;
+    const size = Buffer.byteLength(instanceBody(instance)) + RENDER_OVERHEAD_BYTES;
+    if (size > MAX_INSTANCE_BYTES) {
+      throw new RegistryError(
+        "payload_too_large",
+        `instance ${instance.service}/${instance.id} renders to about ${size} bytes; the limit is ${MAX_INSTANCE_BYTES}`,
       );
     }
   }

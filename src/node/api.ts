@@ -72,7 +72,7 @@ export class RegistryApi {
     if (scope !== undefined) checkScope(body, scope);
     switch (endpoint) {
       case "register":
-        return this.register(body);
+        return this.register(body, data.length);
       case "heartbeat":
         return this.heartbeat(body);
       case "deregister":
@@ -86,9 +86,9 @@ export class RegistryApi {
     }
   }
 
-  private async register(body: unknown): Promise<string> {
+  private async register(body: unknown, requestBytes: number): Promise<string> {
     const instance = validate(InstanceSchema, body);
-    this.deps.admission?.admit(instance);
+    this.deps.admission?.admit(instance, requestBytes);
     const event = this.deps.store.register(instance);
     await this.deps.commit([event.entry]);
     const instanceJson = renderInstance(event.entry);
