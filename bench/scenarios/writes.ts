@@ -25,36 +25,22 @@ interface Configuration {
   key: string;
   label: string;
   start: () => Promise<WriteTarget>;
+  /** For regsync fleets: what `REGSYNC_BENCH_BASELINE_CLI` starts as the baseline twin. */
+  fleet?: { size: number; durable: boolean };
+}
+
+function fleet(size: number, durable: boolean, key: string, label: string): Configuration {
+  return { key, label, fleet: { size, durable }, start: () => regsyncFleet(size, durable, key) };
 }
 
 const CONFIGURATIONS: Configuration[] = [
   { key: "kv-r1", label: "NATS KV R1 (1 server)", start: () => jetStreamKv(1, "kv-r1") },
   { key: "kv-r3", label: "NATS KV R3 (3 servers)", start: () => jetStreamKv(3, "kv-r3") },
-  {
-    key: "rs1-mem",
-    label: "regsync 1 node, memory",
-    start: () => regsyncFleet(1, false, "rs1-mem"),
-  },
-  {
-    key: "rs1-dur",
-    label: "regsync 1 node, durable",
-    start: () => regsyncFleet(1, true, "rs1-dur"),
-  },
-  {
-    key: "rs3-mem",
-    label: "regsync 3 nodes, memory",
-    start: () => regsyncFleet(3, false, "rs3-mem"),
-  },
-  {
-    key: "rs3-dur",
-    label: "regsync 3 nodes, durable",
-    start: () => regsyncFleet(3, true, "rs3-dur"),
-  },
-  {
-    key: "rs5-dur",
-    label: "regsync 5 nodes, durable",
-    start: () => regsyncFleet(5, true, "rs5-dur"),
-  },
+  fleet(1, false, "rs1-mem", "regsync 1 node, memory"),
+  fleet(1, true, "rs1-dur", "regsync 1 node, durable"),
+  fleet(3, false, "rs3-mem", "regsync 3 nodes, memory"),
+  fleet(3, true, "rs3-dur", "regsync 3 nodes, durable"),
+  fleet(5, true, "rs5-dur", "regsync 5 nodes, durable"),
 ];
 
 interface Measured {
@@ -234,13 +220,55 @@ function targets(
         20,
       ),
     );
+  for (const c of selected) {
+    if (!ran.has(`${c.key}-base`)) continue;
+    const base = `${c.key}-base`;
+    rows.push(
+      {
+        metric: `${c.label}: writes/s, this build / baseline`,
+        value: rate(c.key) / rate(base),
+        unit: "×",
+      },
+      {
+        metric: `${c.label}: CPU per write, this build / baseline`,
+        value: cpu(c.key) / cpu(base),
+        unit: "×",
+      },
+      {
+        metric: `${c.label}: p99, this build / baseline`,
+        value: med(c.key, (m) => m.p99) / med(base, (m) => m.p99),
+        unit: "×",
+      },
+    );
+  }
   return rows;
 }
 
-/** `REGSYNC_BENCH_WRITES=rs3-dur,kv-r3` runs only those configurations (profiling, quick checks). */
+/**
+ * `REGSYNC_BENCH_WRITES=rs3-dur,kv-r3` runs only those configurations (profiling, quick checks).
+ * `REGSYNC_BENCH_BASELINE_CLI=<other checkout>/dist/src/cli/main.js` adds a twin of every regsync
+ * configuration running that build, alternated with this one, to measure a change in one run.
+ */
 function selectedConfigurations(): Configuration[] {
   const only = process.env.REGSYNC_BENCH_WRITES;
-  if (!only) return CONFIGURATIONS;
+  const selected = only ? named(only) : CONFIGURATIONS;
+  const baseline = process.env.REGSYNC_BENCH_BASELINE_CLI;
+  if (!baseline) return selected;
+  return selected.flatMap((c) => {
+    const fleet = c.fleet;
+    if (fleet === undefined) return [c];
+    return [
+      c,
+      {
+        key: `${c.key}-base`,
+        label: `${c.label} (baseline)`,
+        start: () => regsyncFleet(fleet.size, fleet.durable, `${c.key}-base`, baseline),
+      },
+    ];
+  });
+}
+
+function named(only: string): Configuration[] {
   const keys = only.split(",").map((k) => k.trim());
   const unknown = keys.filter((k) => !CONFIGURATIONS.some((c) => c.key === k));
   if (unknown.length > 0)

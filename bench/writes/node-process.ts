@@ -25,6 +25,8 @@ export interface NodeProcessOptions {
   /** Keep the replica in memory; otherwise in `dataDir` (LMDB, durable). */
   dataDir?: string;
   subjectPrefix?: string;
+  /** The regsync CLI to run (another build, to compare against a baseline). @default this build's */
+  cli?: string;
 }
 
 export interface NodeProcess {
@@ -36,7 +38,7 @@ export interface NodeProcess {
 export async function startNodeProcess(options: NodeProcessOptions): Promise<NodeProcess> {
   const httpPort = await freePort();
   const args = [
-    CLI,
+    options.cli ?? CLI,
     "node",
     "--nats",
     options.natsUrl,

@@ -62,6 +62,7 @@ export async function regsyncFleet(
   size: number,
   durable: boolean,
   label: string,
+  cli?: string,
 ): Promise<WriteTarget> {
   const server = await startNatsServer();
   const dir = mkdtempSync(join(tmpdir(), "regsync-bench-writes-"));
@@ -82,6 +83,7 @@ export async function regsyncFleet(
           id: `w${i + 1}`,
           natsUrl: server.url,
           dataDir: durable ? join(dir, `w${i + 1}`) : undefined,
+          cli,
         }),
       ),
     );
