@@ -16,6 +16,7 @@ const SCENARIOS: Record<string, () => Promise<{ default: Scenario }>> = {
   soak: () => import("./scenarios/soak.js"),
   reconcile: () => import("./scenarios/reconcile.js"),
   limits: () => import("./scenarios/limits.js"),
+  writes: () => import("./scenarios/writes.js"),
 };
 
 async function main(): Promise<void> {

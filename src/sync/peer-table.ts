@@ -88,6 +88,14 @@ export class PeerTable {
       actions.push({ type: "apply-inline", records: inline });
       return { peer, created, actions };
     }
+    // Applied in one batch when the running inline apply commits (see PeerState.queueInline).
+    if (
+      inline !== undefined &&
+      announce.from !== undefined &&
+      !epochChanged &&
+      peer.queueInline(announce.from, announce.seq, inline)
+    )
+      return { peer, created, actions };
     actions.push(...this.afterAnnounce(peer, announce.periodic === true, local));
     return { peer, created, actions };
   }

@@ -1,3 +1,5 @@
+import type { EntryRecord } from "../core/mod.js";
+
 /**
  * What a node knows of one peer, from its announcements and from pulling it. Every field is
  * read-only from outside: the transitions are the methods below, with time passed in, so the
@@ -9,6 +11,14 @@ export type PeerStateName = (typeof PEER_STATES)[number];
 /** Quiet periodic announcements showing a different digest, though we are caught up, before
  * we resynchronise with the peer. */
 export const MISMATCHES_BEFORE_RESYNC = 2;
+
+/**
+ * Announcements held back while an inline apply for the same peer is committing. Under load a
+ * durable commit outlasts the gap between two announcements; without a backlog each of those
+ * would be dropped and its entries pulled again (a round trip, a re-encode and a second
+ * validation for entries we already held). Beyond this many we fall back to pulling.
+ */
+export const MAX_QUEUED_INLINE_ANNOUNCEMENTS = 256;
 
 export class PeerState {
   #epoch = "";
@@ -29,6 +39,9 @@ export class PeerState {
   #lastPullMs = 0;
   #lastPullLatencyMs = 0;
   #reconcilePending = false;
+  /** While an inline apply runs: the seq it (with the backlog) brings our cursor to. */
+  #inlineThrough: number | undefined;
+  #inlineBacklog: (readonly EntryRecord[])[] = [];
 
   constructor(readonly id: string) {}
 
@@ -129,6 +142,9 @@ export class PeerState {
     this.#count = count;
     this.#accepts = accepts;
     if (epoch !== this.#epoch) {
+      // Held-back changes continue the old history: they no longer move our cursor.
+      this.#inlineThrough = undefined;
+      this.#inlineBacklog = [];
       this.#epoch = epoch;
       this.#cursor = 0;
       this.#announcedSeq = seq;
@@ -153,6 +169,37 @@ export class PeerState {
 
   endPulling(): void {
     this.#pulling = false;
+    this.#inlineThrough = undefined;
+    this.#inlineBacklog = [];
+  }
+
+  /** Claims the peer for an inline apply that brings our cursor to `seq`; see `beginPulling`. */
+  beginInline(seq: number): boolean {
+    if (!this.beginPulling()) return false;
+    this.#inlineThrough = seq;
+    return true;
+  }
+
+  /**
+   * Holds back an announcement's inline changes covering (from, seq] while an inline apply runs,
+   * when they continue where it (and the backlog) ends; false when they do not, or the backlog
+   * is full, and the caller falls back to pulling.
+   */
+  queueInline(from: number, seq: number, records: readonly EntryRecord[]): boolean {
+    const through = this.#inlineThrough;
+    if (through === undefined || from > through || seq <= through) return false;
+    if (this.#inlineBacklog.length >= MAX_QUEUED_INLINE_ANNOUNCEMENTS) return false;
+    this.#inlineBacklog.push(records);
+    this.#inlineThrough = seq;
+    return true;
+  }
+
+  /** Everything held back, as one batch and the seq it brings our cursor to; undefined if none. */
+  takeQueuedInline(): { records: EntryRecord[]; seq: number } | undefined {
+    if (this.#inlineBacklog.length === 0 || this.#inlineThrough === undefined) return undefined;
+    const records = this.#inlineBacklog.flat();
+    this.#inlineBacklog = [];
+    return { records, seq: this.#inlineThrough };
   }
 
   /** Inline changes covering (from, seq] apply only when our cursor sits inside that range. */

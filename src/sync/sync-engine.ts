@@ -322,10 +322,19 @@ export class SyncEngine {
     announce: Announce,
     records: readonly EntryRecord[],
   ): Promise<void> {
-    if (!peer.beginPulling()) return;
+    if (!peer.beginInline(announce.seq)) return;
     try {
-      await this.apply(records, "inline");
-      if (peer.advanceTo(announce.epoch, announce.seq)) this.saveCursor(peer);
+      // Announcements that arrive while this commits are held back by the peer and applied
+      // here together: one merge, one commit and one cursor save for all of them.
+      let batch: { records: readonly EntryRecord[]; seq: number } | undefined = {
+        records,
+        seq: announce.seq,
+      };
+      while (batch !== undefined) {
+        await this.apply(batch.records, "inline");
+        if (peer.advanceTo(announce.epoch, batch.seq)) this.saveCursor(peer);
+        batch = peer.takeQueuedInline();
+      }
     } catch (error) {
       this.reject(error, "announce");
     } finally {

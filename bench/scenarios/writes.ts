@@ -1,0 +1,281 @@
+/**
+ * Replicated writes (issue 16): one client keeping 64 registrations in flight against fleets of
+ * `regsync node` processes (1, 3 and 5 nodes, memory and LMDB) and against JetStream KV R1 and
+ * R3 (file storage), alternated within one run so the machine's load hits all alike, medians of
+ * the repetitions. Reports acked writes/s, latency, propagation and fleet-wide CPU per write,
+ * then the issue's targets as ratios measured in the same run.
+ */
+
+import {
+  atLeast,
+  atMost,
+  type BenchContext,
+  type BenchRow,
+  median,
+  percentile,
+  type Scenario,
+} from "../scenario.js";
+import { closedLoop } from "../writes/closed-loop.js";
+import { fleetCpuMicros } from "../writes/process-cpu.js";
+import { jetStreamKv, regsyncFleet, type WriteTarget } from "../writes/targets.js";
+
+const IN_FLIGHT = 64;
+
+interface Configuration {
+  key: string;
+  label: string;
+  start: () => Promise<WriteTarget>;
+  /** For regsync fleets: what `REGSYNC_BENCH_BASELINE_CLI` starts as the baseline twin. */
+  fleet?: { size: number; durable: boolean };
+}
+
+function fleet(size: number, durable: boolean, key: string, label: string): Configuration {
+  return { key, label, fleet: { size, durable }, start: () => regsyncFleet(size, durable, key) };
+}
+
+const CONFIGURATIONS: Configuration[] = [
+  { key: "kv-r1", label: "NATS KV R1 (1 server)", start: () => jetStreamKv(1, "kv-r1") },
+  { key: "kv-r3", label: "NATS KV R3 (3 servers)", start: () => jetStreamKv(3, "kv-r3") },
+  fleet(1, false, "rs1-mem", "regsync 1 node, memory"),
+  fleet(1, true, "rs1-dur", "regsync 1 node, durable"),
+  fleet(3, false, "rs3-mem", "regsync 3 nodes, memory"),
+  fleet(3, true, "rs3-dur", "regsync 3 nodes, durable"),
+  fleet(5, true, "rs5-dur", "regsync 5 nodes, durable"),
+];
+
+interface Measured {
+  writesPerSecond: number;
+  p50: number;
+  p99: number;
+  propagationP50: number;
+  propagationP99: number;
+  cpuMicrosPerWrite: number;
+  helperCpuMicrosPerWrite: number;
+  missing: number;
+  note: string;
+}
+
+async function measure(
+  configuration: Configuration,
+  writes: number,
+  offset: number,
+): Promise<Measured> {
+  const target = await configuration.start();
+  try {
+    // Warm-up: connections, JIT and the first LMDB pages, outside the measurement.
+    const warmup = Math.min(2_000, Math.ceil(writes / 10));
+    await closedLoop(warmup, IN_FLIGHT, (i) => target.write(offset + i));
+    await target.watch(warmup);
+    const cpuBefore = fleetCpuMicros(target.pids);
+    const helperBefore = fleetCpuMicros(target.helperPids);
+    const load = await closedLoop(writes, IN_FLIGHT, (i) => target.write(offset + warmup + i));
+    const cpu = fleetCpuMicros(target.pids) - cpuBefore;
+    const helperCpu = fleetCpuMicros(target.helperPids) - helperBefore;
+    const propagation = await target.propagation(
+      load.ackTimes,
+      load.ackOrder.map((i) => offset + warmup + i),
+    );
+    return {
+      writesPerSecond: load.acked / load.seconds,
+      p50: percentile(load.latenciesMs, 50),
+      p99: percentile(load.latenciesMs, 99),
+      propagationP50: percentile(propagation.latenciesMs, 50),
+      propagationP99: percentile(propagation.latenciesMs, 99),
+      cpuMicrosPerWrite: cpu / load.acked,
+      helperCpuMicrosPerWrite: helperCpu / load.acked,
+      missing: propagation.missing,
+      note: propagation.note,
+    };
+  } finally {
+    await target.stop();
+  }
+}
+
+const scenario: Scenario = {
+  name: "writes",
+  description:
+    "acked writes/s, latency, propagation and fleet CPU per write: regsync fleets vs JetStream KV",
+  async run(context: BenchContext) {
+    const writes = context.quick ? 5_000 : 50_000;
+    const repetitions = context.quick ? 1 : 3;
+    const selected = selectedConfigurations();
+    const results = new Map<string, Measured[]>();
+    let offset = 0;
+    for (let rep = 0; rep < repetitions; rep++) {
+      // Alternate the order too, so no configuration always runs right after the heaviest.
+      const order = rep % 2 === 0 ? selected : [...selected].reverse();
+      for (const configuration of order) {
+        context.log(`rep ${rep + 1}/${repetitions}: ${configuration.label}`);
+        const m = await measure(configuration, writes, offset);
+        offset += writes + 2_000;
+        context.log(
+          `  ${Math.round(m.writesPerSecond)} writes/s, p50 ${m.p50.toFixed(1)} p99 ${m.p99.toFixed(1)} ms, ` +
+            `propagation p99 ${m.propagationP99.toFixed(1)} ms, ${Math.round(m.cpuMicrosPerWrite)} CPU-µs/write`,
+        );
+        const list = results.get(configuration.key) ?? [];
+        list.push(m);
+        results.set(configuration.key, list);
+      }
+    }
+    const med = (key: string, pick: (m: Measured) => number) =>
+      median((results.get(key) ?? []).map(pick));
+    const rows: BenchRow[] = [];
+    for (const configuration of selected) {
+      const k = configuration.key;
+      const runs = results.get(k)!;
+      const missing = runs.reduce((sum, m) => sum + m.missing, 0);
+      const helper = med(k, (m) => m.helperCpuMicrosPerWrite);
+      rows.push(
+        {
+          metric: `${configuration.label}: acked writes/s`,
+          value: med(k, (m) => m.writesPerSecond),
+          unit: "writes/s",
+          note: `${writes} writes × ${repetitions}, ${IN_FLIGHT} in flight`,
+        },
+        { metric: `${configuration.label}: latency p50`, value: med(k, (m) => m.p50), unit: "ms" },
+        { metric: `${configuration.label}: latency p99`, value: med(k, (m) => m.p99), unit: "ms" },
+        {
+          metric: `${configuration.label}: propagation p50`,
+          value: med(k, (m) => m.propagationP50),
+          unit: "ms",
+          note: runs[0]!.note,
+        },
+        {
+          metric: `${configuration.label}: propagation p99`,
+          value: med(k, (m) => m.propagationP99),
+          unit: "ms",
+          note: missing > 0 ? `${missing} writes never seen` : undefined,
+        },
+        {
+          metric: `${configuration.label}: CPU per acked write`,
+          value: med(k, (m) => m.cpuMicrosPerWrite),
+          unit: "CPU-µs",
+          note:
+            helper > 0
+              ? `all node processes; the nats-server adds ${Math.round(helper)}`
+              : "all server processes",
+        },
+      );
+    }
+    rows.push(...targets(selected, med));
+    return rows;
+  },
+};
+
+/** The issue's targets, as ratios of medians from this run; skipped when a side did not run. */
+function targets(
+  selected: readonly Configuration[],
+  med: (key: string, pick: (m: Measured) => number) => number,
+): BenchRow[] {
+  const ran = new Set(selected.map((c) => c.key));
+  const has = (...keys: string[]) => keys.every((k) => ran.has(k));
+  const rate = (k: string) => med(k, (m) => m.writesPerSecond);
+  const cpu = (k: string) => med(k, (m) => m.cpuMicrosPerWrite);
+  const rows: BenchRow[] = [];
+  if (has("rs3-dur", "kv-r3")) {
+    rows.push(
+      atLeast("3 durable nodes / KV R3, writes/s", rate("rs3-dur") / rate("kv-r3"), "×", 1),
+      atMost(
+        "3 durable nodes p99 / KV R3 p99",
+        med("rs3-dur", (m) => m.p99) / med("kv-r3", (m) => m.p99),
+        "×",
+        1,
+      ),
+    );
+  }
+  if (has("rs3-mem", "rs1-mem"))
+    rows.push(
+      atLeast(
+        "3 memory nodes / 1 memory node, writes/s",
+        rate("rs3-mem") / rate("rs1-mem"),
+        "×",
+        0.9,
+      ),
+    );
+  if (has("rs1-dur", "kv-r1"))
+    rows.push(atLeast("1 durable node / KV R1, writes/s", rate("rs1-dur") / rate("kv-r1"), "×", 1));
+  if (has("rs3-mem", "rs1-mem"))
+    rows.push(
+      atMost("CPU per write, 3 / 1 nodes (memory)", cpu("rs3-mem") / cpu("rs1-mem"), "×", 1.5),
+    );
+  if (has("rs3-dur", "rs1-dur"))
+    rows.push(
+      atMost("CPU per write, 3 / 1 nodes (durable)", cpu("rs3-dur") / cpu("rs1-dur"), "×", 1.5),
+    );
+  if (has("rs3-dur"))
+    rows.push(
+      atMost(
+        "propagation p99, 3 durable nodes",
+        med("rs3-dur", (m) => m.propagationP99),
+        "ms",
+        8,
+      ),
+    );
+  if (has("rs5-dur"))
+    rows.push(
+      atMost(
+        "propagation p99, 5 durable nodes",
+        med("rs5-dur", (m) => m.propagationP99),
+        "ms",
+        20,
+      ),
+    );
+  for (const c of selected) {
+    if (!ran.has(`${c.key}-base`)) continue;
+    const base = `${c.key}-base`;
+    rows.push(
+      {
+        metric: `${c.label}: writes/s, this build / baseline`,
+        value: rate(c.key) / rate(base),
+        unit: "×",
+      },
+      {
+        metric: `${c.label}: CPU per write, this build / baseline`,
+        value: cpu(c.key) / cpu(base),
+        unit: "×",
+      },
+      {
+        metric: `${c.label}: p99, this build / baseline`,
+        value: med(c.key, (m) => m.p99) / med(base, (m) => m.p99),
+        unit: "×",
+      },
+    );
+  }
+  return rows;
+}
+
+/**
+ * `REGSYNC_BENCH_WRITES=rs3-dur,kv-r3` runs only those configurations (profiling, quick checks).
+ * `REGSYNC_BENCH_BASELINE_CLI=<other checkout>/dist/src/cli/main.js` adds a twin of every regsync
+ * configuration running that build, alternated with this one, to measure a change in one run.
+ */
+function selectedConfigurations(): Configuration[] {
+  const only = process.env.REGSYNC_BENCH_WRITES;
+  const selected = only ? named(only) : CONFIGURATIONS;
+  const baseline = process.env.REGSYNC_BENCH_BASELINE_CLI;
+  if (!baseline) return selected;
+  return selected.flatMap((c) => {
+    const fleet = c.fleet;
+    if (fleet === undefined) return [c];
+    return [
+      c,
+      {
+        key: `${c.key}-base`,
+        label: `${c.label} (baseline)`,
+        start: () => regsyncFleet(fleet.size, fleet.durable, `${c.key}-base`, baseline),
+      },
+    ];
+  });
+}
+
+function named(only: string): Configuration[] {
+  const keys = only.split(",").map((k) => k.trim());
+  const unknown = keys.filter((k) => !CONFIGURATIONS.some((c) => c.key === k));
+  if (unknown.length > 0)
+    throw new Error(
+      `REGSYNC_BENCH_WRITES: unknown ${unknown.join(", ")}; known: ${CONFIGURATIONS.map((c) => c.key).join(", ")}`,
+    );
+  return CONFIGURATIONS.filter((c) => keys.includes(c.key));
+}
+
+export default scenario;

@@ -1,0 +1,25 @@
+import { readFileSync } from "node:fs";
+
+/** Clock ticks per second of /proc's utime and stime (USER_HZ, 100 on Linux). */
+const TICKS_PER_SECOND = 100;
+
+/**
+ * CPU time (user + system, µs) a process has used so far, from /proc/<pid>/stat. Read from
+ * outside, so the figure covers every thread of the process (V8's GC and compiler threads,
+ * libuv's pool, LMDB's writes) without the process reporting on itself.
+ */
+export function processCpuMicros(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  // The command name (field 2) is in parentheses and may hold spaces: fields count from after it.
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  const utime = Number(fields[11]);
+  const stime = Number(fields[12]);
+  return ((utime + stime) * 1_000_000) / TICKS_PER_SECOND;
+}
+
+/** The summed CPU time of several processes, µs. */
+export function fleetCpuMicros(pids: readonly number[]): number {
+  let total = 0;
+  for (const pid of pids) total += processCpuMicros(pid);
+  return total;
+}
