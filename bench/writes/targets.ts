@@ -7,11 +7,8 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { connect, type KV, KvWatchInclude, type NatsConnection, StorageType } from "nats";
-import {
-  type NatsServerHandle,
-  startNatsCluster,
-  startNatsServer,
-} from "../../src/dev/nats-server.js";
+import { startNatsCluster } from "../../src/dev/nats-cluster.js";
+import { type NatsServerHandle, startNatsServer } from "../../src/dev/nats-server.js";
 import { syntheticInstance } from "../fleet/synthetic.js";
 import { HeadsProbe } from "./heads-probe.js";
 import { type NodeProcess, startNodeProcess } from "./node-process.js";
