@@ -182,7 +182,7 @@ describe("sync under peer failures", () => {
           `${prefix}.register`,
           json.encode(JSON.stringify(instance("bulk", `b${i}`))),
         );
-      await writer.request(`${prefix}.services`, json.encode("{}"), { timeout: 5_000 });
+      await writer.request(`${prefix}.services`, json.encode("{}"), { timeout: 30_000 });
       const starting = [
         startNode(nats.server.url, "s1", { subjectPrefix: prefix }),
         startNode(nats.server.url, "s2", { subjectPrefix: prefix }),
