@@ -18,6 +18,7 @@ const COMMON_OPTIONS = {
   "tls-ca": { type: "string" },
   "tls-cert": { type: "string" },
   "tls-key": { type: "string" },
+  after: { type: "string" },
 } as const satisfies NonNullable<ParseArgsConfig["options"]>;
 
 export const COMMON_HELP = `connection:
@@ -27,7 +28,9 @@ export const COMMON_HELP = `connection:
                         else _INBOX); must match the NATS user's subscribe rights
   --user/--password, --token, --creds <file>, --nkey <seed file>
   --tls-ca, --tls-cert, --tls-key <pem file>
-  --json                print JSON instead of text`;
+  --json                print JSON instead of text
+  --after <token>       see the write whose reply gave <token> (regsync register prints it):
+                        read-your-writes across commands`;
 
 /** A command line that cannot be run as written; exit code 2. */
 export class UsageError extends Error {}
@@ -81,6 +84,7 @@ export async function connectClient(values: CommandValues): Promise<RegistryClie
     credsFile: values.creds as string | undefined,
     nkeySeedFile: values.nkey as string | undefined,
     tls,
+    causalToken: values.after as string | undefined,
   });
 }
 

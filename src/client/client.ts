@@ -5,6 +5,7 @@ import {
   isWriteEndpoint,
   scopedSubject,
 } from "../contract/subjects.js";
+import { mergeTokens } from "../core/causal-token.js";
 import type { InstanceInput, Status } from "../core/instance.js";
 import type { LookupQuery } from "../core/lookup.js";
 import { connectNats, type NatsSettings } from "../nats/connection.js";
@@ -51,7 +52,19 @@ export interface ClientOptions {
   prefix?: string;
   /** Time to wait for a node's answer. @default 5000 */
   timeoutMs?: number;
+  /**
+   * A causal token from an earlier write (another process's `register` reply, for example):
+   * this client's reads and renewals then see that write too. @default none
+   */
+  causalToken?: string;
 }
+
+/** Calls that carry the client's causal token, so they see its own earlier writes. */
+const CAUSAL_ENDPOINTS: ReadonlySet<ClientEndpoint> = new Set([
+  "heartbeat",
+  "deregister",
+  "lookup",
+]);
 
 const DEFAULT_TIMEOUT_MS = 5_000;
 const decoder = new TextDecoder();
@@ -63,6 +76,7 @@ const decoder = new TextDecoder();
 export class RegistryClient {
   readonly prefix: string;
   private readonly timeoutMs: number;
+  private causal: string | undefined;
 
   constructor(
     readonly nc: NatsConnection,
@@ -71,6 +85,15 @@ export class RegistryClient {
   ) {
     this.prefix = options.prefix ?? "registry";
     this.timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+    this.causal = options.causalToken;
+  }
+
+  /**
+   * The causal token of this client's writes so far (read-your-writes, docs/client.md): sent
+   * with every heartbeat, deregister and lookup, so the node that answers has seen them.
+   */
+  get causalToken(): string | undefined {
+    return this.causal;
   }
 
   /** Connects to NATS with the given settings; `close()` closes that connection. */
@@ -179,7 +202,11 @@ export class RegistryClient {
    */
   async call<T>(endpoint: ClientEndpoint, body: unknown): Promise<T> {
     const deadline = Date.now() + this.timeoutMs;
-    const payload = utf8(JSON.stringify(body));
+    const withToken =
+      this.causal !== undefined && CAUSAL_ENDPOINTS.has(endpoint) && isObject(body)
+        ? { ...body, token: this.causal }
+        : body;
+    const payload = utf8(JSON.stringify(withToken));
     const subject = this.subjectOf(endpoint, body);
     for (let attempt = 0; ; attempt++) {
       try {
@@ -211,8 +238,22 @@ export class RegistryClient {
       });
     }
     if (isErrorReply(parsed)) throw errorFromReply(parsed);
+    const token = (parsed as { token?: unknown }).token;
+    if (typeof token === "string") this.remember(token);
     return parsed as T;
   }
+
+  private remember(token: string): void {
+    try {
+      this.causal = mergeTokens(this.causal, token);
+    } catch {
+      // A token this client cannot read (a node of another version) only costs freshness.
+    }
+  }
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
 }
 
 /** First retry after about this long; each next one may wait twice as long, up to the cap. */

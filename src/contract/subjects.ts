@@ -55,5 +55,7 @@ export function syncSubjects(prefix: string) {
     heads: `${prefix}.sync.heads`,
     pull: (node: string) => `${prefix}.sync.${node}.pull`,
     reconcile: (node: string) => `${prefix}.sync.${node}.reconcile`,
+    /** A client request a node behind the client's token hands to the node that took its write. */
+    forward: (node: string) => `${prefix}.sync.${node}.forward`,
   };
 }

@@ -1,3 +1,4 @@
+export * from "./causal-token.js";
 export * from "./change-log.js";
 export * from "./digest.js";
 export * from "./entry.js";

@@ -1,17 +1,20 @@
 import type { z } from "zod";
 import {
+  type CausalMark,
   type ChangeEvent,
   describeIssues,
   type Entry,
+  formatToken,
   InstanceSchema,
   leaseEnd,
   type RegistryStore,
   renderInstance,
 } from "../core/mod.js";
-import { RegistryError } from "../errors.js";
+import { isErrorCode, RegistryError, type ValidationIssue } from "../errors.js";
 import type { ClientEndpoint } from "../subjects.js";
 import type { WriteAdmission } from "./admission.js";
 import { byKey, nextCursorField, renderPage, replyBudget } from "./pages.js";
+import { CausalWait } from "./read-your-writes.js";
 import {
   DeregisterRequest,
   HeartbeatRequest,
@@ -31,6 +34,11 @@ export interface ApiDependencies {
   onWrite: (event: ChangeEvent | undefined, instanceJson?: string) => void;
   /** Whether the node may serve reads (bootstrapped) and writes. */
   ready: () => boolean;
+  /** Read-your-writes: whether this replica holds a client's earlier writes (its token). */
+  causal?: CausalWait;
+  /** Sends a request to the node that accepted the client's write; its reply text, or
+   * undefined when that node cannot be reached. */
+  forward?: (node: string, endpoint: ClientEndpoint, body: unknown) => Promise<string | undefined>;
   wallClock: () => number;
   /** Size and quota checks of registrations; absent, only the schema's bounds apply. */
   admission?: WriteAdmission;
@@ -70,15 +78,56 @@ export class RegistryApi {
       throw new RegistryError("unavailable", "node is not ready (starting or bootstrapping)");
     const body = this.parseJson(data, endpoint === "services");
     if (scope !== undefined) checkScope(body, scope);
+    let stale = false;
+    if (CAUSAL_ENDPOINTS.has(endpoint)) {
+      const marks = takeToken(body);
+      if (marks !== undefined && this.deps.causal !== undefined) {
+        const missing = await this.deps.causal.settle(marks);
+        if (missing !== undefined) {
+          // Still behind the client's own write: the node that took it answers instead.
+          const reply = await this.deps.forward?.(missing.node, endpoint, body);
+          if (reply !== undefined) return passOn(reply);
+          stale = true;
+        }
+      }
+    }
+    return this.serve(endpoint, body, stale, data.length);
+  }
+
+  /**
+   * A request another node forwarded because it had not yet received the client's write: it
+   * was accepted here, so it is served from this replica without waiting. Errors come back as
+   * their JSON reply, which the forwarding node passes on.
+   */
+  async handleForwarded(endpoint: ClientEndpoint, body: unknown): Promise<string> {
+    try {
+      if (!CAUSAL_ENDPOINTS.has(endpoint))
+        throw new RegistryError("invalid_request", `${endpoint} is not forwarded`);
+      return await this.serve(endpoint, body, false, 0);
+    } catch (error) {
+      const failure =
+        error instanceof RegistryError
+          ? error
+          : new RegistryError("internal", "internal error", undefined, { cause: error });
+      return JSON.stringify(failure);
+    }
+  }
+
+  private serve(
+    endpoint: ClientEndpoint,
+    body: unknown,
+    stale: boolean,
+    bytes: number,
+  ): Promise<string> | string {
     switch (endpoint) {
       case "register":
-        return this.register(body, data.length);
+        return this.register(body, bytes);
       case "heartbeat":
         return this.heartbeat(body);
       case "deregister":
         return this.deregister(body);
       case "lookup":
-        return this.lookup(body);
+        return this.lookup(body, stale);
       case "services":
         return this.services(body);
       case "snapshot":
@@ -93,7 +142,7 @@ export class RegistryApi {
     await this.deps.commit([event.entry]);
     const instanceJson = renderInstance(event.entry);
     this.deps.onWrite(event, instanceJson);
-    return `{"ok":true,"instance":${instanceJson},"node":${JSON.stringify(this.deps.nodeId)}}`;
+    return `{"ok":true,"instance":${instanceJson},"node":${JSON.stringify(this.deps.nodeId)},"token":${this.token()}}`;
   }
 
   private async heartbeat(body: unknown): Promise<string> {
@@ -107,7 +156,7 @@ export class RegistryApi {
     }
     await this.deps.commit([renewed.entry]);
     this.deps.onWrite(renewed.event);
-    return `{"ok":true,"expiresAt":${leaseEnd(renewed.entry)}}`;
+    return `{"ok":true,"expiresAt":${leaseEnd(renewed.entry)},"token":${this.token()}}`;
   }
 
   private async deregister(body: unknown): Promise<string> {
@@ -115,14 +164,22 @@ export class RegistryApi {
     const { entry, event } = this.deps.store.deregister(request.service, request.id);
     await this.deps.commit([entry]);
     this.deps.onWrite(event);
-    return `{"ok":true}`;
+    return `{"ok":true,"token":${this.token()}}`;
   }
 
-  private lookup(body: unknown): string {
+  /** `stale`: the client's own writes had not reached this replica and their node could not
+   * be asked; the answer may miss them, and says so. */
+  private lookup(body: unknown, stale: boolean): string {
     const query = validate(LookupRequest, body);
     const entries = this.deps.store.lookup(query, this.deps.wallClock()).sort(byId);
     const page = renderPage(entries, idOf, renderInstance, query, this.replyBudget());
-    return `{"ok":true,"instances":${page.json}${nextCursorField(page)}}`;
+    return `{"ok":true,"instances":${page.json}${nextCursorField(page)}${stale ? ',"stale":true' : ""}}`;
+  }
+
+  /** This node's causal token after a write: the client passes it back to see that write. */
+  private token(): string {
+    const { store, nodeId } = this.deps;
+    return JSON.stringify(formatToken([{ node: nodeId, epoch: store.epoch, seq: store.seq }]));
   }
 
   private services(body: unknown): string {
@@ -189,6 +246,32 @@ function checkScope(body: unknown, scope: string): void {
     `the subject names service ${JSON.stringify(scope)} but the body names ${JSON.stringify(service ?? null)}`,
     [{ path: "service", message: `must equal the subject's service token "${scope}"` }],
   );
+}
+
+/** Requests that may carry a causal token: those that must see the client's own writes. */
+const CAUSAL_ENDPOINTS: ReadonlySet<ClientEndpoint> = new Set([
+  "heartbeat",
+  "deregister",
+  "lookup",
+]);
+
+/** A forwarded request's reply, as if served here: an error reply becomes the same error, so
+ * it also travels in the micro error headers. */
+function passOn(reply: string): string {
+  if (!reply.startsWith('{"ok":false')) return reply;
+  const { error } = JSON.parse(reply) as {
+    error: { code: unknown; message: string; issues?: ValidationIssue[] };
+  };
+  const code = isErrorCode(error.code) ? error.code : "internal";
+  throw new RegistryError(code, error.message, error.issues);
+}
+
+/** Removes the optional `token` from a request body (the body schemas do not know it). */
+function takeToken(body: unknown): CausalMark[] | undefined {
+  if (typeof body !== "object" || body === null || !("token" in body)) return undefined;
+  const { token } = body as { token: unknown };
+  delete (body as { token?: unknown }).token;
+  return CausalWait.parse(token);
 }
 
 function validate<S extends z.ZodType>(schema: S, body: unknown): z.output<S> {

@@ -2,7 +2,7 @@ import { randomBytes } from "node:crypto";
 import type { NatsConnection, Subscription } from "nats";
 import type { Logger } from "pino";
 import type { NodeConfig } from "../config/schema.js";
-import { statusSubject } from "../contract/subjects.js";
+import { type ClientEndpoint, statusSubject, syncSubjects } from "../contract/subjects.js";
 import {
   type ChangeEvent,
   type CustomMerge,
@@ -24,11 +24,13 @@ import { RegistryApi } from "./api.js";
 import { ChangePublisher } from "./changes.js";
 import { natsSettingsOf } from "./connection.js";
 import { connectForStart } from "./first-connect.js";
+import { forwardRequest, serveForwarded } from "./forwarding.js";
 import { startHttpServer } from "./http.js";
 import type { NodeState } from "./lifecycle.js";
 import { createLogger } from "./log.js";
 import { NodeMetrics } from "./metrics.js";
 import { replyBudget } from "./pages.js";
+import { CausalWait } from "./read-your-writes.js";
 import { RejectionLog } from "./rejection-log.js";
 import { ReplyGuard } from "./reply-guard.js";
 import { type ClientService, startClientService } from "./service.js";
@@ -88,6 +90,7 @@ export class RegistryNode {
   private publisher: ChangePublisher | undefined;
   private sweepTimer: NodeJS.Timeout | undefined;
   private statusSub: Subscription | undefined;
+  private forwardSub: Subscription | undefined;
   private readonly replicatedListeners = new Set<(entries: readonly Entry[]) => void>();
   private readonly bootstrapListeners = new Set<(progress: BootstrapProgress) => void>();
   private http: import("node:http").Server | undefined;
@@ -229,6 +232,12 @@ export class RegistryNode {
       maxRequestBytes: this.config.maxRequestBytes,
       commit: (entries) => this.commit(entries),
       onWrite: (event, instanceJson) => this.onLocalWrite(event, instanceJson),
+      causal: new CausalWait({
+        nodeId: this.id,
+        epoch: () => this.store.epoch,
+        cursorOf: (node) => this.sync?.peers.get(node),
+      }),
+      forward: (node, endpoint, body) => this.forward(node, endpoint, body),
       // A stopping node has left the queue group and answers what it already took.
       ready: () => this.lifecycle === "ready" || this.lifecycle === "stopping",
       // Lookups judge leases by the lease clock, which self-preservation may freeze.
@@ -249,6 +258,7 @@ export class RegistryNode {
       rejections,
       maxPayload,
     });
+    this.forwardSub = serveForwarded(nc, syncSubjects(prefix).forward(this.id), api, this.log);
     this.statusSub = nc.subscribe(statusSubject(prefix), {
       callback: (err, msg) => {
         if (!err)
@@ -283,6 +293,12 @@ export class RegistryNode {
     clearInterval(this.sweepTimer);
     this.statusSub?.unsubscribe();
     try {
+      // Forwarded requests are client requests too: stop taking them with the queue group.
+      await this.forwardSub?.drain();
+    } catch (error) {
+      this.log.debug({ err: error }, "forward drain");
+    }
+    try {
       await this.service?.stop();
     } catch (error) {
       this.log.debug({ err: error }, "service stop");
@@ -311,6 +327,21 @@ export class RegistryNode {
       startedAtMs: this.startedAtMs,
       nowMs: this.wallClock(),
     });
+  }
+
+  /** Hands a client request to the node that accepted the client's write (read-your-writes). */
+  private forward(
+    node: string,
+    endpoint: ClientEndpoint,
+    body: unknown,
+  ): Promise<string | undefined> {
+    if (this.nc === undefined || this.nc.isClosed()) return Promise.resolve(undefined);
+    return forwardRequest(
+      this.nc,
+      syncSubjects(this.config.subjectPrefix).forward(node),
+      endpoint,
+      body,
+    );
   }
 
   private setState(state: NodeState): void {

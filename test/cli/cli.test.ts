@@ -75,6 +75,11 @@ test("register, lookup and services print what they did", async () => {
   );
   assert.equal(reg.code, 0, reg.stderr);
   assert.match(reg.stdout, /^registered pay\/p1 \(node cli-[ab]\), lease until \d\d:\d\d:\d\d/);
+  // The write's causal token: a later command passes it to see the write wherever it lands.
+  const token = /^token (\S+)$/m.exec(reg.stdout)?.[1];
+  assert.match(token ?? "", /^cli-[ab]:[0-9a-f]+:\d+$/);
+  const after = await regsync("lookup", "pay", "--after", token!, "--json");
+  assert.equal(JSON.parse(after.stdout)[0].id, "p1");
   const lookup = await regsync("lookup", "pay", "--tag", "zone=a");
   assert.match(lookup.stdout, /p1\s+10\.0\.0\.9:443\s+running/);
   const json = await regsync("lookup", "pay", "--json");

@@ -77,10 +77,11 @@ export function run(argv: string[]): Promise<number> {
         keepAlive: values.keepalive === true,
       });
       const { instance: got } = registration;
-      if (values.json) console.log(JSON.stringify(got));
+      const token = client.causalToken;
+      if (values.json) console.log(JSON.stringify({ ...got, token }));
       else
         console.log(
-          `registered ${got.service}/${got.id} (node ${got.node}), lease until ${clock(got.expiresAt)}`,
+          `registered ${got.service}/${got.id} (node ${got.node}), lease until ${clock(got.expiresAt)}\ntoken ${token}`,
         );
       if (!values.keepalive) return 0;
       registration.on("reregistered", () =>
