@@ -475,6 +475,7 @@ export class RegistryNode {
       if (status.type === "disconnect" || status.type === "reconnect") {
         this.log.warn({ status: status.type, server: status.data }, "NATS connection");
       }
+      if (status.type === "reconnect") this.sync?.onReconnect();
     }
   }
 }

@@ -6,6 +6,8 @@ import { PEER_STATES, PeerState, type PeerStateName } from "./peer.js";
 export interface LocalView {
   seq: number;
   digest: string;
+  /** Silence after which a peer that speaks again is "seen again" (see SilenceWatch). */
+  overdueMs?: number;
 }
 
 /** What the coordinator does after an announcement, in order. */
@@ -69,6 +71,9 @@ export class PeerTable {
       return { peer, created, actions: [] };
     }
     const isNew = peer.lastSeenMs === 0;
+    // Back after a partition or a long pause: both sides may have changed unseen.
+    const seenAgain =
+      !isNew && local.overdueMs !== undefined && nowMs - peer.lastSeenMs > local.overdueMs;
     const epochChanged = peer.onAnnounce(
       announce.epoch,
       announce.seq,
@@ -78,8 +83,15 @@ export class PeerTable {
       announce.accepts,
     );
     const actions: PeerAction[] = [];
-    if (isNew || epochChanged) actions.push({ type: "answer" });
+    if (isNew || epochChanged || seenAgain) actions.push({ type: "answer" });
     if (epochChanged) actions.push({ type: "new-history" });
+    else if (seenAgain && !peer.behind && announce.digest !== local.digest) {
+      // Caught up with its log, yet different: writes that crossed no route. Reconcile now
+      // rather than after two quiet periods.
+      peer.requireReconcile();
+      actions.push({ type: "sync", mismatch: true });
+      return { peer, created, actions };
+    }
     if (
       inline !== undefined &&
       announce.from !== undefined &&

@@ -10,7 +10,7 @@ export type PeerStateName = (typeof PEER_STATES)[number];
 
 /** Quiet periodic announcements showing a different digest, though we are caught up, before
  * we resynchronise with the peer. */
-export const MISMATCHES_BEFORE_RESYNC = 2;
+export const MISMATCHES_BEFORE_RESYNC = 1;
 
 /**
  * Announcements held back while an inline apply for the same peer is committing. Under load a

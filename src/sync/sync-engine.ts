@@ -2,6 +2,7 @@ import type { Logger } from "pino";
 import { syncSubjects } from "../contract/subjects.js";
 import type { Entry, EntryRecord, RegistryStore } from "../core/mod.js";
 import { Announcer } from "./announcer.js";
+import { periodicInterval } from "./backoff.js";
 import { Bootstrap } from "./bootstrap.js";
 import type { BootstrapProgress } from "./bootstrap-progress.js";
 import { type MessageCodec, meteredCodec, type SyncCodec } from "./codec.js";
@@ -13,6 +14,7 @@ import { type PeerAction, PeerTable } from "./peer-table.js";
 import { PullClient } from "./pull-client.js";
 import { answerPull, maxBatchBytes } from "./pull-server.js";
 import { type ExchangeDeps, reconcileWith, serveExchange } from "./reconcile-exchange.js";
+import { SilenceWatch } from "./silence-watch.js";
 import { SuspectProbe } from "./suspect-probe.js";
 import {
   type ApplyPath,
@@ -79,6 +81,7 @@ export class SyncEngine {
   private readonly bootstrap: Bootstrap;
   private readonly pulls: PullClient;
   private readonly probe: SuspectProbe;
+  private readonly silence: SilenceWatch;
   private readonly exchange: ExchangeDeps;
   private readonly accepts: readonly string[];
   private subscriptions: TransportSubscription[] = [];
@@ -151,6 +154,12 @@ export class SyncEngine {
         for (const peer of this.peers.values()) if (peer.needsSync) this.syncWith(peer);
       },
     });
+    this.silence = new SilenceWatch(
+      timers,
+      () => this.overdueMs(),
+      () => this.peers.values(),
+      () => this.notifyChange(),
+    );
     this.probe = new SuspectProbe(
       timers,
       settings.suspectProbeMs,
@@ -193,6 +202,7 @@ export class SyncEngine {
     );
     this.announcer.start();
     this.probe.start();
+    this.silence.start();
   }
 
   /** A local write happened: announce it soon, coalesced with whatever follows. */
@@ -205,6 +215,7 @@ export class SyncEngine {
     if (this.stopped) return;
     this.stopped = true;
     this.probe.stop();
+    this.silence.stop();
     this.pulls.stop();
     this.announcer.stop();
     for (const sub of this.subscriptions) sub.unsubscribe();
@@ -221,6 +232,23 @@ export class SyncEngine {
 
   livePeers(nowMs = this.o.timers.now()): PeerState[] {
     return this.peers.live(nowMs, this.livenessMs());
+  }
+
+  /**
+   * The connection to NATS came back: what peers did meanwhile may not have reached us, nor
+   * ours them. Announce at once and ask every peer for its head, instead of waiting a period.
+   */
+  onReconnect(): void {
+    if (this.stopped) return;
+    this.notifyChange();
+    void this.askHeads();
+  }
+
+  /** A peer silent this long missed a periodic announcement (the longest jittered period,
+   * and half again): a partition or a crash hides it. */
+  overdueMs(): number {
+    const longest = periodicInterval(this.o.settings.syncIntervalMs, this.peers.size + 1, () => 1);
+    return Math.round(1.5 * longest);
   }
 
   /** A peer that announced within three intervals is alive; its leases are its own to expire. */
@@ -416,7 +444,11 @@ export class SyncEngine {
   }
 
   private localView() {
-    return { seq: this.o.store.seq, digest: this.o.store.digest().digest };
+    return {
+      seq: this.o.store.seq,
+      digest: this.o.store.digest().digest,
+      overdueMs: this.overdueMs(),
+    };
   }
 
   private maxBatchBytes(): number {
