@@ -17,6 +17,7 @@ const SCENARIOS: Record<string, () => Promise<{ default: Scenario }>> = {
   reconcile: () => import("./scenarios/reconcile.js"),
   limits: () => import("./scenarios/limits.js"),
   writes: () => import("./scenarios/writes.js"),
+  lifecycle: () => import("./scenarios/lifecycle.js"),
 };
 
 async function main(): Promise<void> {
