@@ -170,6 +170,9 @@ export class RegistryNode {
     await this.catchUp();
     if (this.stopping) return;
     this.service!.serve();
+    // The endpoints' subscriptions leave with the next flush: wait for the server to hold them,
+    // or a request sent as soon as start() resolves finds no responders.
+    await this.nc?.flush();
     this.setState("ready");
     this.log.info({ entries: this.store.size, peers: this.sync!.peers.size }, "node ready");
   }
