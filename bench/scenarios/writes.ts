@@ -161,9 +161,12 @@ const scenario: Scenario = {
           metric: `${configuration.label}: CPU per acked write`,
           value: med(k, (m) => m.cpuMicrosPerWrite),
           unit: "CPU-µs",
-          note: `${helper > 0 ? "all node processes" : "all server processes"}, probe answers taken off (raw ${Math.round(
-            med(k, (m) => m.rawCpuMicrosPerWrite),
-          )}${helper > 0 ? `; the nats-server adds ${Math.round(helper)}` : ""})`,
+          note:
+            helper > 0
+              ? `all node processes, probe answers taken off (raw ${Math.round(
+                  med(k, (m) => m.rawCpuMicrosPerWrite),
+                )}; the nats-server adds ${Math.round(helper)})`
+              : "all server processes",
         },
       );
     }
