@@ -2,13 +2,15 @@
  * Breaks node CPU profiles (`node --cpu-prof`, e.g. from `REGSYNC_BENCH_CPU_PROF_DIR=dir npm
  * run bench -- writes`) down by what the registry was doing:
  *
- *   node dist/bench/profile-summary.js DIR|FILE… [--writes N]
+ *   node dist/bench/profile-summary.js DIR|FILE… [--cpu-per-write µs]
  *
  * Each sample goes to the first category (in the order below) that matches any frame of its
  * stack, so time spent in LMDB under a client write counts as "LMDB commit", not as the write.
- * Idle time is left out. With `--writes` (the acked writes the profiled fleet took, warm-up
- * included), the table also shows CPU-µs per write summed over every profile given: the
- * fleet-wide cost of one write.
+ * Idle time and startup are left out of the shares. A profile's sample intervals are wall time,
+ * so on a loaded machine they count time the process waited for a core too; the shares hold,
+ * the absolute figures do not. Hence `--cpu-per-write X` (the bench's fleet-wide "CPU per acked
+ * write", measured from /proc) splits that figure by the shares: µs of CPU per write, per
+ * category, summed over every profile given.
  */
 import { readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
@@ -47,6 +49,7 @@ export const CATEGORIES: readonly Category[] = [
     name: "LMDB commit",
     matches: (f) => f.url.includes("/node_modules/lmdb/") || f.url.includes("/storage/"),
   },
+  { name: "heads answers (the bench's probe)", matches: inFile("/sync/heads.", "answerHeads") },
   { name: "announce encode", matches: inFile("/sync/announcer.") },
   { name: "pull: serve a peer", matches: inFile("/sync/pull-server.") },
   { name: "envelope decode (peer)", matches: inFile("/wire/envelope.", "decodeEnvelope") },
@@ -128,36 +131,38 @@ function profilesIn(paths: readonly string[]): string[] {
   );
 }
 
+const STARTUP = CATEGORIES[0]!.name;
+
 function main(): void {
   const args = process.argv.slice(2);
-  const at = args.indexOf("--writes");
-  const writes = at >= 0 ? Number(args[at + 1]) : undefined;
-  if (writes !== undefined && !(writes > 0)) {
-    console.error("--writes takes a positive number of acked writes");
+  const at = args.indexOf("--cpu-per-write");
+  const perWrite = at >= 0 ? Number(args[at + 1]) : undefined;
+  if (perWrite !== undefined && !(perWrite > 0)) {
+    console.error("--cpu-per-write takes the bench's CPU-µs per acked write (a positive number)");
     process.exit(2);
   }
   const paths = args.filter((a, i) => !a.startsWith("--") && (at < 0 || i !== at + 1));
   const files = profilesIn(paths);
   if (files.length === 0) {
-    console.error("usage: profile-summary DIR|FILE… [--writes N]  (no .cpuprofile found)");
+    console.error("usage: profile-summary DIR|FILE… [--cpu-per-write µs]  (no .cpuprofile found)");
     process.exit(2);
   }
-  const { micros, totalMicros } = summarise(
-    files.map((f) => JSON.parse(readFileSync(f, "utf8")) as CpuProfile),
-  );
+  const { micros } = summarise(files.map((f) => JSON.parse(readFileSync(f, "utf8")) as CpuProfile));
+  const startup = micros.get(STARTUP) ?? 0;
+  micros.delete(STARTUP);
+  const busy = [...micros.values()].reduce((a, b) => a + b, 0);
   console.log(
-    `${files.length} profile(s), ${(totalMicros / 1e6).toFixed(2)} s of CPU (idle left out)`,
+    `${files.length} profile(s): ${(busy / 1e6).toFixed(2)} s sampled busy, ` +
+      `${(startup / 1e6).toFixed(2)} s startup left out`,
   );
-  const rows = [...micros].sort((a, b) => b[1] - a[1]);
-  for (const [name, us] of rows) {
-    const share = `${((100 * us) / totalMicros).toFixed(1)}%`.padStart(6);
-    const perWrite = writes === undefined ? "" : `${(us / writes).toFixed(1).padStart(8)} µs/write`;
-    console.log(`${share}  ${perWrite}  ${name}`);
+  for (const [name, us] of [...micros].sort((a, b) => b[1] - a[1])) {
+    const share = us / busy;
+    const cpu =
+      perWrite === undefined ? "" : `${(share * perWrite).toFixed(1).padStart(7)} µs/write`;
+    console.log(`${`${(100 * share).toFixed(1)}%`.padStart(6)}  ${cpu}  ${name}`);
   }
-  if (writes !== undefined)
-    console.log(
-      `${"100%".padStart(6)}  ${(totalMicros / writes).toFixed(1).padStart(8)} µs/write  total`,
-    );
+  if (perWrite !== undefined)
+    console.log(`${"100%".padStart(6)}  ${perWrite.toFixed(1).padStart(7)} µs/write  total`);
 }
 
 if (process.argv[1]?.endsWith("profile-summary.js")) main();

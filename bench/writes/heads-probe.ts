@@ -27,6 +27,8 @@ export class HeadsProbe {
   #loop: Promise<void> | undefined;
   #answered: (() => void) | undefined;
   #answers = 0;
+  /** Questions asked so far. */
+  questions = 0;
   readonly #sub: Subscription;
   readonly #inbox: string;
 
@@ -70,6 +72,7 @@ export class HeadsProbe {
       { compress: false, compressionThreshold: Number.MAX_SAFE_INTEGER },
     );
     this.nc.publish(this.subject, question.bytes, { reply: this.#inbox });
+    this.questions++;
     await answered;
   }
 

@@ -6,6 +6,7 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { mkdirSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { trackChild } from "../../src/dev/leftovers.js";
 import { freePort } from "../../src/dev/nats-server.js";
 
 const CLI = join(dirname(fileURLToPath(import.meta.url)), "../../src/cli/main.js");
@@ -67,6 +68,8 @@ export async function startNodeProcess(options: NodeProcessOptions): Promise<Nod
   const child = spawn(process.execPath, [...nodeArgs, ...args], {
     stdio: ["ignore", "ignore", "pipe"],
   });
+  // A bench that dies (an error, Ctrl-C) leaves no node behind.
+  trackChild(child);
   let stderr = "";
   child.stderr?.on("data", (chunk: Buffer) => {
     stderr = (stderr + chunk.toString()).slice(-4_000);

@@ -12,6 +12,7 @@ import { type NatsServerHandle, startNatsServer } from "../../src/dev/nats-serve
 import { syntheticInstance } from "../fleet/synthetic.js";
 import { HeadsProbe } from "./heads-probe.js";
 import { type NodeProcess, startNodeProcess } from "./node-process.js";
+import { fleetCpuMicros } from "./process-cpu.js";
 
 /** Leases long enough that nothing expires during a run. */
 const LEASE_MS = 600_000;
@@ -35,6 +36,10 @@ export interface WriteTarget {
   readonly pids: readonly number[];
   /** Processes that carry traffic but are not the system measured (regsync's nats-server). */
   readonly helperPids: readonly number[];
+  /** Questions the propagation probe has asked so far (0 where watching costs no questions). */
+  probeQuestions(): number;
+  /** The fleet's CPU per probe question, measured idle by `watch` (0 without a probe). */
+  readonly probeMicrosPerQuestion: number;
   /** Starts watching replication; `acked` writes are already everywhere. */
   watch(acked: number): Promise<void>;
   /** Stops watching and matches acks (in arrival order) to when replicas held them. */
@@ -90,9 +95,15 @@ export async function regsyncFleet(
     const heads = new HeadsProbe(conn, "registry.sync.heads", size);
     probe = heads;
     let watchedFrom = 0;
+    let microsPerQuestion = 0;
+    const pids = nodes.map((n) => n.pid);
     return {
       label,
-      pids: nodes.map((n) => n.pid),
+      probeQuestions: () => heads.questions,
+      get probeMicrosPerQuestion() {
+        return microsPerQuestion;
+      },
+      pids,
       helperPids: [server.pid],
       async write(index) {
         const reply = await conn.request("registry.register", registrationBody(index), {
@@ -105,6 +116,7 @@ export async function regsyncFleet(
       async watch(acked) {
         await settle(heads, acked);
         watchedFrom = acked;
+        microsPerQuestion = await calibrate(heads, pids);
         heads.start();
       },
       async propagation(ackTimes) {
@@ -133,6 +145,29 @@ export async function regsyncFleet(
     await stop();
     throw error;
   }
+}
+
+/** How long each half of the probe's calibration lasts. */
+const CALIBRATION_MS = 600;
+
+/**
+ * The fleet's CPU per heads question: its CPU rate with the probe asking back to back, less
+ * its rate without, over the questions asked. /proc counts in 10 ms ticks, hence the length.
+ */
+async function calibrate(heads: HeadsProbe, pids: readonly number[]): Promise<number> {
+  const rate = async (during: () => Promise<void>) => {
+    const before = fleetCpuMicros(pids);
+    const started = performance.now();
+    await during();
+    return (fleetCpuMicros(pids) - before) / (performance.now() - started);
+  };
+  const quiet = await rate(() => sleep(CALIBRATION_MS));
+  const asked = heads.questions;
+  heads.start();
+  const probed = await rate(() => sleep(CALIBRATION_MS));
+  await heads.stop();
+  const questions = heads.questions - asked;
+  return questions === 0 ? 0 : Math.max(0, ((probed - quiet) * CALIBRATION_MS) / questions);
 }
 
 /** Waits until every node holds `count` entries with equal digests. */
@@ -180,6 +215,8 @@ export async function jetStreamKv(replicas: 1 | 3, label: string): Promise<Write
       label,
       pids: servers.map((s) => s.pid),
       helperPids: [],
+      probeQuestions: () => 0,
+      probeMicrosPerQuestion: 0,
       async write(index) {
         await kv.put(kvKey(index), registrationBody(index));
       },
@@ -230,4 +267,4 @@ async function createBucket(nc: NatsConnection, replicas: number): Promise<KV> {
   }
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
