@@ -166,7 +166,8 @@ export class RegistryNode {
     }
     await this.catchUp();
     if (this.stopping) return;
-    this.service!.serve();
+    await this.service!.serve();
+    if (this.stopping) return;
     this.setState("ready");
     this.log.info({ entries: this.store.size, peers: this.sync!.peers.size }, "node ready");
   }
