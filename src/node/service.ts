@@ -57,7 +57,7 @@ export async function startClientService(
     options.log.error({ err: error }, "request handler failed"),
   );
   const services = guardedServices(nc, (msg) => {
-    if (options.replies.allows(msg.reply)) return true;
+    if (options.replies.accepts(msg.reply)) return true;
     options.metrics.requestsDropped.inc({ endpoint: "$SRV", reason: "reply_subject" });
     options.rejections.rejected(
       "reply_subject",
@@ -116,7 +116,7 @@ async function serve(
   options: ServeOptions,
 ): Promise<void> {
   const { api, metrics, log, replies, rejections } = options;
-  if (!replies.allows(msg.reply)) {
+  if (!replies.accepts(msg.reply)) {
     // Neither handled nor answered: the request may be a reflection attempt, and a write
     // whose reply cannot be delivered should not happen either.
     metrics.requestsDropped.inc({ endpoint, reason: "reply_subject" });
