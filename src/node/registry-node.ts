@@ -169,7 +169,8 @@ export class RegistryNode {
     }
     await this.catchUp();
     if (this.stopping) return;
-    this.service!.serve();
+    await this.service!.serve();
+    if (this.stopping) return;
     // The endpoints' subscriptions leave with the next flush: wait for the server to hold them,
     // or a request sent as soon as start() resolves finds no responders.
     await this.nc?.flush();

@@ -7,6 +7,13 @@
 export class ReplyGuard {
   constructor(private readonly prefixes: readonly string[]) {}
 
+  /** Whether a request may be served: it names no reply subject (a fire-and-forget write such
+   * as `nats pub registry.heartbeat …`: nothing is sent back), or an inbox. */
+  accepts(reply: string | undefined): boolean {
+    return reply === undefined || reply === "" || this.allows(reply);
+  }
+
+  /** Whether a reply may be sent to this subject: only under a configured inbox prefix. */
   allows(reply: string | undefined): reply is string {
     if (reply === undefined || reply === "") return false;
     for (const prefix of this.prefixes) {

@@ -19,8 +19,9 @@ import type { ReplyGuard } from "./reply-guard.js";
 import { RequestPacer } from "./request-pacer.js";
 
 export interface ClientService {
-  /** Joins the queue group: from now on this node takes its share of client requests. */
-  serve(): void;
+  /** Joins the queue group: from now on this node takes its share of client requests. Resolves
+   * once the server has the subscriptions, so a request sent after it finds this node. */
+  serve(): Promise<void>;
   /** Shows the node's lifecycle state in the service's metadata (`nats micro info registry`). */
   setState(state: NodeState): void;
   /** Stops taking requests, then waits until every request taken has been answered. */
@@ -56,7 +57,7 @@ export async function startClientService(
     options.log.error({ err: error }, "request handler failed"),
   );
   const services = guardedServices(nc, (msg) => {
-    if (options.replies.allows(msg.reply)) return true;
+    if (options.replies.accepts(msg.reply)) return true;
     options.metrics.requestsDropped.inc({ endpoint: "$SRV", reason: "reply_subject" });
     options.rejections.rejected(
       "reply_subject",
@@ -76,7 +77,7 @@ export async function startClientService(
   });
   let serving = false;
   return {
-    serve() {
+    async serve() {
       if (serving || service.isStopped) return;
       serving = true;
       const group = service.addGroup(options.prefix);
@@ -95,6 +96,8 @@ export async function startClientService(
         });
       for (const endpoint of CLIENT_ENDPOINTS) add(endpoint, endpoint, false);
       for (const endpoint of WRITE_ENDPOINTS) add(`${endpoint}-scoped`, endpoint, true);
+      // A closed connection has nothing to flush; the node is stopping then.
+      await nc.flush().catch(() => undefined);
     },
     setState(state) {
       metadata.state = state;
@@ -113,7 +116,7 @@ async function serve(
   options: ServeOptions,
 ): Promise<void> {
   const { api, metrics, log, replies, rejections } = options;
-  if (!replies.allows(msg.reply)) {
+  if (!replies.accepts(msg.reply)) {
     // Neither handled nor answered: the request may be a reflection attempt, and a write
     // whose reply cannot be delivered should not happen either.
     metrics.requestsDropped.inc({ endpoint, reason: "reply_subject" });

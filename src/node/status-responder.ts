@@ -20,6 +20,7 @@ export function answerStatus(
     maxPayload: () => number;
   },
 ): void {
+  if (msg.reply === undefined || msg.reply === "") return;
   if (!guard.replies.allows(msg.reply)) {
     guard.metrics.requestsDropped.inc({ endpoint: "status", reason: "reply_subject" });
     guard.rejections.rejected(

@@ -21,6 +21,9 @@ test("replies go only under the configured inbox prefixes", () => {
   ]) {
     assert.ok(!guard.allows(bad), String(bad));
   }
+  // A request without a reply subject is served (a fire-and-forget write); nothing goes back.
+  assert.ok(guard.accepts(undefined) && guard.accepts(""));
+  assert.ok(guard.accepts("_INBOX.x") && !guard.accepts("registry.changes.api"));
 });
 
 test("the first rejection of a kind is logged at warn, then at most once a minute", () => {
