@@ -12,12 +12,13 @@ import { waitFor } from "../support/wait.js";
 const SEQUENCES = 200;
 
 describe("read-your-writes through the TypeScript client on a 3-node fleet", () => {
-  const nats = sharedNatsServer();
   let nodes: RegistryNode[] = [];
+  // Registered before the shared server's hooks, so the nodes stop while their server still runs.
+  after(() => stopAll(nodes));
+  const nats = sharedNatsServer();
   before(async () => {
     nodes = await startFleet(nats.server.url, 3, { subjectPrefix: "ryw" });
   });
-  after(() => stopAll(nodes));
 
   test("an acknowledged deregister right after a register always takes effect", async () => {
     const client = new RegistryClient(nats.nc, { prefix: "ryw" });

@@ -194,6 +194,8 @@ describe("sync under peer failures", () => {
         await writer.request(
           `${prefix}.register`,
           json.encode(JSON.stringify(instance("after", `x${i}`))),
+          // A stall would last forever; a loaded test machine may well take over a second.
+          { timeout: 10_000 },
         );
       await waitFor(
         () => nodes.every((n) => n.store.lookup({ service: "after" }, Date.now()).length === 20),
