@@ -1,6 +1,8 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { connect } from "nats";
+import { connect, type NatsConnection } from "nats";
+import type { RegistryNode } from "../../src/node/registry-node.js";
+import type { TestCluster } from "../support/cluster.js";
 import { withNatsCluster } from "../support/nats.js";
 import { waitFor } from "../support/wait.js";
 import { converged, instance, startNode, stopAll } from "./fleet.js";
@@ -13,9 +15,22 @@ test("a node whose NATS server comes back announces and asks for heads at once, 
   const settings = { subjectPrefix: "reco", syncIntervalMs: 60_000 };
   const a = await startNode(cluster.urls[0]!, "ra", settings);
   const b = await startNode(cluster.urls[1]!, "rb", settings);
-  t.after(() => stopAll([a, b]));
   const nc = await connect({ servers: cluster.urls[0]! });
-  t.after(() => nc.close());
+  try {
+    await exercise(cluster, a, b, nc);
+  } finally {
+    // Before the cluster stops (t.after): a node draining against no server waits forever.
+    await nc.close();
+    await stopAll([a, b]);
+  }
+});
+
+async function exercise(
+  cluster: TestCluster,
+  a: RegistryNode,
+  b: RegistryNode,
+  nc: NatsConnection,
+): Promise<void> {
   await waitFor(() => a.syncEngine.peers.has("rb") && b.syncEngine.peers.has("ra"), {
     message: "the nodes know each other",
   });
@@ -37,4 +52,4 @@ test("a node whose NATS server comes back announces and asks for heads at once, 
     message: "the node that lost its server holds what was written meanwhile",
   });
   assert.equal(b.store.size, 50);
-});
+}
