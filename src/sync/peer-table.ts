@@ -101,10 +101,12 @@ export class PeerTable {
       return { peer, created, actions };
     }
     // Applied in one batch when the running inline apply commits (see PeerState.queueInline).
+    // Periodic announcements are not held back: their digest check must run when they arrive.
     if (
       inline !== undefined &&
       announce.from !== undefined &&
       !epochChanged &&
+      announce.periodic !== true &&
       peer.queueInline(announce.from, announce.seq, inline)
     )
       return { peer, created, actions };

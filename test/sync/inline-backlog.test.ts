@@ -66,7 +66,7 @@ describe("inline announcements while a commit runs", () => {
     assert.equal(peer.behind, false);
   });
 
-  test("a gap, a new epoch or a full backlog falls back to pulling", () => {
+  test("a gap, a new epoch, a periodic announcement or a full backlog falls back to pulling", () => {
     const gap = applying();
     assert.deepEqual(
       gap.onAnnounce(announce(3, 4), records(3, 4), 2, local).actions.map((a) => a.type),
@@ -82,6 +82,15 @@ describe("inline announcements while a commit runs", () => {
       reset.get("p")!.takeQueuedInline(),
       undefined,
       "the old history's backlog is gone",
+    );
+
+    const periodic = applying();
+    assert.deepEqual(
+      periodic
+        .onAnnounce({ ...announce(2, 3), periodic: true }, records(2, 3), 2, local)
+        .actions.map((a) => a.type),
+      ["sync"],
+      "a periodic announcement keeps its digest check",
     );
 
     const full = applying();
