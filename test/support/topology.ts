@@ -1,17 +1,17 @@
-import type { TestContext } from "node:test";
 import { type NatsLeafTopologyHandle, startNatsLeafTopology } from "../../src/dev/nats-leaf.js";
 import {
   type NatsSuperclusterHandle,
   startNatsSupercluster,
 } from "../../src/dev/nats-supercluster.js";
 import { TcpProxy } from "./tcp-proxy.js";
+import type { CleanupScope } from "./teardown.js";
 
 /** A supercluster whose gateway links each run through a proxy, so a test can cut them. */
 export interface TestSupercluster extends NatsSuperclusterHandle {
   /** The proxy in front of each server's gateway listener, by `"<cluster>-<index>"`. */
   readonly proxies: ReadonlyMap<string, TcpProxy>;
-  /** Resets every gateway connection of `cluster` and refuses new ones until `healGateways()`. */
-  cutGateways(cluster: string): void;
+  /** Resets every gateway connection and refuses new ones until `healGateways()`. */
+  cutGateways(): void;
   healGateways(): void;
 }
 
@@ -21,11 +21,12 @@ export interface TestSupercluster extends NatsSuperclusterHandle {
  *
  * How the cut works: every server dials each other cluster through that cluster's proxies and
  * advertises its own proxy, so every gateway connection crosses a proxy of the cluster it
- * enters. Cutting a cluster's proxies therefore cuts every gateway between it and the others,
- * in both directions, while its own routes stay up.
+ * enters. Each cluster sends over its own outbound gateways only, so cutting one cluster's
+ * proxies silences one direction; `cutGateways()` cuts all of them, both directions, while
+ * the routes inside each cluster stay up.
  */
 export async function withSupercluster(
-  t: TestContext,
+  t: CleanupScope,
   names: readonly [string, string] = ["eu", "us"],
 ): Promise<TestSupercluster> {
   const proxies = new Map<string, TcpProxy>();
@@ -51,8 +52,8 @@ export async function withSupercluster(
   return {
     ...supercluster,
     proxies,
-    cutGateways(cluster) {
-      for (const [key, proxy] of proxies) if (key.startsWith(`${cluster}-`)) proxy.cut();
+    cutGateways() {
+      for (const proxy of proxies.values()) proxy.cut();
     },
     healGateways() {
       for (const proxy of proxies.values()) proxy.heal();
@@ -68,7 +69,7 @@ export interface TestLeafTopology extends NatsLeafTopologyHandle {
 }
 
 export async function withLeafTopology(
-  t: TestContext,
+  t: CleanupScope,
   names: { hub: string; leaf: string } = { hub: "hub", leaf: "edge" },
 ): Promise<TestLeafTopology> {
   const proxies: TcpProxy[] = [];
