@@ -35,6 +35,8 @@ export interface NodeStatus {
 
 export interface PeerStatus {
   id: string;
+  /** The region the peer announced, when it did. */
+  region?: string | undefined;
   state: string;
   epoch: string;
   digest: string;
@@ -70,6 +72,7 @@ export function nodeStatus(
   const peers = listed
     .map((p) => ({
       id: p.id,
+      region: p.region,
       state: p.state,
       epoch: p.epoch,
       digest: p.digest,

@@ -135,5 +135,6 @@ test("status shows every node and its peers", async () => {
     ["cli-b"],
   );
   const text = await regsync("status");
-  assert.match(text.stdout, /node cli-a .*ready/);
+  assert.match(text.stdout, /node cli-a {2}region default .*ready/);
+  assert.match(text.stdout, /cli-b\s+default\s+healthy/);
 });

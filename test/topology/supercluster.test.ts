@@ -200,12 +200,12 @@ test("a supercluster of two regions: local answers, convergence, and a gateway c
         `the heal moved ${crossed} bytes, not far from the full state of ${fullBytes}`,
       );
       assert.deepEqual(idsOn(eu1, "keep"), ["k1"]);
-    // The renewals that crossed after the heal replaced the held lease: nothing is held now.
-    await waitFor(() => us1.regions.heldLeases + us2.regions.heldLeases === 0, {
-      ...WAIT,
-      message: "held leases released by the renewals after the heal",
-    });
-    assert.deepEqual(expiredInUs, [], "and no expiry was published in us after the heal either");
+      // The renewals that crossed after the heal replaced the held lease: nothing is held now.
+      await waitFor(() => us1.regions.heldLeases + us2.regions.heldLeases === 0, {
+        ...WAIT,
+        message: "held leases released by the renewals after the heal",
+      });
+      assert.deepEqual(expiredInUs, [], "and no expiry was published in us after the heal either");
     },
   );
 });
