@@ -67,6 +67,7 @@ export async function registerMany(
   service: string,
   prefix: string,
   count: number,
+  ttlMs?: number,
   inFlight = 32,
 ): Promise<void> {
   for (let start = 0; start < count; start += inFlight) {
@@ -80,6 +81,7 @@ export async function registerMany(
           port: 8080,
           status: "running",
           tags: { padding: "x".repeat(100) },
+          ttlMs,
         }),
       );
     }
