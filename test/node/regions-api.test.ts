@@ -108,6 +108,26 @@ describe("lookup: prefer region and freshness", () => {
     );
   });
 
+  test("pages of a prefer lookup follow the ranked order", async () => {
+    const { call, put } = setup(0);
+    for (const id of ["a", "b", "c"]) put(`us-${id}`, "us1");
+    for (const id of ["a", "b"]) put(`eu-${id}`, "eu1");
+    const ids: string[] = [];
+    let cursor: string | undefined;
+    for (let pages = 0; pages < 10; pages++) {
+      const reply = await call({
+        service: "api",
+        prefer: "region",
+        limit: 2,
+        ...(cursor ? { cursor } : {}),
+      });
+      ids.push(...reply.instances.map((i: { id: string }) => i.id));
+      cursor = reply.nextCursor;
+      if (cursor === undefined) break;
+    }
+    assert.deepEqual(ids, ["eu-a", "eu-b", "us-a", "us-b", "us-c"]);
+  });
+
   test("regions: true adds the answering node and its freshness per region", async () => {
     const { call } = setup(5_000);
     const reply = await call({ service: "api", regions: true });
