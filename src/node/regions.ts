@@ -7,7 +7,16 @@ import {
   regionFreshness,
   regionLeaseClock,
 } from "../core/mod.js";
-import type { SyncEngine } from "../sync/sync-engine.js";
+import type { PeerState } from "../sync/peer.js";
+
+/** What a node's regions read of the sync engine: its peers and how long one stays live. */
+export interface PeerDirectory {
+  readonly peers: {
+    get(id: string): PeerState | undefined;
+    values(): Iterable<PeerState>;
+  };
+  livenessMs(): number;
+}
 
 /** What the client API needs of a node's regions (NodeRegions; tests give a fixed view). */
 export interface ApiRegions {
@@ -31,7 +40,7 @@ export class NodeRegions implements ApiRegions {
   constructor(
     readonly region: string,
     private readonly nodeId: string,
-    private readonly sync: SyncEngine,
+    private readonly sync: PeerDirectory,
     private readonly holdMs: number,
     private readonly wallClock: () => number,
   ) {}
