@@ -7,22 +7,16 @@ import {
   preferRegion,
   type RegionFreshness,
   type RegionSplitView,
-  RegistryStore,
   regionFreshness,
   regionLeaseClock,
   resolveRegion,
 } from "../../src/core/mod.js";
+import { testStore } from "../support/store.js";
 
 const START = 1_764_000_000_000;
 
 function storeOf(nodeId: string) {
-  return new RegistryStore({
-    nodeId,
-    epoch: "e",
-    wallClock: () => START,
-    maxClockSkewMs: 5_000,
-    tombstoneTtlMs: 60_000,
-  });
+  return testStore(nodeId, () => START);
 }
 
 describe("a node's region", () => {

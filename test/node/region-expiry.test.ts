@@ -1,8 +1,9 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { entryRecord, InstanceSchema, RegistryStore } from "../../src/core/mod.js";
+import { entryRecord, InstanceSchema } from "../../src/core/mod.js";
 import { NodeRegions } from "../../src/node/regions.js";
 import { PeerState } from "../../src/sync/peer.js";
+import { testStore } from "../support/store.js";
 
 const START = 1_764_000_000_000;
 const LIVENESS_MS = 1_000;
@@ -21,13 +22,7 @@ function setup() {
     peers.set(id, peer);
     peer.onAnnounce("e", 0, "0".repeat(32), 0, now, [], region);
   };
-  const store = new RegistryStore({
-    nodeId: "eu1",
-    epoch: "e",
-    wallClock: () => now,
-    maxClockSkewMs: 30_000,
-    tombstoneTtlMs: 600_000,
-  });
+  const store = testStore("eu1", () => now);
   const regions = new NodeRegions(
     "eu",
     "eu1",
@@ -37,13 +32,7 @@ function setup() {
   );
   /** A lease renewed through `node` now. */
   const lease = (id: string, node: string) => {
-    const writer = new RegistryStore({
-      nodeId: node,
-      epoch: node,
-      wallClock: () => now,
-      maxClockSkewMs: 30_000,
-      tombstoneTtlMs: 600_000,
-    });
+    const writer = testStore(node, () => now);
     const { entry } = writer.register(
       InstanceSchema.parse({ service: "api", id, host: "h", port: 1, ttlMs: TTL_MS }),
     );

@@ -7,25 +7,19 @@ import {
   InstanceSchema,
   type RegionFreshness,
   type RegionSplitView,
-  RegistryStore,
   regionLeaseClock,
 } from "../../src/core/mod.js";
 import { RegistryError } from "../../src/errors.js";
 import { RegistryApi } from "../../src/node/api.js";
 import type { ApiRegions } from "../../src/node/regions.js";
+import { testStore } from "../support/store.js";
 
 const NOW = 1_764_000_000_000;
 
 /** Node "eu1" in region eu; "us1" of region us was last heard `usSilentMs` ago. */
 function setup(usSilentMs: number) {
   let now = NOW;
-  const store = new RegistryStore({
-    nodeId: "eu1",
-    epoch: "e",
-    wallClock: () => now,
-    maxClockSkewMs: 30_000,
-    tombstoneTtlMs: 600_000,
-  });
+  const store = testStore("eu1", () => now);
   const regionOfNode = (node: string) =>
     node.startsWith("eu") ? "eu" : node.startsWith("us") ? "us" : undefined;
   const freshness = (): Record<string, RegionFreshness> => ({
@@ -68,13 +62,7 @@ function setup(usSilentMs: number) {
     JSON.parse(await api.handle("lookup", new TextEncoder().encode(JSON.stringify(body))));
   /** An instance written by `node` (a replicated entry from a peer, or our own). */
   const put = (id: string, node: string, extra: Record<string, unknown> = {}) => {
-    const local = new RegistryStore({
-      nodeId: node,
-      epoch: "p",
-      wallClock: () => now,
-      maxClockSkewMs: 30_000,
-      tombstoneTtlMs: 600_000,
-    });
+    const local = testStore(node, () => now);
     const { entry } = local.register(
       InstanceSchema.parse({ service: "api", id, host: "h", port: 1, ...extra }),
     );

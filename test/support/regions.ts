@@ -1,8 +1,8 @@
-import { connect, type NatsConnection } from "nats";
 import { RegistryClient } from "../../src/client/mod.js";
 import type { NodeConfigInput } from "../../src/config/schema.js";
 import type { RegistryNode } from "../../src/node/registry-node.js";
 import { startNode, stopAll } from "../node/fleet.js";
+import { withServerConnection } from "./nats.js";
 import type { CleanupScope } from "./teardown.js";
 
 /**
@@ -28,18 +28,8 @@ export async function withRegionNodes(
   return ok;
 }
 
-/** A NATS connection to exactly one server, for a client of that server's region. */
-export async function withRegionConnection(t: CleanupScope, url: string): Promise<NatsConnection> {
-  const nc = await connect({
-    servers: url,
-    noRandomize: true,
-    ignoreClusterUpdates: true,
-    reconnectTimeWait: 100,
-    maxReconnectAttempts: -1,
-  });
-  t.after(() => nc.close());
-  return nc;
-}
+/** A NATS connection to one server of a region, for a client of that region. */
+export const withRegionConnection = withServerConnection;
 
 export async function withRegionClient(t: CleanupScope, url: string): Promise<RegistryClient> {
   return new RegistryClient(await withRegionConnection(t, url), { timeoutMs: 5_000 });
