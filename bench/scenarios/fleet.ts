@@ -8,6 +8,7 @@ import { join } from "node:path";
 import { connect } from "nats";
 import { startNatsServer } from "../../src/dev/nats-server.js";
 import { WorkerFleet } from "../fleet/fleet.js";
+import { recordReplications } from "../fleet/replications.js";
 import {
   atLeast,
   atMost,
@@ -69,18 +70,7 @@ async function propagation(url: string, context: BenchContext): Promise<BenchRow
   );
   const nc = await connect({ servers: url });
   const acked = new Map<string, { at: number; node: string }>();
-  const seen = new Map<string, Map<string, number>>();
-  fleet.onMessage((m) => {
-    if (m.type !== "replicated") return;
-    for (const id of m.ids) {
-      let byNode = seen.get(id);
-      if (!byNode) {
-        byNode = new Map();
-        seen.set(id, byNode);
-      }
-      if (!byNode.has(m.id)) byNode.set(m.id, m.at);
-    }
-  });
+  const seen = recordReplications(fleet);
   try {
     const pending: Promise<void>[] = [];
     const start = performance.now();

@@ -8,6 +8,7 @@ import {
 import { mergeTokens } from "../core/causal-token.js";
 import type { InstanceInput, Status } from "../core/instance.js";
 import type { LookupQuery } from "../core/lookup.js";
+import type { RegionFreshness } from "../core/region-freshness.js";
 import { connectNats, type NatsSettings } from "../nats/connection.js";
 import { utf8 } from "../wire/utf8.js";
 import { errorFromReply, isErrorReply, RegistryClientError } from "./errors.js";
@@ -47,9 +48,33 @@ export interface SnapshotEntry {
   instance: RegisteredInstance;
 }
 
+/** Lookup filters, and `prefer: "region"` to rank the caller's region first (docs/client.md). */
+export interface LookupOptions extends Omit<LookupQuery, "service"> {
+  /**
+   * "region": instances of `region` (default: the client's `region`, else the answering node's)
+   * come first, then the others; `region` then orders the answer instead of filtering it.
+   */
+  prefer?: "region";
+}
+
+/** A lookup's answer with the answering node and its freshness per region. */
+export interface LookupWithRegions {
+  instances: RegisteredInstance[];
+  node: string;
+  nodeRegion: string;
+  regions: Record<string, RegionFreshness>;
+  /** The region ranked first, with `prefer: "region"`. */
+  preferredRegion?: string;
+}
+
+/** How current the answering node is with one region (docs/topologies.md). */
+export type { RegionFreshness };
+
 export interface ClientOptions {
   /** Subject prefix of the registry (default `registry`). */
   prefix?: string;
+  /** The caller's region, for lookups with `prefer: "region"` that name none. */
+  region?: string;
   /** Time to wait for a node's answer. @default 5000 */
   timeoutMs?: number;
   /**
@@ -75,6 +100,7 @@ const decoder = new TextDecoder();
  */
 export class RegistryClient {
   readonly prefix: string;
+  readonly region: string | undefined;
   private readonly timeoutMs: number;
   private causal: string | undefined;
 
@@ -84,6 +110,7 @@ export class RegistryClient {
     private readonly ownsConnection = false,
   ) {
     this.prefix = options.prefix ?? "registry";
+    this.region = options.region;
     this.timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
     this.causal = options.causalToken;
   }
@@ -136,20 +163,59 @@ export class RegistryClient {
 
   /** Every live instance of a service that matches the filters, following the node's pages.
    * Every instance is checked to be of the service asked for: a reply meant for another
-   * request is refused, never returned. */
-  async lookup(
+   * request is refused, never returned. With `prefer: "region"` the caller's region's
+   * instances come first (docs/client.md). */
+  async lookup(service: string, options: LookupOptions = {}): Promise<RegisteredInstance[]> {
+    return (await this.lookupPages(service, this.lookupBody(service, options))).instances;
+  }
+
+  /**
+   * A lookup that also says which node answered (the last page's) and how current it is with
+   * every region, so the caller can tell, during a region split, that another region's
+   * instances are as of `lastHeardMs` ago (`stale`).
+   */
+  async lookupWithRegions(
     service: string,
-    filters: Omit<LookupQuery, "service"> = {},
-  ): Promise<RegisteredInstance[]> {
+    options: LookupOptions = {},
+  ): Promise<LookupWithRegions> {
+    const { instances, last } = await this.lookupPages(service, {
+      ...this.lookupBody(service, options),
+      regions: true,
+    });
+    const {
+      ok: _ok,
+      nextCursor: _next,
+      instances: _page,
+      ...about
+    } = last as LookupWithRegions & {
+      ok: true;
+      nextCursor?: string;
+    };
+    return { ...about, instances };
+  }
+
+  private async lookupPages(
+    service: string,
+    body: Record<string, unknown>,
+  ): Promise<{ instances: RegisteredInstance[]; last: unknown }> {
+    let last: unknown;
     const instances = await followPages((cursor) =>
-      this.call<Paged<{ instances: RegisteredInstance[] }>>("lookup", {
-        service,
-        ...filters,
-        ...cursor,
-      }).then((reply) => ({ items: reply.instances, nextCursor: reply.nextCursor })),
+      this.call<Paged<{ instances: RegisteredInstance[] }>>("lookup", { ...body, ...cursor }).then(
+        (reply) => {
+          last = reply;
+          return { items: reply.instances, nextCursor: reply.nextCursor };
+        },
+      ),
     );
     checkServiceOf(service, instances);
-    return instances;
+    return { instances, last };
+  }
+
+  private lookupBody(service: string, options: LookupOptions): Record<string, unknown> {
+    const body: Record<string, unknown> = { service, ...options };
+    if (options.prefer === "region" && options.region === undefined && this.region !== undefined)
+      body.region = this.region;
+    return body;
   }
 
   /** Every service with a live instance, following the node's pages. */

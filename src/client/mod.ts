@@ -1,5 +1,8 @@
 export {
   type ClientOptions,
+  type LookupOptions,
+  type LookupWithRegions,
+  type RegionFreshness,
   type RegisteredInstance,
   RegistryClient,
   type ServiceSummary,

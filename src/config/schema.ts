@@ -1,6 +1,7 @@
 import { hostname } from "node:os";
 import { z } from "zod";
 import { NODE_ID } from "../contract/ids.js";
+import { REGION_NAME } from "../core/region.js";
 
 /**
  * Every setting of a registry node, with its default, its unit and the reason for the default.
@@ -42,6 +43,16 @@ export const NodeConfigSchema = z.strictObject({
   /** Node id, also a NATS subject token. Default: derived from the host name, stable across
    * restarts so peers keep their cursors. */
   id: z.string().regex(NODE_ID, "1-64 characters of [A-Za-z0-9_-]").default(defaultNodeId()),
+  /** The node's region (docs/topologies.md): lookups with `prefer: "region"` rank instances of
+   * the caller's region first, and expiry is judged per region during a split. Default: the
+   * cluster name of the NATS server the node first connects to (a supercluster's cluster, a
+   * leaf server's cluster), else "default". Set it when the node's server list spans clusters. */
+  region: z.string().regex(REGION_NAME, "1-64 characters of [A-Za-z0-9_.:-]").optional(),
+  /** During a split, leases held by the nodes of a region this node cannot hear are judged as of
+   * the moment it last heard that region (not hidden, not reported expired) for at most this
+   * long; after it, a region still silent is taken as gone and its leases expire as usual. Keep
+   * it above the longest region split you expect to ride out; 0 holds none. */
+  regionHoldMs: ms(0, 30 * 86_400_000).default(3_600_000),
   /** Keep nothing on disk (tests, development). A restarted memory node starts a new epoch. */
   memory: z.boolean().default(false),
   /** Where the LMDB store lives. Default: `.regsync/<id>` under the working directory. */

@@ -6,8 +6,10 @@ import {
   type Entry,
   formatToken,
   InstanceSchema,
+  type LookupQuery,
   leaseEnd,
   type RegistryStore,
+  regionRank,
   renderInstance,
 } from "../core/mod.js";
 import { isErrorCode, RegistryError, type ValidationIssue } from "../errors.js";
@@ -15,6 +17,7 @@ import type { ClientEndpoint } from "../subjects.js";
 import type { WriteAdmission } from "./admission.js";
 import { byKey, nextCursorField, renderPage, replyBudget } from "./pages.js";
 import { CausalWait } from "./read-your-writes.js";
+import type { ApiRegions } from "./regions.js";
 import {
   DeregisterRequest,
   HeartbeatRequest,
@@ -45,11 +48,14 @@ export interface ApiDependencies {
   /** Bytes a page of a paged read may fill (from the server's max_payload).
    * @default the budget of NATS's default max_payload, 1 MiB */
   replyBudget?: () => number;
+  /** The node's regions: `prefer: "region"`, freshness, and leases a region split holds. */
+  regions?: ApiRegions;
 }
 
 const DEFAULT_MAX_PAYLOAD = 1024 * 1024;
 const byId = byKey((e: Entry) => e.id);
 const byName = byKey((s: { name: string }) => s.name);
+const byRankedKey = byKey((item: { key: string }) => item.key);
 
 /**
  * The client API of DESIGN.md §2 as plain functions from request bytes to reply JSON text;
@@ -170,10 +176,54 @@ export class RegistryApi {
   /** `stale`: the client's own writes had not reached this replica and their node could not
    * be asked; the answer may miss them, and says so. */
   private lookup(body: unknown, stale: boolean): string {
-    const query = validate(LookupRequest, body);
-    const entries = this.deps.store.lookup(query, this.deps.wallClock()).sort(byId);
-    const page = renderPage(entries, idOf, renderInstance, query, this.replyBudget());
-    return `{"ok":true,"instances":${page.json}${nextCursorField(page)}${stale ? ',"stale":true' : ""}}`;
+    const { prefer, regions: withRegions, limit, cursor, ...query } = validate(LookupRequest, body);
+    const paging = { limit, cursor };
+    const regions = this.deps.regions;
+    let extra = stale ? ',"stale":true' : "";
+    if (withRegions === true && regions !== undefined) {
+      extra = `,"node":${JSON.stringify(this.deps.nodeId)},"nodeRegion":${JSON.stringify(regions.region)},"regions":${JSON.stringify(regions.freshness())}`;
+    }
+    if (prefer !== "region") {
+      const entries = this.live(query).sort(byId);
+      const page = renderPage(entries, idOf, renderInstance, paging, this.replyBudget());
+      return `{"ok":true,"instances":${page.json}${nextCursorField(page)}${extra}}`;
+    }
+    // `region` is the caller's region here: it orders the answer, it does not filter it. Pages
+    // follow the order (the caller's region, then the rest; by id within each), so a cursor
+    // carries the rank too.
+    const preferred = query.region ?? regions?.region;
+    const regionOfNode = regions?.regionOfNode ?? (() => undefined);
+    const ranked = this.live({ ...query, region: undefined })
+      .map((entry) => ({
+        entry,
+        key: `${preferred === undefined ? 1 : regionRank(entry, preferred, regionOfNode)}:${entry.id}`,
+      }))
+      .sort(byRankedKey);
+    const page = renderPage(
+      ranked,
+      (item) => item.key,
+      (item) => renderInstance(item.entry),
+      paging,
+      this.replyBudget(),
+    );
+    if (preferred !== undefined) extra += `,"preferredRegion":${JSON.stringify(preferred)}`;
+    return `{"ok":true,"instances":${page.json}${nextCursorField(page)}${extra}}`;
+  }
+
+  /**
+   * Live instances matching `query`. Leases are judged by the lease clock, and during a region
+   * split those held by a silent region's nodes as of when that region was last heard.
+   */
+  private live(query: LookupQuery): Entry[] {
+    const leaseClock = this.deps.wallClock();
+    const regions = this.deps.regions;
+    if (regions === undefined) return this.deps.store.lookup(query, leaseClock);
+    const view = regions.splitView();
+    const earliest = regions.earliestLeaseClock(view, leaseClock);
+    if (earliest >= leaseClock) return this.deps.store.lookup(query, leaseClock);
+    return this.deps.store
+      .lookup(query, earliest)
+      .filter((entry) => leaseEnd(entry) > regions.leaseClockOf(entry, view, leaseClock));
   }
 
   /** This node's causal token after a write: the client passes it back to see that write. */
@@ -200,7 +250,7 @@ export class RegistryApi {
   private snapshot(body: unknown): string {
     const request = validate(SnapshotRequest, body);
     const { service } = request;
-    const entries = this.deps.store.lookup({ service }, this.deps.wallClock()).sort(byId);
+    const entries = this.live({ service }).sort(byId);
     const page = renderPage(
       entries,
       idOf,

@@ -8,6 +8,7 @@ import {
   type CustomMerge,
   type Entry,
   RegistryStore,
+  resolveRegion,
   SelfPreservation,
 } from "../core/mod.js";
 import { LmdbStorage } from "../storage/lmdb-storage.js";
@@ -31,6 +32,7 @@ import { createLogger } from "./log.js";
 import { NodeMetrics } from "./metrics.js";
 import { replyBudget } from "./pages.js";
 import { CausalWait } from "./read-your-writes.js";
+import { NodeRegions } from "./regions.js";
 import { RejectionLog } from "./rejection-log.js";
 import { ReplyGuard } from "./reply-guard.js";
 import { type ClientService, startClientService } from "./service.js";
@@ -88,6 +90,7 @@ export class RegistryNode {
   private service: ClientService | undefined;
   private sync: SyncEngine | undefined;
   private publisher: ChangePublisher | undefined;
+  private regionView: NodeRegions | undefined;
   private sweepTimer: NodeJS.Timeout | undefined;
   private statusSub: Subscription | undefined;
   private forwardSub: Subscription | undefined;
@@ -142,6 +145,12 @@ export class RegistryNode {
   get connection(): NatsConnection {
     if (this.nc === undefined) throw new Error("node is not started");
     return this.nc;
+  }
+
+  /** The node's region and its view of the others; set once started. */
+  get regions(): NodeRegions {
+    if (this.regionView === undefined) throw new Error("node is not started");
+    return this.regionView;
   }
 
   get syncEngine(): SyncEngine {
@@ -207,6 +216,8 @@ export class RegistryNode {
     this.nc = nc;
     void this.watchConnection(nc);
     const prefix = this.config.subjectPrefix;
+    // Fixed at start: a node that fails over to another cluster's server keeps its region.
+    const region = resolveRegion(this.config.region, nc.info?.cluster);
     this.publisher = new ChangePublisher(nc, prefix, this.id, this.store.epoch, (type) =>
       this.metrics.changesPublished.inc({ type }),
     );
@@ -214,7 +225,7 @@ export class RegistryNode {
       transport: this.options.syncTransport ?? new NatsSyncTransport(nc),
       store: this.store,
       codec: this.codec,
-      settings: this.config,
+      settings: { ...this.config, region },
       log: this.log,
       metrics: this.metrics,
       onApplied: (entries) => this.commitReplicated(entries),
@@ -226,6 +237,13 @@ export class RegistryNode {
         },
       },
     });
+    this.regionView = new NodeRegions(
+      region,
+      this.id,
+      this.sync,
+      this.config.regionHoldMs,
+      this.wallClock,
+    );
     this.sync.onBootstrapProgress((progress) => {
       for (const listener of this.bootstrapListeners) listener(progress);
     });
@@ -248,6 +266,7 @@ export class RegistryNode {
       wallClock: () => this.preservation.leaseClock(this.wallClock()),
       admission: new WriteAdmission(this.config, this.store, this.wallClock),
       replyBudget: () => replyBudget(maxPayload()),
+      regions: this.regionView,
     });
     const replies = new ReplyGuard(this.config.replyPrefixes);
     const rejections = new RejectionLog(this.log);
@@ -277,7 +296,7 @@ export class RegistryNode {
     this.sweepTimer = setInterval(() => this.sweep(), this.config.sweepIntervalMs);
     this.sweepTimer.unref();
     this.log.info(
-      { epoch: this.store.epoch, servers: this.config.nats, http: this.httpUrl },
+      { epoch: this.store.epoch, region, servers: this.config.nats, http: this.httpUrl },
       "node started",
     );
   }
@@ -330,6 +349,8 @@ export class RegistryNode {
       selfPreservation: this.preservation.active,
       startedAtMs: this.startedAtMs,
       nowMs: this.wallClock(),
+      region: this.regionView?.region,
+      regions: this.regionView?.freshness(),
     });
   }
 
@@ -424,8 +445,11 @@ export class RegistryNode {
       this.checkRecovery(now);
       return;
     }
-    const { expired, removed } = this.store.sweep(now);
+    const { expired: lapsed, removed } = this.store.sweep(now);
     this.forget(removed);
+    // Leases held by a region this node cannot hear are not its to expire (docs/topologies.md),
+    // nor evidence of a network failure here.
+    const expired = this.regionView?.settleExpiries(lapsed, now) ?? lapsed;
     const change = this.preservation.observeLapses(now, expired.length, this.store.liveLeases);
     if (change === "activated") {
       // The lapses just seen are the start of the burst: they come back with the frozen clock.

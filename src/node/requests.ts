@@ -11,8 +11,20 @@ export const HeartbeatRequest = z.strictObject({
 });
 export const DeregisterRequest = z.strictObject({ service: serviceName, id: instanceId });
 
+/** Orders a lookup may ask for: `region` ranks the caller's region first (docs/client.md). */
+export const LOOKUP_PREFERENCES = ["region"] as const;
+
+/** A lookup: the filters, plus how to order the answer and whether to add region freshness. */
+export interface LookupRequestBody extends LookupQuery {
+  /** With "region", `region` names the caller's region (default: the answering node's) and
+   * ranks its instances first instead of filtering the others out. */
+  prefer?: (typeof LOOKUP_PREFERENCES)[number];
+  /** Add how current the answering node is with each region (`regions` in the reply). */
+  regions?: boolean;
+}
+
 const filterText = z.string().max(128);
-export const LookupRequest: z.ZodType<LookupQuery & PageRequest> = z.strictObject({
+export const LookupRequest: z.ZodType<LookupRequestBody & PageRequest> = z.strictObject({
   ...PageFields,
   service: serviceName,
   status: status.optional(),
@@ -23,6 +35,8 @@ export const LookupRequest: z.ZodType<LookupQuery & PageRequest> = z.strictObjec
     .record(z.string().min(1).max(128), z.string().max(256))
     .refine((t) => Object.keys(t).length <= 64, { message: "at most 64 tags" })
     .optional(),
+  prefer: z.enum(LOOKUP_PREFERENCES).optional(),
+  regions: z.boolean().optional(),
 });
 export const ServicesRequest = z.strictObject({ ...PageFields });
 export const SnapshotRequest = z.strictObject({ service: serviceName, ...PageFields });

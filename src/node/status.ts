@@ -1,4 +1,4 @@
-import type { RegistryStore } from "../core/mod.js";
+import type { RegionFreshness, RegistryStore } from "../core/mod.js";
 import type { BootstrapProgress } from "../sync/bootstrap-progress.js";
 import type { SyncEngine } from "../sync/sync-engine.js";
 import type { NodeState } from "./lifecycle.js";
@@ -23,6 +23,9 @@ export interface NodeStatus {
   converged: boolean;
   selfPreservation: boolean;
   uptimeMs: number;
+  /** The node's region, and how current it is with each region it knows (docs/topologies.md). */
+  region?: string;
+  regions?: Record<string, RegionFreshness>;
   /** Present while the node streams its initial state from a peer. */
   bootstrap?: BootstrapProgress;
   peers: PeerStatus[];
@@ -32,6 +35,8 @@ export interface NodeStatus {
 
 export interface PeerStatus {
   id: string;
+  /** The region the peer announced, when it did. */
+  region?: string | undefined;
   state: string;
   epoch: string;
   digest: string;
@@ -56,6 +61,8 @@ export function nodeStatus(
     selfPreservation: boolean;
     startedAtMs: number;
     nowMs: number;
+    region?: string | undefined;
+    regions?: Record<string, RegionFreshness> | undefined;
   },
 ): NodeStatus {
   const { digest, count } = store.digest();
@@ -65,6 +72,7 @@ export function nodeStatus(
   const peers = listed
     .map((p) => ({
       id: p.id,
+      region: p.region,
       state: p.state,
       epoch: p.epoch,
       digest: p.digest,
@@ -90,6 +98,8 @@ export function nodeStatus(
     converged: sync?.isConverged() ?? false,
     selfPreservation: extra.selfPreservation,
     uptimeMs: extra.nowMs - extra.startedAtMs,
+    region: extra.region,
+    regions: extra.regions,
     bootstrap: sync?.bootstrapping,
     peers,
     peersOmitted: known.length - listed.length,

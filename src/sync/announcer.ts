@@ -23,6 +23,8 @@ export interface AnnouncerOptions {
   batchMaxEntries: number;
   /** Compression this node accepts in replies to its pulls. */
   accepts: readonly string[];
+  /** This node's region, when it has one. */
+  region?: string | undefined;
   /** Nodes in the fleet, this one included: the periodic interval stretches with it. */
   fleetSize: () => number;
   /** Runs after each periodic announcement (gauges). */
@@ -95,6 +97,7 @@ export class Announcer {
     };
     if (leaving) message.leaving = true;
     if (periodic) message.periodic = true;
+    if (this.o.region !== undefined) message.region = this.o.region;
     let inline = false;
     if (!leaving && store.seq > this.#announcedSeq && this.o.inlineChangesMaxBytes > 0) {
       // Only our own writes: every node announces its own, so relaying what we merged from

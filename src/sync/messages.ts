@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { NODE_ID } from "../contract/ids.js";
+import { REGION_NAME } from "../core/region.js";
 
 /**
  * The sync protocol's messages (docs/protocol.md). Each travels msgpack-encoded inside the
@@ -31,6 +32,8 @@ export const AnnounceSchema = z.object({
   leaving: z.boolean().optional(),
   /** A periodic announcement (not one sent for a change): only these compare digests. */
   periodic: z.boolean().optional(),
+  /** The sender's region (docs/topologies.md); absent from nodes that predate regions. */
+  region: z.string().regex(REGION_NAME).optional(),
 });
 export type Announce = z.output<typeof AnnounceSchema>;
 

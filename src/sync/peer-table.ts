@@ -81,6 +81,7 @@ export class PeerTable {
       announce.count,
       nowMs,
       announce.accepts,
+      announce.region,
     );
     const actions: PeerAction[] = [];
     if (isNew || epochChanged || seenAgain) actions.push({ type: "answer" });

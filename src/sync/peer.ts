@@ -42,6 +42,7 @@ export class PeerState {
   /** While an inline apply runs: the seq it (with the backlog) brings our cursor to. */
   #inlineThrough: number | undefined;
   #inlineBacklog: (readonly EntryRecord[])[] = [];
+  #region: string | undefined;
 
   constructor(readonly id: string) {}
 
@@ -93,6 +94,10 @@ export class PeerState {
   get accepts(): readonly string[] {
     return this.#accepts;
   }
+  /** The region the peer announced; undefined until it does (or when it predates regions). */
+  get region(): string | undefined {
+    return this.#region;
+  }
   get lastPullMs(): number {
     return this.#lastPullMs;
   }
@@ -133,6 +138,7 @@ export class PeerState {
     count: number,
     nowMs: number,
     accepts: readonly string[] = this.#accepts,
+    region: string | undefined = this.#region,
   ): boolean {
     this.#lastSeenMs = nowMs;
     this.#leaving = false;
@@ -141,6 +147,7 @@ export class PeerState {
     this.#digest = digest;
     this.#count = count;
     this.#accepts = accepts;
+    this.#region = region;
     if (epoch !== this.#epoch) {
       // Held-back changes continue the old history: they no longer move our cursor.
       this.#inlineThrough = undefined;

@@ -38,6 +38,8 @@ export interface SyncSettings {
   batchMaxEntries: number;
   batchMaxBytes: number;
   compression: "deflate" | "none";
+  /** This node's region, told to peers in every announcement (docs/topologies.md). */
+  region?: string;
 }
 
 /** Called with entries applied from peers, before cursors advance: the node persists them. */
@@ -118,6 +120,7 @@ export class SyncEngine {
       inlineChangesMaxBytes: settings.inlineChangesMaxBytes,
       batchMaxEntries: settings.batchMaxEntries,
       accepts,
+      region: settings.region,
       fleetSize: () => this.peers.size + 1,
       onPeriodic: () => this.updateGauges(),
     });

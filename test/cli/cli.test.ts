@@ -88,6 +88,18 @@ test("register, lookup and services print what they did", async () => {
   assert.match(services.stdout, /pay\s+1\s+1/);
 });
 
+test("lookup --prefer region --regions prints the answering node and its view of each region", async () => {
+  const reply = await regsync("lookup", "pay", "--prefer", "region", "--regions");
+  assert.equal(reply.code, 0, reply.stderr);
+  assert.match(reply.stdout, /answered by cli-[ab] \(region default\)/);
+  assert.match(reply.stdout, /default\s+2\/2\s+\(this region\)\s+ok\s+yes/);
+  const json = JSON.parse((await regsync("lookup", "pay", "--regions", "--json")).stdout);
+  assert.equal(json.nodeRegion, "default");
+  const bad = await regsync("lookup", "pay", "--prefer", "zone");
+  assert.equal(bad.code, 2);
+  assert.match(bad.stderr, /--prefer takes "region"/);
+});
+
 test("bad flags exit 2, registry errors exit 1 with the code", async () => {
   const bad = await regsync("register", "--service", "pay", "--bogus");
   assert.equal(bad.code, 2);
@@ -123,5 +135,6 @@ test("status shows every node and its peers", async () => {
     ["cli-b"],
   );
   const text = await regsync("status");
-  assert.match(text.stdout, /node cli-a .*ready/);
+  assert.match(text.stdout, /node cli-a {2}region default .*ready/);
+  assert.match(text.stdout, /cli-b\s+default\s+healthy/);
 });

@@ -2,29 +2,16 @@ import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
 import { connect as tcpConnect } from "node:net";
 import { describe, test } from "node:test";
-import { connect, type NatsConnection } from "nats";
+import { connect } from "nats";
 import { NatsServerStartError, startNatsServer } from "../../src/dev/nats-server.js";
 import { MessageProbe } from "../support/messages.js";
-import { withNatsCluster, withNatsServer } from "../support/nats.js";
+import { withNatsCluster, withNatsServer, withServerConnection } from "../support/nats.js";
 import { waitFor } from "../support/wait.js";
 
 /** Every test here must end well within this; the launcher's own waits are shorter. */
 const TEST_TIMEOUT_MS = 60_000;
 
 const decoder = new TextDecoder();
-
-/** A client of exactly one server (no discovery of the others), closed after the test. */
-async function client(t: { after(fn: () => unknown): void }, url: string): Promise<NatsConnection> {
-  const nc = await connect({
-    servers: url,
-    noRandomize: true,
-    ignoreClusterUpdates: true,
-    reconnectTimeWait: 100,
-    maxReconnectAttempts: -1,
-  });
-  t.after(() => nc.close());
-  return nc;
-}
 
 function accepts(port: number): Promise<boolean> {
   return new Promise((resolve) => {
@@ -81,7 +68,7 @@ describe("one nats-server", { timeout: TEST_TIMEOUT_MS }, () => {
     });
     assert.notEqual(server.port, 4222);
     assert.notEqual(server.monitorPort, 8222);
-    const nc = await client(t, server.url);
+    const nc = await withServerConnection(t, server.url);
     assert.equal(nc.info?.max_payload, 2048);
     assert.equal(nc.info?.jetstream ?? false, false, "JetStream is off unless asked for");
     const varz = (await (await fetch(`${server.monitorUrl}/varz`)).json()) as {
@@ -94,7 +81,7 @@ describe("one nats-server", { timeout: TEST_TIMEOUT_MS }, () => {
 
   test("JetStream on request, stored in the server's temporary directory", async (t) => {
     const server = await withNatsServer(t, { jetstream: true });
-    const nc = await client(t, server.url);
+    const nc = await withServerConnection(t, server.url);
     assert.equal(nc.info?.jetstream, true);
     const jsm = await nc.jetstreamManager();
     await jsm.streams.add({ name: "probe", subjects: ["probe.>"] });
@@ -104,9 +91,9 @@ describe("one nats-server", { timeout: TEST_TIMEOUT_MS }, () => {
   test("kill() is a crash, restart() comes back on the same port, clients reconnect", async (t) => {
     const server = await withNatsServer(t, { monitor: true });
     const { port, monitorPort } = server;
-    const responder = await client(t, server.url);
+    const responder = await withServerConnection(t, server.url);
     responder.subscribe("echo", { callback: (_, msg) => msg.respond(msg.data) });
-    const requester = await client(t, server.url);
+    const requester = await withServerConnection(t, server.url);
     const firstPid = server.pid;
     await server.kill();
     assert.equal(server.running, false);
@@ -153,8 +140,8 @@ describe("a 3-server cluster", { timeout: TEST_TIMEOUT_MS }, () => {
     assert.equal(cluster.url, cluster.urls.join(","));
     assert.equal(new Set(cluster.servers.map((s) => s.port)).size, 3);
     const probe = await MessageProbe.open(
-      await client(t, cluster.urls[0]!),
-      await client(t, cluster.urls[2]!),
+      await withServerConnection(t, cluster.urls[0]!),
+      await withServerConnection(t, cluster.urls[2]!),
       "probe.1to3",
     );
     t.after(() => probe.close());
@@ -169,8 +156,8 @@ describe("a 3-server cluster", { timeout: TEST_TIMEOUT_MS }, () => {
     assert.equal(await cluster.connected(0, 1), false);
     await cluster.waitForMesh(); // the survivors keep their route
     const survivors = await MessageProbe.open(
-      await client(t, cluster.urls[0]!),
-      await client(t, cluster.urls[2]!),
+      await withServerConnection(t, cluster.urls[0]!),
+      await withServerConnection(t, cluster.urls[2]!),
       "probe.survivors",
     );
     t.after(() => survivors.close());
@@ -179,8 +166,8 @@ describe("a 3-server cluster", { timeout: TEST_TIMEOUT_MS }, () => {
     assert.deepEqual([victim.port, victim.clusterPort], ports);
     await cluster.waitForMesh({ among: [0, 1, 2] });
     const back = await MessageProbe.open(
-      await client(t, cluster.urls[1]!),
-      await client(t, cluster.urls[2]!),
+      await withServerConnection(t, cluster.urls[1]!),
+      await withServerConnection(t, cluster.urls[2]!),
       "probe.back",
     );
     t.after(() => back.close());
@@ -193,9 +180,9 @@ describe("partitions through route proxies", { timeout: TEST_TIMEOUT_MS }, () =>
     const cluster = await withNatsCluster(t, { proxiedRoutes: true });
     assert.equal(cluster.proxies.size, 6, "one proxy per ordered pair of servers");
     const [c0, c1, c2] = [
-      await client(t, cluster.urls[0]!),
-      await client(t, cluster.urls[1]!),
-      await client(t, cluster.urls[2]!),
+      await withServerConnection(t, cluster.urls[0]!),
+      await withServerConnection(t, cluster.urls[1]!),
+      await withServerConnection(t, cluster.urls[2]!),
     ] as const;
     const across = await MessageProbe.open(c0, c2, "probe.across");
     const inside = await MessageProbe.open(c1, c2, "probe.inside");
@@ -224,9 +211,9 @@ describe("partitions through route proxies", { timeout: TEST_TIMEOUT_MS }, () =>
   test("one cut pair partitions those two servers even though both reach the third", async (t) => {
     const cluster = await withNatsCluster(t, { proxiedRoutes: true });
     const [c0, c1, c2] = [
-      await client(t, cluster.urls[0]!),
-      await client(t, cluster.urls[1]!),
-      await client(t, cluster.urls[2]!),
+      await withServerConnection(t, cluster.urls[0]!),
+      await withServerConnection(t, cluster.urls[1]!),
+      await withServerConnection(t, cluster.urls[2]!),
     ] as const;
     const direct = await MessageProbe.open(c0, c2, "probe.direct");
     const viaMiddle = await MessageProbe.open(c0, c1, "probe.middle");
@@ -268,8 +255,8 @@ describe("partitions through route proxies", { timeout: TEST_TIMEOUT_MS }, () =>
     const pings = "ping_interval: 200ms\nping_max: 2";
     const cluster = await withNatsCluster(t, { proxiedRoutes: true, config: pings });
     const probe = await MessageProbe.open(
-      await client(t, cluster.urls[0]!),
-      await client(t, cluster.urls[1]!),
+      await withServerConnection(t, cluster.urls[0]!),
+      await withServerConnection(t, cluster.urls[1]!),
       "probe.blackhole",
     );
     t.after(() => probe.close());

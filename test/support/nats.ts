@@ -69,3 +69,22 @@ export async function withTcpProxy(
   t.after(() => proxy.close());
   return proxy;
 }
+
+/**
+ * A NATS connection to exactly one server (no discovery of the others, reconnecting to it
+ * forever), closed after the test: a client of that server, its cluster or its region.
+ */
+export async function withServerConnection(
+  t: { after(fn: () => unknown): void },
+  url: string,
+): Promise<NatsConnection> {
+  const nc = await connect({
+    servers: url,
+    noRandomize: true,
+    ignoreClusterUpdates: true,
+    reconnectTimeWait: 100,
+    maxReconnectAttempts: -1,
+  });
+  t.after(() => nc.close());
+  return nc;
+}

@@ -130,13 +130,18 @@ function describe(node: NodeStatus): string {
     node.converged ? "converged" : "not converged",
   ];
   if (node.selfPreservation) flags.push("SELF-PRESERVATION");
+  for (const [name, region] of Object.entries(node.regions ?? {}))
+    if (region.stale)
+      flags.push(`region ${name} STALE (last heard ${duration(region.lastHeardMs)} ago)`);
+  const where = node.region === undefined ? "" : `  region ${node.region}`;
   const lines = [
-    `node ${node.node}  v${node.version}  ${node.count} entries  digest ${node.digest.slice(0, 12)}  seq ${node.seq}  ${flags.join(", ")}`,
+    `node ${node.node}${where}  v${node.version}  ${node.count} entries  digest ${node.digest.slice(0, 12)}  seq ${node.seq}  ${flags.join(", ")}`,
   ];
   if (node.bootstrap !== undefined)
     lines.push(`  bootstrap ${renderBootstrapLine(node.node, node.bootstrap, 100)}`);
   const rows = node.peers.map((p) => [
     `  ${p.id}`,
+    p.region ?? "",
     p.state,
     p.digestMatch ? "✓" : "✗",
     String(p.lag),
@@ -144,7 +149,9 @@ function describe(node: NodeStatus): string {
     `${p.failures} (${p.totalFailures})`,
     p.lastPullLatencyMs ? `${p.lastPullLatencyMs} ms` : "",
   ]);
-  lines.push(table(["  peer", "state", "digest", "lag", "last seen", "failures", "pull"], rows));
+  lines.push(
+    table(["  peer", "region", "state", "digest", "lag", "last seen", "failures", "pull"], rows),
+  );
   if (node.peersOmitted > 0) lines.push(`  … and ${node.peersOmitted} more peer(s) not listed`);
   return lines.join("\n");
 }
