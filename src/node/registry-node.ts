@@ -26,6 +26,7 @@ import { natsSettingsOf } from "./connection.js";
 import { connectForStart } from "./first-connect.js";
 import { forwardRequest, serveForwarded } from "./forwarding.js";
 import { startHttpServer } from "./http.js";
+import { LeaseExpiry } from "./lease-expiry.js";
 import type { NodeState } from "./lifecycle.js";
 import { createLogger } from "./log.js";
 import { NodeMetrics } from "./metrics.js";
@@ -88,7 +89,7 @@ export class RegistryNode {
   private service: ClientService | undefined;
   private sync: SyncEngine | undefined;
   private publisher: ChangePublisher | undefined;
-  private sweepTimer: NodeJS.Timeout | undefined;
+  private expiry: LeaseExpiry | undefined;
   private statusSub: Subscription | undefined;
   private forwardSub: Subscription | undefined;
   private readonly replicatedListeners = new Set<(entries: readonly Entry[]) => void>();
@@ -274,8 +275,19 @@ export class RegistryNode {
           });
       },
     });
-    this.sweepTimer = setInterval(() => this.sweep(), this.config.sweepIntervalMs);
-    this.sweepTimer.unref();
+    this.expiry = new LeaseExpiry({
+      store: this.store,
+      preservation: this.preservation,
+      metrics: this.metrics,
+      log: this.log,
+      nodeId: this.id,
+      wallClock: this.wallClock,
+      sweepIntervalMs: this.config.sweepIntervalMs,
+      publish: (event) => this.publisher?.publish(event),
+      livePeers: (now) => this.sync!.livePeers(now).map((p) => p.id),
+      forget: (removed) => this.forget(removed),
+    });
+    this.expiry.start();
     this.log.info(
       { epoch: this.store.epoch, servers: this.config.nats, http: this.httpUrl },
       "node started",
@@ -294,7 +306,7 @@ export class RegistryNode {
 
   /** Releases whatever the node holds; safe on a half-opened node. */
   private async close(): Promise<void> {
-    clearInterval(this.sweepTimer);
+    this.expiry?.stop();
     this.statusSub?.unsubscribe();
     try {
       // Forwarded requests are client requests too: stop taking them with the queue group.
@@ -414,64 +426,11 @@ export class RegistryNode {
     this.sync?.notifyChange();
   }
 
-  /**
-   * Reports expired leases: each expiry is published once, by the node that holds the lease, or
-   * when that node is gone by the survivor with the smallest id, so exactly one node speaks.
-   */
-  private sweep(): void {
-    const now = this.wallClock();
-    if (this.preservation.active) {
-      this.checkRecovery(now);
-      return;
-    }
-    const { expired, removed } = this.store.sweep(now);
-    this.forget(removed);
-    const change = this.preservation.observeLapses(now, expired.length, this.store.liveLeases);
-    if (change === "activated") {
-      // The lapses just seen are the start of the burst: they come back with the frozen clock.
-      this.metrics.selfPreservation.set(1);
-      this.log.warn(
-        {
-          lapsed: expired.length,
-          live: this.store.liveLeases,
-          frozenAt: this.preservation.leaseClock(now),
-        },
-        "self-preservation: too many leases lapsing at once, likely a network failure; expiry paused",
-      );
-      return;
-    }
-    this.reportExpiries(expired, now);
-  }
-
-  /** While expiry is paused, thaw once most leases are being renewed again. */
-  private checkRecovery(now: number): void {
-    const frozenAt = this.preservation.leaseClock(now);
-    const { removed } = this.store.sweep(frozenAt, true);
-    this.forget(removed);
-    const { live, lapsed } = this.store.leaseHealth(frozenAt, now);
-    if (this.preservation.observeRecovery(lapsed, live) === "deactivated") {
-      this.metrics.selfPreservation.set(0);
-      this.log.warn({ live, lapsed }, "self-preservation: renewals recovered; expiry resumed");
-    }
-  }
-
   private forget(removed: readonly Entry[]): void {
     if (removed.length === 0) return;
     this.storage
       .remove(removed)
       .catch((error: unknown) => this.log.warn({ err: error }, "forgetting collected entries"));
-  }
-
-  private reportExpiries(expired: readonly Entry[], now: number): void {
-    if (expired.length === 0 || this.publisher === undefined) return;
-    const live = new Set(this.sync!.livePeers(now).map((p) => p.id));
-    const survivor = [this.id, ...live].sort()[0];
-    for (const entry of expired) {
-      const owner = entry.node;
-      if (owner === this.id || (!live.has(owner) && survivor === this.id)) {
-        this.publisher.publish({ type: "expired", entry });
-      }
-    }
   }
 
   private async watchConnection(nc: NatsConnection): Promise<void> {
