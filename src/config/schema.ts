@@ -127,8 +127,14 @@ export const NodeConfigSchema = z.strictObject({
    * second's worth; heartbeats are not counted. */
   maxRegistrationsPerSecondPerService: z.int().min(0).max(1_000_000).default(5_000),
 
-  /** A peer's version this far ahead of our wall clock is rejected and counted, never adopted. */
+  /** A peer's version this far ahead of our wall clock is rejected and counted, and stays
+   * rejected when it comes back later (it is judged once, when it first arrives). */
   maxClockSkewMs: ms(100, 86_400_000).default(30_000),
+  /** How far past our wall clock a peer's version may move the local clock, and how much a
+   * writer whose clock runs ahead may lengthen a lease. Small, so one fast clock cannot make
+   * honest nodes' later writes lose to its earlier ones; writes to a key still always come
+   * after the version they replace. At most `maxClockSkewMs`. */
+  maxClockDriftMs: ms(0, 86_400_000).default(1_000),
   /** Tombstones and expired leases are kept this long, then collected. Must outlast the longest
    * partition: a node cut off longer could bring deleted entries back. */
   tombstoneTtlMs: ms(1_000, 30 * 86_400_000).default(86_400_000),

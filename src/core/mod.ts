@@ -7,6 +7,7 @@ export * from "./instance.js";
 export * from "./lookup.js";
 export * from "./merge.js";
 export * as reconcile from "./reconcile/mod.js";
+export * from "./rejected-versions.js";
 export * from "./render.js";
 export * from "./self-preservation.js";
 export * from "./store.js";

@@ -7,6 +7,7 @@ import {
   type EntryRecord,
   type EntryState,
   estimateRecordBytes,
+  heldLeaseEnd,
   leaseEnd,
   newEntry,
 } from "./entry.js";
@@ -18,6 +19,7 @@ import { type LookupQuery, matchesQuery } from "./lookup.js";
 import { type ConflictResolution, type EntryOrder, entryOrder } from "./merge.js";
 import { assignKeyHash, type KeyHashed } from "./reconcile/key-hash.js";
 import { ReconIndex } from "./reconcile/recon-index.js";
+import { RejectedVersions } from "./rejected-versions.js";
 import { ServiceGroups } from "./service-groups.js";
 
 export const CHANGE_TYPES = ["registered", "updated", "deregistered", "expired"] as const;
@@ -35,8 +37,10 @@ export interface RegistryStoreOptions {
   epoch: string;
   /** Wall clock in ms; injected so the core has no hidden time source. */
   wallClock: () => number;
-  /** A peer's version more than this far ahead of our wall clock is rejected. */
+  /** A peer's version more than this far ahead of our wall clock is rejected, for good. */
   maxClockSkewMs: number;
+  /** How far a peer's version may move our clock, and its leases, past our wall clock. */
+  maxClockDriftMs?: number;
   /** How long tombstones and expired leases are kept before they are collected; must outlast the
    * longest partition, or a node that was cut off longer could bring a deleted entry back. */
   tombstoneTtlMs: number;
@@ -101,12 +105,14 @@ export class RegistryStore {
   readonly reconIndex = new ReconIndex<Entry>();
   private readonly order: EntryOrder;
   private readonly tombstoneTtlMs: number;
+  /** Versions refused for clock skew: refused again whenever they come back. */
+  private readonly rejected = new RejectedVersions();
   private leases = 0;
 
   constructor(options: RegistryStoreOptions) {
     this.nodeId = options.nodeId;
     this.epoch = options.epoch;
-    this.clock = new Hlc(options.wallClock, options.maxClockSkewMs);
+    this.clock = new Hlc(options.wallClock, options.maxClockSkewMs, options.maxClockDriftMs);
     this.tombstoneTtlMs = options.tombstoneTtlMs;
     this.order = entryOrder(options.conflictResolution ?? "lww");
   }
@@ -126,7 +132,7 @@ export class RegistryStore {
     let lapsed = 0;
     for (const entry of this.entries()) {
       if (entry.body === null) continue;
-      const end = leaseEnd(entry);
+      const end = heldLeaseEnd(entry);
       if (end <= since) continue;
       live++;
       if (end <= now) lapsed++;
@@ -156,8 +162,8 @@ export class RegistryStore {
   /** Registers or replaces an instance; the new lease starts now. */
   register(instance: Instance): ChangeEvent {
     const existing = this.get(instance.service, instance.id);
-    const hlc = this.clock.now();
-    const now = hlcWall(hlc);
+    const hlc = this.clock.after(existing?.hlc ?? 0);
+    const now = this.clock.wall();
     const live = existing !== undefined && this.isLive(existing, now);
     const record: EntryState = {
       service: instance.service,
@@ -185,9 +191,8 @@ export class RegistryStore {
     status?: Status,
   ): { entry: Entry; event?: ChangeEvent } | undefined {
     const existing = this.get(service, id);
-    const hlc = this.clock.now();
-    const now = hlcWall(hlc);
-    if (existing === undefined || !this.isLive(existing, now)) return undefined;
+    if (existing === undefined || !this.isLive(existing, this.clock.wall())) return undefined;
+    const hlc = this.clock.after(existing.hlc);
     const changed = status !== undefined && status !== existing.status;
     const entry = this.write(existing, {
       ...existing,
@@ -206,7 +211,7 @@ export class RegistryStore {
    */
   deregister(service: string, id: string): { entry: Entry; event?: ChangeEvent } {
     const existing = this.get(service, id);
-    const hlc = this.clock.now();
+    const hlc = this.clock.after(existing?.hlc ?? 0);
     const live = existing !== undefined && existing.body !== null;
     const entry = this.write(
       existing,
@@ -222,6 +227,11 @@ export class RegistryStore {
     const newestAccepted = now + this.clock.maxSkewMs;
     for (const record of records) {
       if (hlcWall(record.hlc) > newestAccepted) {
+        this.rejected.add(record.service, record.id, record.hlc, record.node);
+        result.rejectedSkew++;
+        continue;
+      }
+      if (this.rejected.has(record.service, record.id, record.hlc, record.node)) {
         result.rejectedSkew++;
         continue;
       }
@@ -340,6 +350,7 @@ export class RegistryStore {
     let newest = 0;
     for (const record of entries) {
       const entry = newEntry(record);
+      entry.leaseStart = this.clock.leaseStartOf(record.hlc);
       entry.seq = record.seq;
       assignKeyHash(entry, entry.service, entry.id);
       this.insert(entry);
@@ -377,7 +388,7 @@ export class RegistryStore {
         }
         return;
       }
-      const expiresAt = leaseEnd(entry);
+      const expiresAt = heldLeaseEnd(entry);
       if (expiresAt > now) {
         this.due.schedule(entry, expiresAt);
       } else if (pauseExpiry) {
@@ -394,7 +405,7 @@ export class RegistryStore {
 
   /** A lease that has not passed; the test lookups and summaries apply. */
   isLive(entry: Entry, now: number): boolean {
-    return entry.body !== null && leaseEnd(entry) > now;
+    return entry.body !== null && heldLeaseEnd(entry) > now;
   }
 
   /** When an entry stops being worth keeping: a tombstone's or an expired lease's grace end. */
@@ -407,6 +418,7 @@ export class RegistryStore {
     let entry: Entry;
     if (existing === undefined) {
       entry = newEntry(record);
+      entry.leaseStart = this.clock.leaseStartOf(record.hlc);
       entry.k0 = this.lastKey.k0;
       entry.k1 = this.lastKey.k1;
       this.insert(entry);
@@ -415,6 +427,7 @@ export class RegistryStore {
       if (holdsLease(existing)) this.leases--;
       const previous = { h0: existing.h0, h1: existing.h1, h2: existing.h2, h3: existing.h3 };
       assignEntry(existing, record);
+      existing.leaseStart = this.clock.leaseStartOf(record.hlc);
       this.reconIndex.rehash(existing, previous);
       if (holdsLease(existing)) this.leases++;
       entry = existing;
@@ -427,7 +440,7 @@ export class RegistryStore {
 
   /** Queues the entry for when something next falls due: its lease ends, or its grace. */
   private schedule(entry: Entry): void {
-    this.due.schedule(entry, entry.body === null ? this.collectAt(entry) : leaseEnd(entry));
+    this.due.schedule(entry, entry.body === null ? this.collectAt(entry) : heldLeaseEnd(entry));
   }
 
   /** Adds a new key, its key hash already set, to the maps and the reconciliation index. */

@@ -5,8 +5,8 @@ import {
   describeIssues,
   type Entry,
   formatToken,
+  heldLeaseEnd,
   InstanceSchema,
-  leaseEnd,
   type RegistryStore,
   renderInstance,
 } from "../core/mod.js";
@@ -156,7 +156,7 @@ export class RegistryApi {
     }
     await this.deps.commit([renewed.entry]);
     this.deps.onWrite(renewed.event);
-    return `{"ok":true,"expiresAt":${leaseEnd(renewed.entry)},"token":${this.token()}}`;
+    return `{"ok":true,"expiresAt":${heldLeaseEnd(renewed.entry)},"token":${this.token()}}`;
   }
 
   private async deregister(body: unknown): Promise<string> {

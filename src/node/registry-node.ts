@@ -121,6 +121,7 @@ export class RegistryNode {
       epoch: this.restored?.epoch ?? newEpoch(),
       wallClock: this.wallClock,
       maxClockSkewMs: this.config.maxClockSkewMs,
+      maxClockDriftMs: this.config.maxClockDriftMs,
       tombstoneTtlMs: this.config.tombstoneTtlMs,
       conflictResolution: options.merge ?? this.config.conflictResolution,
     });
