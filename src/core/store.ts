@@ -294,6 +294,38 @@ export class RegistryStore {
     return live;
   }
 
+  /**
+   * What changed in a service after version `since`, for a watch that holds everything up to
+   * it: live instances written after it, and keys that stopped being live after it (deleted,
+   * or whose lease passed). Undefined when deletions that old may already be collected: the
+   * watch then needs the whole service.
+   */
+  serviceChangesSince(
+    service: string,
+    since: HlcTimestamp,
+    now: number,
+  ): { changed: Entry[]; removed: Entry[] } | undefined {
+    if (hlcWall(since) <= now - this.tombstoneTtlMs) return undefined;
+    const sinceWall = hlcWall(since);
+    const changed: Entry[] = [];
+    const removed: Entry[] = [];
+    for (const entry of this.services.of(service)) {
+      if (this.isLive(entry, now)) {
+        if (entry.hlc > since) changed.push(entry);
+      } else if (entry.hlc > since || (entry.body !== null && heldLeaseEnd(entry) > sinceWall)) {
+        removed.push(entry);
+      }
+    }
+    return { changed, removed };
+  }
+
+  /** The newest version held of any key of a service, tombstones included; 0 if none. */
+  serviceHighWater(service: string): HlcTimestamp {
+    let newest = 0;
+    for (const entry of this.services.of(service)) if (entry.hlc > newest) newest = entry.hlc;
+    return newest;
+  }
+
   /** Every service with at least one live instance: its instance count and how many run. */
   serviceSummaries(now: number): { name: string; instances: number; healthy: number }[] {
     const out: { name: string; instances: number; healthy: number }[] = [];

@@ -195,20 +195,37 @@ export class RegistryApi {
     return `{"ok":true,"services":${page.json}${nextCursorField(page)}}`;
   }
 
-  /** A watch's starting point: live instances with the version of each, which change events
-   * carry too, so a watcher can tell newer events from ones its snapshot already holds. */
+  /**
+   * A watch's starting point: live instances with the version of each, which change events
+   * carry too, so a watcher can tell newer events from ones its snapshot already holds. With
+   * `since`, only what changed after that version (`full: false`, deletions under `removed`),
+   * unless deletions that old may be collected (`full: true`, the whole service). `asOf` is the
+   * newest version held of the service, so a watcher knows what an absent key means.
+   */
   private snapshot(body: unknown): string {
     const request = validate(SnapshotRequest, body);
-    const { service } = request;
-    const entries = this.deps.store.lookup({ service }, this.deps.wallClock()).sort(byId);
+    const { service, since } = request;
+    const { store } = this.deps;
+    const now = this.deps.wallClock();
+    const budget = this.replyBudget();
+    let diff = since === undefined ? undefined : store.serviceChangesSince(service, since, now);
+    // Deletions travel on the first page only, and only if they fit beside it; otherwise the
+    // whole service is the smaller answer anyway. Decided the same way for every page.
+    let removed = "";
+    if (diff !== undefined) {
+      removed = `,"removed":[${diff.removed.map((e) => `{"id":${JSON.stringify(e.id)},"version":${e.hlc}}`).join(",")}]`;
+      if (Buffer.byteLength(removed) > budget / 2) diff = undefined;
+      if (diff === undefined || request.cursor !== undefined) removed = "";
+    }
+    const entries = (diff?.changed ?? store.lookup({ service }, now)).sort(byId);
     const page = renderPage(
       entries,
       idOf,
       (e) => `{"id":${JSON.stringify(e.id)},"version":${e.hlc},"instance":${renderInstance(e)}}`,
       request,
-      this.replyBudget(),
+      budget - Buffer.byteLength(removed),
     );
-    return `{"ok":true,"service":${JSON.stringify(service)},"entries":${page.json}${nextCursorField(page)},"node":${JSON.stringify(this.deps.nodeId)}}`;
+    return `{"ok":true,"service":${JSON.stringify(service)},"full":${diff === undefined},"asOf":${store.serviceHighWater(service)},"entries":${page.json}${nextCursorField(page)}${removed},"node":${JSON.stringify(this.deps.nodeId)}}`;
   }
 
   private parseJson(data: Uint8Array, emptyIsObject: boolean): unknown {

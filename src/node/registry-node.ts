@@ -209,7 +209,7 @@ export class RegistryNode {
     this.nc = nc;
     void this.watchConnection(nc);
     const prefix = this.config.subjectPrefix;
-    this.publisher = new ChangePublisher(nc, prefix, this.id, this.store.epoch, (type) =>
+    this.publisher = new ChangePublisher(nc, prefix, this.id, (type) =>
       this.metrics.changesPublished.inc({ type }),
     );
     this.sync = new SyncEngine({
