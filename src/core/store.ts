@@ -220,6 +220,29 @@ export class RegistryStore {
     return live ? { entry, event: { type: "deregistered", entry } } : { entry };
   }
 
+  /**
+   * Ends a lapsed lease with a tombstone, the record that its expiry was reported: replicated
+   * and stored like any write, so no node, restarted or not, reports it again. Undefined when the
+   * key no longer holds the lapsed version (renewed, deleted or expired meanwhile).
+   */
+  expire(
+    service: string,
+    id: string,
+    version: { hlc: HlcTimestamp; node: string },
+  ): ChangeEvent | undefined {
+    const existing = this.get(service, id);
+    if (
+      existing === undefined ||
+      existing.body === null ||
+      existing.hlc !== version.hlc ||
+      existing.node !== version.node
+    )
+      return undefined;
+    const hlc = this.clock.after(existing.hlc);
+    const entry = this.write(existing, tombstoneOf(existing, hlc, this.nodeId));
+    return { type: "expired", entry };
+  }
+
   /** Applies peers' records: the greater version of each key wins (see merge.ts). */
   merge(records: Iterable<EntryRecord>): MergeResult {
     const result: MergeResult = { applied: [], stale: 0, rejectedSkew: 0, rejectedExpired: 0 };

@@ -1,5 +1,13 @@
 import type { Logger } from "pino";
-import type { ChangeEvent, Entry, RegistryStore, SelfPreservation } from "../core/mod.js";
+import {
+  type ChangeEvent,
+  type Entry,
+  entryKey,
+  heldLeaseEnd,
+  type RegistryStore,
+  renderInstance,
+  type SelfPreservation,
+} from "../core/mod.js";
 import type { NodeMetrics } from "./metrics.js";
 
 export interface LeaseExpiryDependencies {
@@ -10,25 +18,45 @@ export interface LeaseExpiryDependencies {
   nodeId: string;
   wallClock: () => number;
   sweepIntervalMs: number;
-  /** Publishes an `expired` change event. */
-  publish: (event: ChangeEvent) => void;
+  /** Whether the node has caught up with its peers: before that it reports nothing. */
+  ready: () => boolean;
+  /** Makes the expiry tombstones durable before their events are published. */
+  commit: (entries: readonly Entry[]) => Promise<void>;
+  /** Publishes an `expired` change event and announces the tombstone to peers. */
+  onExpired: (event: ChangeEvent, instanceJson: string) => void;
   /** Ids of the peers this node currently hears from. */
   livePeers: (nowMs: number) => readonly string[];
   /** Drops collected entries from durable storage. */
   forget: (removed: readonly Entry[]) => void;
 }
 
+/** A lapsed lease not yet reported, and the version that lapsed. */
+interface Lapsed {
+  entry: Entry;
+  hlc: number;
+  node: string;
+}
+
 /**
  * Lease expiry for one node: the periodic sweep that notices lapsed leases and collects old
  * entries, the reporting of `expired` events, and the self-preservation freeze around both.
+ *
+ * Exactly one report per lapsed lease: the reporter ends the lease with a tombstone, written and
+ * made durable before the event is published, and replicated like any write. A lapse stays
+ * pending on every node until such a tombstone (or a renewal) replaces the lapsed version, so a
+ * node that reported is never asked again, a restarted node finds the tombstone on disk or from
+ * its peers before it is ready, and a lapse whose reporter died is taken over. The reporter is
+ * the node that last wrote the lease; when that node is gone, the survivor with the smallest id.
  */
 export class LeaseExpiry {
   private timer: NodeJS.Timeout | undefined;
+  private readonly pending = new Map<string, Lapsed>();
+  private reporting = false;
 
   constructor(private readonly deps: LeaseExpiryDependencies) {}
 
   start(): void {
-    this.timer = setInterval(() => this.sweep(), this.deps.sweepIntervalMs);
+    this.timer = setInterval(() => void this.sweep(), this.deps.sweepIntervalMs);
     this.timer.unref();
   }
 
@@ -37,11 +65,12 @@ export class LeaseExpiry {
     this.timer = undefined;
   }
 
-  /**
-   * Reports expired leases: each expiry is published once, by the node that holds the lease, or
-   * when that node is gone by the survivor with the smallest id, so exactly one node speaks.
-   */
-  sweep(): void {
+  /** Lapsed leases waiting for their report (here or by another node). */
+  get pendingCount(): number {
+    return this.pending.size;
+  }
+
+  async sweep(): Promise<void> {
     const { store, preservation, metrics, log } = this.deps;
     const now = this.deps.wallClock();
     if (preservation.active) {
@@ -50,9 +79,9 @@ export class LeaseExpiry {
     }
     const { expired, removed } = store.sweep(now);
     this.deps.forget(removed);
+    for (const entry of expired) this.track(entry);
     const change = preservation.observeLapses(now, expired.length, store.liveLeases);
     if (change === "activated") {
-      // The lapses just seen are the start of the burst: they come back with the frozen clock.
       metrics.selfPreservation.set(1);
       log.warn(
         {
@@ -64,7 +93,7 @@ export class LeaseExpiry {
       );
       return;
     }
-    this.reportExpiries(expired, now);
+    await this.report(now);
   }
 
   /** While expiry is paused, thaw once most leases are being renewed again. */
@@ -80,16 +109,48 @@ export class LeaseExpiry {
     }
   }
 
-  private reportExpiries(expired: readonly Entry[], now: number): void {
-    if (expired.length === 0) return;
-    const live = new Set(this.deps.livePeers(now));
-    const self = this.deps.nodeId;
-    const survivor = [self, ...live].sort()[0];
-    for (const entry of expired) {
-      const owner = entry.node;
-      if (owner === self || (!live.has(owner) && survivor === self)) {
-        this.deps.publish({ type: "expired", entry });
+  private track(entry: Entry): void {
+    this.pending.set(entryKey(entry.service, entry.id), {
+      entry,
+      hlc: entry.hlc,
+      node: entry.node,
+    });
+  }
+
+  /** Reports the pending lapses this node is the reporter of; forgets those settled elsewhere. */
+  private async report(now: number): Promise<void> {
+    if (this.pending.size === 0 || this.reporting || !this.deps.ready()) return;
+    this.reporting = true;
+    try {
+      const live = new Set(this.deps.livePeers(now));
+      const self = this.deps.nodeId;
+      const survivor = [self, ...live].sort()[0];
+      const events: { event: ChangeEvent; instanceJson: string }[] = [];
+      for (const [key, lapsed] of this.pending) {
+        const { entry } = lapsed;
+        if (entry.hlc !== lapsed.hlc || entry.node !== lapsed.node || entry.body === null) {
+          // Renewed, deleted or reported by another node since: nothing to report.
+          this.pending.delete(key);
+          continue;
+        }
+        if (heldLeaseEnd(entry) > now) {
+          this.pending.delete(key);
+          continue;
+        }
+        const owner = lapsed.node;
+        if (owner !== self && (live.has(owner) || survivor !== self)) continue;
+        const instanceJson = renderInstance(entry);
+        const event = this.deps.store.expire(entry.service, entry.id, lapsed);
+        this.pending.delete(key);
+        if (event !== undefined) events.push({ event, instanceJson });
       }
+      if (events.length === 0) return;
+      await this.deps.commit(events.map((e) => e.event.entry));
+      for (const { event, instanceJson } of events) this.deps.onExpired(event, instanceJson);
+    } catch (error) {
+      this.deps.log.warn({ err: error }, "reporting expired leases");
+    } finally {
+      this.reporting = false;
     }
   }
 }

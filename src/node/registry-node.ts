@@ -284,7 +284,9 @@ export class RegistryNode {
       nodeId: this.id,
       wallClock: this.wallClock,
       sweepIntervalMs: this.config.sweepIntervalMs,
-      publish: (event) => this.publisher?.publish(event),
+      ready: () => this.isReady,
+      commit: (entries) => this.commit(entries),
+      onExpired: (event, instanceJson) => this.onLocalWrite(event, instanceJson),
       livePeers: (now) => this.sync!.livePeers(now).map((p) => p.id),
       forget: (removed) => this.forget(removed),
     });
