@@ -149,8 +149,12 @@ export const NodeConfigSchema = z.strictObject({
   /** The renewal window lapses are counted over, and how far back a freeze reaches: about half
    * the usual lease, so a network failure is caught before most leases are hidden. */
   selfPreservationWindowMs: ms(1_000, 3_600_000).default(15_000),
-  /** Below this many leases a burst of lapses is never treated as a network failure. */
-  selfPreservationMinLeases: z.int().min(1).max(1_000_000).default(10),
+  /** Below this many leases renewed at least once, a burst of lapses is never treated as a
+   * network failure. Leases never renewed (short jobs, junk) count neither here nor in the share. */
+  selfPreservationMinLeases: z.int().min(1).max(1_000_000).default(20),
+  /** The longest a freeze may last; it thaws earlier when renewals recover or when the lapsed
+   * set stops growing for one window. Bounds how long dead instances can stay visible. */
+  selfPreservationMaxMs: ms(1_000, 86_400_000).default(900_000),
 
   /** The node's ed25519 identity as an nkey seed ("SN…"), or a file holding it; batches are
    * signed with it. Without one, a key is generated per process. */

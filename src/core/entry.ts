@@ -188,3 +188,9 @@ export function leaseEnd(record: {
 export function heldLeaseEnd(entry: Entry): number {
   return entry.body === null ? 0 : entry.leaseStart + entry.ttlMs;
 }
+
+/** A lease written after its registration: renewed by a heartbeat, or registered again while
+ * still live. Self-preservation counts only these. */
+export function wasRenewed(entry: EntryState): boolean {
+  return entry.body !== null && hlcWall(entry.hlc) > entry.registeredAt;
+}

@@ -10,6 +10,7 @@ import {
   heldLeaseEnd,
   leaseEnd,
   newEntry,
+  wasRenewed,
 } from "./entry.js";
 import { Hlc, type HlcTimestamp, hlcWall } from "./hlc.js";
 import { type Instance, instanceBody, type Status } from "./instance.js";
@@ -108,6 +109,8 @@ export class RegistryStore {
   /** Versions refused for clock skew: refused again whenever they come back. */
   private readonly rejected = new RejectedVersions();
   private leases = 0;
+  /** Of those, leases renewed at least once since registered (self-preservation's population). */
+  private renewed = 0;
 
   constructor(options: RegistryStoreOptions) {
     this.nodeId = options.nodeId;
@@ -123,6 +126,15 @@ export class RegistryStore {
   }
 
   /**
+   * Live leases renewed at least once. Self-preservation counts only these: a lease that was
+   * never renewed proves nothing about the network when it lapses (short-lived jobs, a client
+   * registering junk), so it can neither trip nor hold a freeze.
+   */
+  get renewedLeases(): number {
+    return this.renewed;
+  }
+
+  /**
    * Of the leases that were live at `since`, how many have lapsed by `now`: what
    * self-preservation watches to tell when renewals have recovered. O(N), run only while
    * expiry is paused.
@@ -131,7 +143,7 @@ export class RegistryStore {
     let live = 0;
     let lapsed = 0;
     for (const entry of this.entries()) {
-      if (entry.body === null) continue;
+      if (entry.body === null || !wasRenewed(entry)) continue;
       const end = heldLeaseEnd(entry);
       if (end <= since) continue;
       live++;
@@ -159,12 +171,12 @@ export class RegistryStore {
     return this.byKey.find(service, id, key.k0);
   }
 
-  /** Registers or replaces an instance; the new lease starts now. */
-  register(instance: Instance): ChangeEvent {
+  /** Registers or replaces an instance; the new lease starts now. `leaseNow`: the lease clock
+   * (self-preservation may hold it back), which tells a replacement from a new registration. */
+  register(instance: Instance, leaseNow = this.clock.wall()): ChangeEvent {
     const existing = this.get(instance.service, instance.id);
     const hlc = this.clock.after(existing?.hlc ?? 0);
-    const now = this.clock.wall();
-    const live = existing !== undefined && this.isLive(existing, now);
+    const live = existing !== undefined && this.isLive(existing, leaseNow);
     const record: EntryState = {
       service: instance.service,
       id: instance.id,
@@ -174,7 +186,7 @@ export class RegistryStore {
       status: instance.status,
       ver: internVersion(instance.version ?? ""),
       ttlMs: instance.ttlMs,
-      registeredAt: live && existing ? existing.registeredAt : now,
+      registeredAt: live && existing ? existing.registeredAt : hlcWall(hlc),
     };
     const entry = this.write(existing, record);
     return { type: live ? "updated" : "registered", entry };
@@ -189,9 +201,10 @@ export class RegistryStore {
     service: string,
     id: string,
     status?: Status,
+    leaseNow = this.clock.wall(),
   ): { entry: Entry; event?: ChangeEvent } | undefined {
     const existing = this.get(service, id);
-    if (existing === undefined || !this.isLive(existing, this.clock.wall())) return undefined;
+    if (existing === undefined || !this.isLive(existing, leaseNow)) return undefined;
     const hlc = this.clock.after(existing.hlc);
     const changed = status !== undefined && status !== existing.status;
     const entry = this.write(existing, {
@@ -449,8 +462,8 @@ export class RegistryStore {
       } else if (pauseExpiry) {
         this.due.schedule(entry, now + 1_000);
       } else {
+        this.uncount(entry);
         entry.expiredSeen = true;
-        this.leases--;
         result.expired.push(entry);
         this.due.schedule(entry, this.collectAt(entry));
       }
@@ -479,12 +492,12 @@ export class RegistryStore {
       this.insert(entry);
     } else {
       this.digestSum.remove(existing);
-      if (holdsLease(existing)) this.leases--;
+      this.uncount(existing);
       const previous = { h0: existing.h0, h1: existing.h1, h2: existing.h2, h3: existing.h3 };
       assignEntry(existing, record);
       existing.leaseStart = this.clock.leaseStartOf(record.hlc);
       this.reconIndex.rehash(existing, previous);
-      if (holdsLease(existing)) this.leases++;
+      this.count(existing);
       entry = existing;
     }
     this.digestSum.add(entry);
@@ -503,7 +516,19 @@ export class RegistryStore {
     this.byKey.insert(entry);
     this.services.add(entry);
     this.reconIndex.add(entry);
-    if (holdsLease(entry)) this.leases++;
+    this.count(entry);
+  }
+
+  private count(entry: Entry): void {
+    if (!holdsLease(entry)) return;
+    this.leases++;
+    if (wasRenewed(entry)) this.renewed++;
+  }
+
+  private uncount(entry: Entry): void {
+    if (!holdsLease(entry)) return;
+    this.leases--;
+    if (wasRenewed(entry)) this.renewed--;
   }
 
   private collect(entry: Entry): void {

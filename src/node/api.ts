@@ -138,7 +138,7 @@ export class RegistryApi {
   private async register(body: unknown, requestBytes: number): Promise<string> {
     const instance = validate(InstanceSchema, body);
     this.deps.admission?.admit(instance, requestBytes);
-    const event = this.deps.store.register(instance);
+    const event = this.deps.store.register(instance, this.deps.wallClock());
     await this.deps.commit([event.entry]);
     const instanceJson = renderInstance(event.entry);
     this.deps.onWrite(event, instanceJson);
@@ -147,7 +147,14 @@ export class RegistryApi {
 
   private async heartbeat(body: unknown): Promise<string> {
     const request = validate(HeartbeatRequest, body);
-    const renewed = this.deps.store.heartbeat(request.service, request.id, request.status);
+    // Judged by the lease clock, as lookups are: during a freeze a lease that lookups still show
+    // can be renewed.
+    const renewed = this.deps.store.heartbeat(
+      request.service,
+      request.id,
+      request.status,
+      this.deps.wallClock(),
+    );
     if (renewed === undefined) {
       throw new RegistryError(
         "not_found",

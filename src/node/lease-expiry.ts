@@ -7,6 +7,7 @@ import {
   type RegistryStore,
   renderInstance,
   type SelfPreservation,
+  wasRenewed,
 } from "../core/mod.js";
 import type { NodeMetrics } from "./metrics.js";
 
@@ -18,6 +19,8 @@ export interface LeaseExpiryDependencies {
   nodeId: string;
   wallClock: () => number;
   sweepIntervalMs: number;
+  /** The bound on a freeze, for logs and metrics. */
+  maxFreezeMs: number;
   /** Whether the node has caught up with its peers: before that it reports nothing. */
   ready: () => boolean;
   /** Makes the expiry tombstones durable before their events are published. */
@@ -56,6 +59,7 @@ export class LeaseExpiry {
   constructor(private readonly deps: LeaseExpiryDependencies) {}
 
   start(): void {
+    this.deps.metrics.selfPreservationMax.set(this.deps.maxFreezeMs / 1000);
     this.timer = setInterval(() => void this.sweep(), this.deps.sweepIntervalMs);
     this.timer.unref();
   }
@@ -80,32 +84,43 @@ export class LeaseExpiry {
     const { expired, removed } = store.sweep(now);
     this.deps.forget(removed);
     for (const entry of expired) this.track(entry);
-    const change = preservation.observeLapses(now, expired.length, store.liveLeases);
+    const renewedLapses = expired.filter(wasRenewed).length;
+    const change = preservation.observeLapses(now, renewedLapses, store.renewedLeases);
     if (change === "activated") {
+      // The lapses of this sweep stay pending: reported after the thaw if still lapsed.
       metrics.selfPreservation.set(1);
+      metrics.selfPreservationFrozen.set(0);
       log.warn(
         {
-          lapsed: expired.length,
-          live: store.liveLeases,
-          frozenAt: preservation.leaseClock(now),
+          lapsed: renewedLapses,
+          live: store.renewedLeases,
+          frozenAt: now,
+          maxFreezeMs: this.deps.maxFreezeMs,
         },
-        "self-preservation: too many leases lapsing at once, likely a network failure; expiry paused",
+        "self-preservation: too many renewed leases lapsing at once, likely a network failure; expiry paused",
       );
       return;
     }
     await this.report(now);
   }
 
-  /** While expiry is paused, thaw once most leases are being renewed again. */
+  /** While expiry is paused: thaw once renewals recover, lapses stop growing, or at the bound. */
   private checkRecovery(now: number): void {
-    const { store, preservation } = this.deps;
+    const { store, preservation, metrics } = this.deps;
     const frozenAt = preservation.leaseClock(now);
     const { removed } = store.sweep(frozenAt, true);
     this.deps.forget(removed);
-    const { live, lapsed } = store.leaseHealth(frozenAt, now);
-    if (preservation.observeRecovery(lapsed, live) === "deactivated") {
-      this.deps.metrics.selfPreservation.set(0);
-      this.deps.log.warn({ live, lapsed }, "self-preservation: renewals recovered; expiry resumed");
+    const { live, lapsed } = store.leaseHealth(preservation.recoveryBase() ?? frozenAt, now);
+    metrics.selfPreservationFrozen.set((now - frozenAt) / 1000);
+    if (preservation.observeRecovery(now, lapsed, live) === "deactivated") {
+      const reason = preservation.lastThaw ?? "recovered";
+      metrics.selfPreservation.set(0);
+      metrics.selfPreservationFrozen.set(0);
+      metrics.selfPreservationThaws.inc({ reason });
+      this.deps.log.warn(
+        { live, lapsed, reason, frozenMs: now - frozenAt },
+        "self-preservation: expiry resumed; leases still lapsed are reported now",
+      );
     }
   }
 

@@ -130,6 +130,7 @@ export class RegistryNode {
       threshold: this.config.selfPreservationThreshold,
       windowMs: this.config.selfPreservationWindowMs,
       minLeases: this.config.selfPreservationMinLeases,
+      maxFreezeMs: this.config.selfPreservationMaxMs,
     });
   }
 
@@ -284,6 +285,7 @@ export class RegistryNode {
       nodeId: this.id,
       wallClock: this.wallClock,
       sweepIntervalMs: this.config.sweepIntervalMs,
+      maxFreezeMs: this.config.selfPreservationMaxMs,
       ready: () => this.isReady,
       commit: (entries) => this.commit(entries),
       onExpired: (event, instanceJson) => this.onLocalWrite(event, instanceJson),
