@@ -252,7 +252,7 @@ export class RegistryStore {
     )
       return undefined;
     const hlc = this.clock.after(existing.hlc);
-    const entry = this.write(existing, tombstoneOf(existing, hlc, this.nodeId));
+    const entry = this.write(existing, tombstoneOf(service, id, existing.ver, hlc, this.nodeId));
     return { type: "expired", entry };
   }
 

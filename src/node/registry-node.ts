@@ -23,6 +23,7 @@ import { WriteAdmission } from "./admission.js";
 import { RegistryApi } from "./api.js";
 import { ChangePublisher } from "./changes.js";
 import { natsSettingsOf } from "./connection.js";
+import { ConvergenceLag } from "./convergence-lag.js";
 import { connectForStart } from "./first-connect.js";
 import { forwardRequest, serveForwarded } from "./forwarding.js";
 import { startHttpServer } from "./http.js";
@@ -90,6 +91,7 @@ export class RegistryNode {
   private sync: SyncEngine | undefined;
   private publisher: ChangePublisher | undefined;
   private expiry: LeaseExpiry | undefined;
+  private convergence: ConvergenceLag | undefined;
   private statusSub: Subscription | undefined;
   private forwardSub: Subscription | undefined;
   private readonly replicatedListeners = new Set<(entries: readonly Entry[]) => void>();
@@ -293,6 +295,13 @@ export class RegistryNode {
       forget: (removed) => this.forget(removed),
     });
     this.expiry.start();
+    const sync = this.sync;
+    this.convergence = new ConvergenceLag(
+      this.metrics.convergenceLag,
+      () => sync.isConverged(),
+      this.wallClock,
+    );
+    this.convergence.start(Math.min(this.config.sweepIntervalMs, 1_000));
     this.log.info(
       { epoch: this.store.epoch, servers: this.config.nats, http: this.httpUrl },
       "node started",
@@ -312,6 +321,7 @@ export class RegistryNode {
   /** Releases whatever the node holds; safe on a half-opened node. */
   private async close(): Promise<void> {
     this.expiry?.stop();
+    this.convergence?.stop();
     this.statusSub?.unsubscribe();
     try {
       // Forwarded requests are client requests too: stop taking them with the queue group.
