@@ -67,12 +67,4 @@ export class FeedTracker {
     if (version > feed.version) feed.version = version;
     return verdict;
   }
-
-  /** The oldest version a node was last heard at: a resync from there covers every feed. */
-  oldestPosition(): number | undefined {
-    let oldest: number | undefined;
-    for (const feed of this.feeds.values())
-      if (oldest === undefined || feed.version < oldest) oldest = feed.version;
-    return oldest;
-  }
 }

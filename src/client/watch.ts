@@ -24,8 +24,9 @@ export interface WatchStats {
   resyncs: Record<ResyncReason, number>;
   /** Resyncs the node answered with the whole service rather than what changed. */
   fullReplies: number;
-  /** Bytes of every snapshot reply received, and of the last one. */
+  /** Bytes of every snapshot reply received, of the initial one, and of the last one. */
   resyncBytes: number;
+  startBytes: number;
   lastResyncBytes: number;
   /** Notifications dropped because they lacked the numbering headers or were malformed. */
   ignored: number;
@@ -69,6 +70,7 @@ export async function watchService(
     resyncs: { start: 0, gap: 0, reconnect: 0, interval: 0 },
     fullReplies: 0,
     resyncBytes: 0,
+    startBytes: 0,
     lastResyncBytes: 0,
     ignored: 0,
     gaps: 0,
@@ -87,8 +89,13 @@ export async function watchService(
   const lowest = (a: number | undefined, b: number | undefined) =>
     a === undefined ? b : b === undefined ? a : Math.min(a, b);
 
-  /** From how far back a resync must ask so that it covers every feed and the last snapshot. */
-  const everything = () => lowest(baseline, feeds.oldestPosition());
+  /**
+   * From where a reconnect or the safety net asks: the last reply's `asOf`. Whatever the answering
+   * node held then is in the view; what was written later is newer, except writes that reach
+   * nodes late (a partition), and those come with a numbering gap that asks from further back.
+   * Asking from the oldest feed position instead would reach back to every node that ever left.
+   */
+  const everything = () => baseline;
 
   const runResync = async (reason: ResyncReason, since: number | undefined) => {
     stats.resyncs[reason]++;
@@ -100,6 +107,7 @@ export async function watchService(
       const reply: SnapshotReply = await client.snapshotSince(service, asked);
       stats.resyncBytes += reply.bytes;
       stats.lastResyncBytes = reply.bytes;
+      if (reason === "start") stats.startBytes += reply.bytes;
       if (reply.full) stats.fullReplies++;
       for (const event of view.merge(reply)) emit(event);
       baseline = Math.max(baseline ?? 0, reply.asOf);

@@ -55,18 +55,26 @@ export class LeaseExpiry {
   private timer: NodeJS.Timeout | undefined;
   private readonly pending = new Map<string, Lapsed>();
   private reporting = false;
+  /** The sweep in progress, which stop() waits for: its writes must land before storage closes. */
+  private running: Promise<void> | undefined;
 
   constructor(private readonly deps: LeaseExpiryDependencies) {}
 
   start(): void {
     this.deps.metrics.selfPreservationMax.set(this.deps.maxFreezeMs / 1000);
-    this.timer = setInterval(() => void this.sweep(), this.deps.sweepIntervalMs);
+    this.timer = setInterval(() => {
+      if (this.running !== undefined) return;
+      this.running = this.sweep().finally(() => {
+        this.running = undefined;
+      });
+    }, this.deps.sweepIntervalMs);
     this.timer.unref();
   }
 
-  stop(): void {
+  async stop(): Promise<void> {
     clearInterval(this.timer);
     this.timer = undefined;
+    await this.running;
   }
 
   /** Lapsed leases waiting for their report (here or by another node). */

@@ -92,6 +92,7 @@ export class RegistryNode {
   private publisher: ChangePublisher | undefined;
   private expiry: LeaseExpiry | undefined;
   private convergence: ConvergenceLag | undefined;
+  private readonly removals = new Set<Promise<void>>();
   private statusSub: Subscription | undefined;
   private forwardSub: Subscription | undefined;
   private readonly replicatedListeners = new Set<(entries: readonly Entry[]) => void>();
@@ -320,8 +321,8 @@ export class RegistryNode {
 
   /** Releases whatever the node holds; safe on a half-opened node. */
   private async close(): Promise<void> {
-    this.expiry?.stop();
     this.convergence?.stop();
+    await this.expiry?.stop();
     this.statusSub?.unsubscribe();
     try {
       // Forwarded requests are client requests too: stop taking them with the queue group.
@@ -345,6 +346,8 @@ export class RegistryNode {
     await new Promise<void>((resolve) =>
       this.http ? this.http.close(() => resolve()) : resolve(),
     );
+    // Removals of collected entries run in the background; they must land before the store closes.
+    await Promise.allSettled(this.removals);
     this.storageClosed = true;
     await this.storage.close();
   }
@@ -443,9 +446,11 @@ export class RegistryNode {
 
   private forget(removed: readonly Entry[]): void {
     if (removed.length === 0) return;
-    this.storage
+    const removal = this.storage
       .remove(removed)
-      .catch((error: unknown) => this.log.warn({ err: error }, "forgetting collected entries"));
+      .catch((error: unknown) => this.log.warn({ err: error }, "forgetting collected entries"))
+      .finally(() => this.removals.delete(removal));
+    this.removals.add(removal);
   }
 
   private async watchConnection(nc: NatsConnection): Promise<void> {
