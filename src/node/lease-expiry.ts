@@ -55,6 +55,8 @@ export class LeaseExpiry {
   private timer: NodeJS.Timeout | undefined;
   private readonly pending = new Map<string, Lapsed>();
   private reporting = false;
+  /** When the first sweep found the node ready: lapses before it are not news. */
+  private readyAtMs: number | undefined;
   /** The sweep in progress, which stop() waits for: its writes must land before storage closes. */
   private running: Promise<void> | undefined;
 
@@ -92,7 +94,12 @@ export class LeaseExpiry {
     const { expired, removed } = store.sweep(now);
     this.deps.forget(removed);
     for (const entry of expired) this.track(entry);
-    const renewedLapses = expired.filter(wasRenewed).length;
+    // Lapses from before the node was ready happened while it was away (restored from disk, or
+    // pulled while catching up): history, not a burst the network is causing now.
+    if (!this.deps.ready()) return;
+    this.readyAtMs ??= now;
+    const since = this.readyAtMs;
+    const renewedLapses = expired.filter((e) => wasRenewed(e) && heldLeaseEnd(e) >= since).length;
     const change = preservation.observeLapses(now, renewedLapses, store.renewedLeases);
     if (change === "activated") {
       // The lapses of this sweep stay pending: reported after the thaw if still lapsed.

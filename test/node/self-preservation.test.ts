@@ -1,4 +1,7 @@
 import assert from "node:assert/strict";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { test } from "node:test";
 import { RegistryClient } from "../../src/client/mod.js";
 import { sharedNatsServer } from "../support/nats.js";
@@ -105,4 +108,24 @@ test("a trickle of lapses expires normally", async (t) => {
   });
   await sleep(300);
   assert.equal(node.status().selfPreservation, false);
+});
+
+test("leases that lapsed while a durable node was down do not freeze it at restart", async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), "regsync-sp-"));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const prefix = "sp4";
+  const settings = { subjectPrefix: prefix, ...FREEZE, memory: false, dataDir: join(dir, "n") };
+  let node = await startNode(nats.server.url, "sp4", settings);
+  t.after(() => stopAll([node]));
+  const client = new RegistryClient(nats.nc, { prefix });
+  await renewed(client, "away", 30, 1_000);
+  await node.stop();
+  await sleep(1_500);
+  node = await startNode(nats.server.url, "sp4", settings);
+  let everFrozen = false;
+  for (let i = 0; i < 20; i++) {
+    everFrozen ||= node.status().selfPreservation;
+    await sleep(50);
+  }
+  assert.equal(everFrozen, false, "history taken for a network failure");
 });
