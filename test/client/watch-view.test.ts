@@ -1,8 +1,9 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
+import fc from "fast-check";
 import type { RegisteredInstance } from "../../src/client/client.js";
 import { FeedTracker } from "../../src/client/watch-feed.js";
-import { WatchView } from "../../src/client/watch-view.js";
+import { type WatchEvent, WatchView } from "../../src/client/watch-view.js";
 
 const inst = (id: string, port = 80) => ({ service: "web", id, port }) as RegisteredInstance;
 const event = (type: "registered" | "updated" | "deregistered", id: string, version: number) => ({
@@ -95,5 +96,80 @@ describe("feed tracker", () => {
       kind: "gap",
       since: 140,
     });
+  });
+});
+
+describe("watch view, randomized", () => {
+  test("notifications dropped and snapshots interleaved: versions only move forward, and the last snapshot makes the view exact", () => {
+    fc.assert(
+      fc.property(
+        fc.array(
+          fc.record({
+            id: fc.constantFrom("a", "b", "c", "d"),
+            live: fc.boolean(),
+            delivered: fc.boolean(),
+            snapshotAfter: fc.boolean(),
+            differential: fc.boolean(),
+          }),
+          { maxLength: 40 },
+        ),
+        (ops) => {
+          const view = new WatchView("web");
+          const truth = new Map<string, { live: boolean; version: number }>();
+          const emitted = new Map<string, number>();
+          const check = (events: (WatchEvent | undefined)[]) => {
+            for (const e of events) {
+              if (e === undefined) continue;
+              assert.ok(e.version >= (emitted.get(e.id) ?? 0), "older than one delivered");
+              emitted.set(e.id, e.version);
+            }
+          };
+          /** A snapshot of the truth: whole, or what changed after `since`. */
+          const snapshot = (since: number | undefined) => {
+            const asOf = Math.max(0, ...[...truth.values()].map((t) => t.version));
+            const entries = [...truth]
+              .filter(([, t]) => t.live && (since === undefined || t.version > since))
+              .map(([id, t]) => ({ id, version: t.version, instance: inst(id, t.version) }));
+            const removed =
+              since === undefined
+                ? undefined
+                : [...truth]
+                    .filter(([, t]) => !t.live && t.version > since)
+                    .map(([id, t]) => ({ id, version: t.version }));
+            return { full: since === undefined, asOf, entries, removed };
+          };
+          const pending: ReturnType<typeof snapshot>[] = [];
+          let version = 0;
+          let lastAsOf = 0;
+          for (const op of ops) {
+            version++;
+            const was = truth.get(op.id);
+            if (!op.live && !was?.live) continue;
+            truth.set(op.id, { live: op.live, version });
+            const type = op.live ? (was?.live ? "updated" : "registered") : "deregistered";
+            if (op.delivered) check([view.apply(event(type, op.id, version))]);
+            // A snapshot taken now may arrive later, after further notifications.
+            if (op.snapshotAfter) pending.push(snapshot(op.differential ? lastAsOf : undefined));
+            if (pending.length > 0 && op.differential) {
+              const reply = pending.shift()!;
+              check(view.merge(reply));
+              lastAsOf = Math.max(lastAsOf, reply.asOf);
+            }
+          }
+          for (const reply of pending) check(view.merge(reply));
+          check(view.merge(snapshot(undefined)));
+          const expected = [...truth]
+            .filter(([, t]) => t.live)
+            .map(([id, t]) => `${id}@${t.version}`)
+            .sort();
+          const held = view
+            .instances()
+            .map((i) => `${i.id}@${i.port}`)
+            .sort();
+          assert.deepEqual(held, expected);
+        },
+      ),
+      { numRuns: 500 },
+    );
   });
 });
