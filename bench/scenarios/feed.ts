@@ -28,6 +28,8 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const decoder = new TextDecoder();
 const SERVICES = ["s0", "s1", "s2", "s3", "s4", "s5"];
 const WATCHED = SERVICES.slice(0, 4);
+/** A watched service that hardly changes, as most services do: what a resync costs there. */
+const STEADY = "steady";
 const IDS_PER_SERVICE = 40;
 
 async function startRegistryNode(url: string, id: string, extra: Partial<NodeConfigInput> = {}) {
@@ -92,14 +94,27 @@ const scenario: Scenario = {
     });
     await observer.flush();
     const client = new RegistryClient(observer, { timeoutMs: 2_000 });
+    const writer = new RegistryClient(writerNc, { timeoutMs: 2_000 });
+    for (let i = 0; i < IDS_PER_SERVICE; i++)
+      await writer.register(
+        {
+          service: STEADY,
+          id: `st${i}`,
+          host: "10.0.0.3",
+          port: 7000,
+          status: "running",
+          ttlMs: 600_000,
+          tags: { zone: "eu-west-1a", team: "platform" },
+        },
+        { keepAlive: false },
+      );
     const watches: WatchRecord[] = [];
-    for (const service of WATCHED) {
+    for (const service of [...WATCHED, STEADY]) {
       const events: WatchEvent[] = [];
       const watch = await client.watch(service, (e) => events.push(e), { onError: () => {} });
       watches.push({ service, watch, events });
     }
 
-    const writer = new RegistryClient(writerNc, { timeoutMs: 2_000 });
     const shortLeases = new Set<string>();
     let writes = 0;
     let failed = 0;
@@ -109,6 +124,20 @@ const scenario: Scenario = {
       let n = 0;
       while (!stop) {
         n++;
+        if (n % 250 === 0)
+          await writer
+            .register(
+              {
+                service: STEADY,
+                id: `st${n % IDS_PER_SERVICE}`,
+                host: "10.0.0.3",
+                port: 7001,
+                status: "running",
+                ttlMs: 600_000,
+              },
+              { keepAlive: false },
+            )
+            .catch(() => failed++);
         const service = SERVICES[n % SERVICES.length]!;
         const roll = Math.random();
         try {
@@ -193,6 +222,9 @@ const scenario: Scenario = {
     let endedEarly = 0;
     const reasons = { gap: 0, reconnect: 0, interval: 0 };
     let diffBytes = 0;
+    let gapBytes = 0;
+    let gapCount = 0;
+    let steady = { resyncs: 0, bytes: 0, full: 1 };
     let diffCount = 0;
     let fullBytes = 0;
     for (const { service, watch, events } of watches) {
@@ -226,9 +258,16 @@ const scenario: Scenario = {
       reasons.reconnect += stats.resyncs.reconnect;
       reasons.interval += stats.resyncs.interval;
       const later = stats.resyncs.gap + stats.resyncs.reconnect + stats.resyncs.interval;
-      diffCount += later;
-      diffBytes += stats.resyncBytes - stats.startBytes;
-      fullBytes += (await client.snapshotSince(service)).bytes;
+      const full = (await client.snapshotSince(service)).bytes;
+      if (service === STEADY) {
+        steady = { resyncs: later, bytes: stats.resyncBytes - stats.startBytes, full };
+      } else {
+        diffCount += later;
+        diffBytes += stats.resyncBytes - stats.startBytes;
+        gapBytes += stats.bytesByReason.gap;
+        gapCount += stats.resyncs.gap;
+        fullBytes += full;
+      }
       const view = fingerprint(watch.instances());
       for (const node of live) {
         if (fingerprint(node.store.lookup({ service }, Date.now()).map(asInstance)) !== view)
@@ -281,9 +320,21 @@ const scenario: Scenario = {
       },
       {
         metric: "bytes per resync vs full snapshot",
-        value: diffCount === 0 ? 0 : diffBytes / diffCount / (fullBytes / watches.length),
+        value: diffCount === 0 ? 0 : diffBytes / diffCount / (fullBytes / WATCHED.length),
         unit: "ratio",
-        note: `${Math.round(diffCount === 0 ? 0 : diffBytes / diffCount)} B vs ${Math.round(fullBytes / watches.length)} B full`,
+        note: `${Math.round(diffCount === 0 ? 0 : diffBytes / diffCount)} B vs ${Math.round(fullBytes / WATCHED.length)} B full; all resyncs after the first`,
+      },
+      {
+        metric: "bytes per resync vs full snapshot, steady service",
+        value: steady.resyncs === 0 ? 0 : steady.bytes / steady.resyncs / steady.full,
+        unit: "ratio",
+        note: `${Math.round(steady.resyncs === 0 ? 0 : steady.bytes / steady.resyncs)} B vs ${steady.full} B full, ${steady.resyncs} resyncs`,
+      },
+      {
+        metric: "bytes per gap resync vs full snapshot",
+        value: gapCount === 0 ? 0 : gapBytes / gapCount / (fullBytes / WATCHED.length),
+        unit: "ratio",
+        note: `${Math.round(gapCount === 0 ? 0 : gapBytes / gapCount)} B per gap resync`,
       },
       atMost(
         "watch views differing from a node's lookup",

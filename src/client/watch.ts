@@ -27,6 +27,8 @@ export interface WatchStats {
   /** Bytes of every snapshot reply received, of the initial one, and of the last one. */
   resyncBytes: number;
   startBytes: number;
+  /** Bytes of snapshot replies by the reason of the resync. */
+  bytesByReason: Record<ResyncReason, number>;
   lastResyncBytes: number;
   /** Notifications dropped because they lacked the numbering headers or were malformed. */
   ignored: number;
@@ -71,6 +73,7 @@ export async function watchService(
     fullReplies: 0,
     resyncBytes: 0,
     startBytes: 0,
+    bytesByReason: { start: 0, gap: 0, reconnect: 0, interval: 0 },
     lastResyncBytes: 0,
     ignored: 0,
     gaps: 0,
@@ -108,6 +111,7 @@ export async function watchService(
       stats.resyncBytes += reply.bytes;
       stats.lastResyncBytes = reply.bytes;
       if (reason === "start") stats.startBytes += reply.bytes;
+      stats.bytesByReason[reason] += reply.bytes;
       if (reply.full) stats.fullReplies++;
       for (const event of view.merge(reply)) emit(event);
       baseline = Math.max(baseline ?? 0, reply.asOf);
@@ -182,7 +186,11 @@ export async function watchService(
     get ignored() {
       return stats.ignored;
     },
-    stats: () => ({ ...stats, resyncs: { ...stats.resyncs } }),
+    stats: () => ({
+      ...stats,
+      resyncs: { ...stats.resyncs },
+      bytesByReason: { ...stats.bytesByReason },
+    }),
     stop() {
       stopped = true;
       clearInterval(timer);
