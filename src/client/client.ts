@@ -52,6 +52,8 @@ export interface SnapshotReply {
   full: boolean;
   /** The newest version the answering node held of the service, deletions included. */
   asOf: number;
+  /** The answering node's clock when it answered (an HLC timestamp). */
+  at?: number;
   entries: SnapshotEntry[];
   /** Keys no longer live, with the version that ended them (only when not `full`). */
   removed?: { id: string; version: number }[];
@@ -216,6 +218,7 @@ export class RegistryClient {
       }
       reply.bytes += bytes;
       reply.asOf = Math.max(reply.asOf, parsed.asOf);
+      if (parsed.at !== undefined) reply.at = Math.min(reply.at ?? parsed.at, parsed.at);
       reply.entries.push(...parsed.entries);
       cursor = parsed.nextCursor;
     } while (cursor !== undefined);

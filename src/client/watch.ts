@@ -79,7 +79,7 @@ export async function watchService(
     gaps: 0,
   };
   let stopped = false;
-  /** Newest version of the service the last snapshot reply covered. */
+  /** Where the last snapshot reply left off: the answering node's clock when it answered. */
   let baseline: number | undefined;
   let running: Promise<void> | undefined;
   /** A resync asked for while one was in flight: its reason and how far back it must reach. */
@@ -93,7 +93,7 @@ export async function watchService(
     a === undefined ? b : b === undefined ? a : Math.min(a, b);
 
   /**
-   * From where a reconnect or the safety net asks: the last reply's `asOf`. Whatever the answering
+   * From where a reconnect or the safety net asks: the last reply's `at`. Whatever the answering
    * node held then is in the view; what was written later is newer, except writes that reach
    * nodes late (a partition), and those come with a numbering gap that asks from further back.
    * Asking from the oldest feed position instead would reach back to every node that ever left.
@@ -114,7 +114,7 @@ export async function watchService(
       stats.bytesByReason[reason] += reply.bytes;
       if (reply.full) stats.fullReplies++;
       for (const event of view.merge(reply)) emit(event);
-      baseline = Math.max(baseline ?? 0, reply.asOf);
+      baseline = Math.max(baseline ?? 0, reply.at ?? reply.asOf);
     } catch (error) {
       options.onError?.(error);
     }

@@ -7,6 +7,7 @@ import {
   formatToken,
   heldLeaseEnd,
   InstanceSchema,
+  packHlc,
   type RegistryStore,
   renderInstance,
 } from "../core/mod.js";
@@ -207,7 +208,8 @@ export class RegistryApi {
    * carry too, so a watcher can tell newer events from ones its snapshot already holds. With
    * `since`, only what changed after that version (`full: false`, deletions under `removed`),
    * unless deletions that old may be collected (`full: true`, the whole service). `asOf` is the
-   * newest version held of the service, so a watcher knows what an absent key means.
+   * newest version held of the service, so a watcher knows what an absent key means; `at` is
+   * the node's clock when it answered, where the watcher's next resync can start from.
    */
   private snapshot(body: unknown): string {
     const request = validate(SnapshotRequest, body);
@@ -232,7 +234,7 @@ export class RegistryApi {
       request,
       budget - Buffer.byteLength(removed),
     );
-    return `{"ok":true,"service":${JSON.stringify(service)},"full":${diff === undefined},"asOf":${store.serviceHighWater(service)},"entries":${page.json}${nextCursorField(page)}${removed},"node":${JSON.stringify(this.deps.nodeId)}}`;
+    return `{"ok":true,"service":${JSON.stringify(service)},"full":${diff === undefined},"asOf":${store.serviceHighWater(service)},"at":${packHlc(store.clock.wall(), 0)},"entries":${page.json}${nextCursorField(page)}${removed},"node":${JSON.stringify(this.deps.nodeId)}}`;
   }
 
   private parseJson(data: Uint8Array, emptyIsObject: boolean): unknown {
