@@ -19,6 +19,7 @@ const SCENARIOS: Record<string, () => Promise<{ default: Scenario }>> = {
   writes: () => import("./scenarios/writes.js"),
   lifecycle: () => import("./scenarios/lifecycle.js"),
   regions: () => import("./scenarios/regions.js"),
+  feed: () => import("./scenarios/feed.js"),
 };
 
 async function main(): Promise<void> {

@@ -66,3 +66,21 @@ export function atMost(
 ): BenchRow {
   return { metric, value, unit, target: `<= ${formatValue(max)}`, ok: value <= max, note };
 }
+
+/** A row whose target is one exact value. */
+export function exactly(
+  metric: string,
+  value: number,
+  unit: string,
+  expected: number,
+  note?: string,
+): BenchRow {
+  return {
+    metric,
+    value,
+    unit,
+    target: `= ${formatValue(expected)}`,
+    ok: value === expected,
+    note,
+  };
+}

@@ -70,6 +70,20 @@ export interface LookupWithRegions {
 /** How current the answering node is with one region (docs/topologies.md). */
 export type { RegionFreshness };
 
+/** A snapshot reply: the whole service (`full`) or what changed after the version asked for. */
+export interface SnapshotReply {
+  full: boolean;
+  /** The newest version the answering node held of the service, deletions included. */
+  asOf: number;
+  /** The answering node's clock when it answered (an HLC timestamp). */
+  at?: number;
+  entries: SnapshotEntry[];
+  /** Keys no longer live, with the version that ended them (only when not `full`). */
+  removed?: { id: string; version: number }[];
+  node: string;
+  bytes: number;
+}
+
 export interface ClientOptions {
   /** Subject prefix of the registry (default `registry`). */
   prefix?: string;
@@ -242,6 +256,45 @@ export class RegistryClient {
     return entries;
   }
 
+  /**
+   * What changed in a service after version `since` (see docs/watch.md), or the whole service
+   * when `since` is omitted or too old for the node to answer from its change log. `bytes` is the
+   * size of the reply, for watches that account for what their resyncs cost.
+   */
+  async snapshotSince(service: string, since?: number): Promise<SnapshotReply> {
+    const reply: SnapshotReply = { full: true, asOf: 0, entries: [], node: "", bytes: 0 };
+    let cursor: string | undefined;
+    do {
+      const body = {
+        service,
+        ...(since === undefined ? {} : { since }),
+        ...(cursor ? { cursor } : {}),
+      };
+      const { parsed, bytes } = await this.exchange<Paged<Omit<SnapshotReply, "bytes">>>(
+        "snapshot",
+        body,
+      );
+      if (reply.bytes === 0) {
+        reply.full = parsed.full;
+        reply.node = parsed.node;
+        if (parsed.removed !== undefined) reply.removed = parsed.removed;
+      } else if (parsed.full !== reply.full) {
+        // Another node answered a later page differently: start over from the whole service.
+        return this.snapshotSince(service);
+      }
+      reply.bytes += bytes;
+      reply.asOf = Math.max(reply.asOf, parsed.asOf);
+      if (parsed.at !== undefined) reply.at = Math.min(reply.at ?? parsed.at, parsed.at);
+      reply.entries.push(...parsed.entries);
+      cursor = parsed.nextCursor;
+    } while (cursor !== undefined);
+    checkServiceOf(
+      service,
+      reply.entries.map((e) => e.instance),
+    );
+    return reply;
+  }
+
   /** Follows a service: a snapshot, then every change, resynchronising after any gap. */
   watch(service: string, callback: ChangeCallback, options: WatchOptions = {}): Promise<Watch> {
     return watchService(this, service, callback, options);
@@ -267,6 +320,14 @@ export class RegistryClient {
    * jitter until `timeoutMs` has passed since it began, so a client waits instead of failing.
    */
   async call<T>(endpoint: ClientEndpoint, body: unknown): Promise<T> {
+    return (await this.exchange<T>(endpoint, body)).parsed;
+  }
+
+  /** `call`, with the size of the reply (for watches that account for their resyncs). */
+  private async exchange<T>(
+    endpoint: ClientEndpoint,
+    body: unknown,
+  ): Promise<{ parsed: T; bytes: number }> {
     const deadline = Date.now() + this.timeoutMs;
     const withToken =
       this.causal !== undefined && CAUSAL_ENDPOINTS.has(endpoint) && isObject(body)
@@ -285,7 +346,11 @@ export class RegistryClient {
     }
   }
 
-  private async callOnce<T>(subject: string, payload: Uint8Array, timeoutMs: number): Promise<T> {
+  private async callOnce<T>(
+    subject: string,
+    payload: Uint8Array,
+    timeoutMs: number,
+  ): Promise<{ parsed: T; bytes: number }> {
     let data: Uint8Array;
     try {
       const reply = await this.nc.request(subject, payload, {
@@ -306,7 +371,7 @@ export class RegistryClient {
     if (isErrorReply(parsed)) throw errorFromReply(parsed);
     const token = (parsed as { token?: unknown }).token;
     if (typeof token === "string") this.remember(token);
-    return parsed as T;
+    return { parsed: parsed as T, bytes: data.length };
   }
 
   private remember(token: string): void {

@@ -7,7 +7,16 @@ export {
   RegistryClient,
   type ServiceSummary,
   type SnapshotEntry,
+  type SnapshotReply,
 } from "./client.js";
 export { RegistryClientError } from "./errors.js";
 export { Registration, type RegistrationEvent } from "./registration.js";
-export type { ChangeCallback, Watch, WatchEvent, WatchEventType, WatchOptions } from "./watch.js";
+export type {
+  ChangeCallback,
+  ResyncReason,
+  Watch,
+  WatchEvent,
+  WatchEventType,
+  WatchOptions,
+  WatchStats,
+} from "./watch.js";

@@ -35,6 +35,12 @@ export function parseNodeConfig(input: unknown): NodeConfig {
     });
     throw new ConfigError(`invalid configuration:\n  ${lines.join("\n  ")}`);
   }
+  const { maxClockDriftMs, maxClockSkewMs } = result.data;
+  if (maxClockDriftMs > maxClockSkewMs) {
+    throw new ConfigError(
+      `invalid configuration:\n  maxClockDriftMs: ${maxClockDriftMs} exceeds maxClockSkewMs (${maxClockSkewMs}): a clock may not follow a peer further than it accepts`,
+    );
+  }
   return Object.freeze(result.data);
 }
 

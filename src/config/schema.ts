@@ -138,8 +138,14 @@ export const NodeConfigSchema = z.strictObject({
    * second's worth; heartbeats are not counted. */
   maxRegistrationsPerSecondPerService: z.int().min(0).max(1_000_000).default(5_000),
 
-  /** A peer's version this far ahead of our wall clock is rejected and counted, never adopted. */
+  /** A peer's version this far ahead of our wall clock is rejected and counted, and stays
+   * rejected when it comes back later (it is judged once, when it first arrives). */
   maxClockSkewMs: ms(100, 86_400_000).default(30_000),
+  /** How far past our wall clock a peer's version may move the local clock, and how much a
+   * writer whose clock runs ahead may lengthen a lease. Small, so one fast clock cannot make
+   * honest nodes' later writes lose to its earlier ones; writes to a key still always come
+   * after the version they replace. At most `maxClockSkewMs`. */
+  maxClockDriftMs: ms(0, 86_400_000).default(1_000),
   /** Tombstones and expired leases are kept this long, then collected. Must outlast the longest
    * partition: a node cut off longer could bring deleted entries back. */
   tombstoneTtlMs: ms(1_000, 30 * 86_400_000).default(86_400_000),
@@ -154,8 +160,12 @@ export const NodeConfigSchema = z.strictObject({
   /** The renewal window lapses are counted over, and how far back a freeze reaches: about half
    * the usual lease, so a network failure is caught before most leases are hidden. */
   selfPreservationWindowMs: ms(1_000, 3_600_000).default(15_000),
-  /** Below this many leases a burst of lapses is never treated as a network failure. */
-  selfPreservationMinLeases: z.int().min(1).max(1_000_000).default(10),
+  /** Below this many leases renewed at least once, a burst of lapses is never treated as a
+   * network failure. Leases never renewed (short jobs, junk) count neither here nor in the share. */
+  selfPreservationMinLeases: z.int().min(1).max(1_000_000).default(20),
+  /** The longest a freeze may last; it thaws earlier when renewals recover or when the lapsed
+   * set stops growing for one window. Bounds how long dead instances can stay visible. */
+  selfPreservationMaxMs: ms(1_000, 86_400_000).default(900_000),
 
   /** The node's ed25519 identity as an nkey seed ("SN…"), or a file holding it; batches are
    * signed with it. Without one, a key is generated per process. */

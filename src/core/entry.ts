@@ -50,6 +50,10 @@ export interface Entry extends EntryState {
   h3: number;
   /** This node has already noticed that the lease passed (an expiry is reported once). */
   expiredSeen: boolean;
+  /** Wall time this node's lease for the entry runs from: the version's wall time, but never
+   * more than the clock drift bound after this node's wall clock when the entry arrived, so a
+   * writer whose clock runs ahead cannot lengthen a lease beyond that bound. */
+  leaseStart: number;
   /** Key hash for reconciliation (reconcile/key-hash.ts) as int32 halves. */
   k0: number;
   k1: number;
@@ -75,6 +79,7 @@ export function newEntry(record: EntryState): Entry {
     h2: 0,
     h3: 0,
     expiredSeen: false,
+    leaseStart: hlcWall(record.hlc),
     k0: 0,
     k1: 0,
     slot: 0,
@@ -93,6 +98,7 @@ export function assignEntry(entry: Entry, record: EntryState): void {
   entry.ttlMs = record.ttlMs;
   entry.registeredAt = record.registeredAt;
   entry.expiredSeen = false;
+  entry.leaseStart = hlcWall(record.hlc);
   rehash(entry);
 }
 
@@ -176,4 +182,15 @@ export function leaseEnd(record: {
   ttlMs: number;
 }): number {
   return record.body === null ? 0 : hlcWall(record.hlc) + record.ttlMs;
+}
+
+/** When this node considers an entry's lease ended (see `Entry.leaseStart`); 0 for a tombstone. */
+export function heldLeaseEnd(entry: Entry): number {
+  return entry.body === null ? 0 : entry.leaseStart + entry.ttlMs;
+}
+
+/** A lease written after its registration: renewed by a heartbeat, or registered again while
+ * still live. Self-preservation counts only these. */
+export function wasRenewed(entry: EntryState): boolean {
+  return entry.body !== null && hlcWall(entry.hlc) > entry.registeredAt;
 }

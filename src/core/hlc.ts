@@ -42,16 +42,25 @@ export class ClockSkewError extends Error {
   }
 }
 
+/** Default for how far a peer's timestamp may pull the local clock ahead of wall time. */
+export const DEFAULT_MAX_CLOCK_DRIFT_MS = 1_000;
+
 export class Hlc {
   private last: HlcTimestamp = 0;
 
   /**
    * @param wallClock source of wall time in ms, injected so the core stays free of real time.
-   * @param maxSkewMs how far ahead of our wall clock a remote timestamp may be.
+   * @param maxSkewMs how far ahead of our wall clock a remote timestamp may be and still be taken.
+   * @param maxDriftMs how far ahead of our wall clock a remote timestamp may move this clock.
+   *   Plain HLC adopts every timestamp it receives, so one node running ahead drags every other
+   *   node's clock with it and their later writes lose to its earlier ones; capping the drift
+   *   keeps honest clocks honest. Causality per key does not need the global clock to follow:
+   *   a write to a key is always made newer than the version it replaces (`after`).
    */
   constructor(
     private readonly wallClock: () => number,
     readonly maxSkewMs: number,
+    readonly maxDriftMs = DEFAULT_MAX_CLOCK_DRIFT_MS,
   ) {}
 
   /** A timestamp for a local event, greater than every timestamp issued or received before. */
@@ -63,15 +72,35 @@ export class Hlc {
     return this.last;
   }
 
+  /**
+   * A timestamp for a local write replacing version `previous`: the clock's next reading, or
+   * just after `previous` when a peer wrote that version from a clock ahead of ours. The clock
+   * itself is not moved, so one key written from the future does not age every other write.
+   */
+  after(previous: HlcTimestamp): HlcTimestamp {
+    const ts = this.now();
+    return ts > previous ? ts : this.successor(previous);
+  }
+
   /** Merges a remote timestamp into the clock; throws ClockSkewError if it runs too far ahead. */
   receive(remote: HlcTimestamp): void {
     this.checkSkew(remote);
-    if (remote > this.last) this.last = remote;
+    this.observe(remote);
   }
 
-  /** Takes in a remote timestamp whose skew the caller has already checked. */
+  /**
+   * Takes in a remote timestamp whose skew the caller has already checked. The clock follows it
+   * at most `maxDriftMs` beyond the wall clock.
+   */
   observe(remote: HlcTimestamp): void {
-    if (remote > this.last) this.last = remote;
+    const ceiling = packHlc(this.wallClock() + this.maxDriftMs, 0);
+    const bounded = remote < ceiling ? remote : ceiling;
+    if (bounded > this.last) this.last = bounded;
+  }
+
+  /** The latest wall time a remote write may be treated as made at, for its lease. */
+  leaseStartOf(remote: HlcTimestamp): number {
+    return Math.min(hlcWall(remote), this.wallClock() + this.maxDriftMs);
   }
 
   /** Throws ClockSkewError when `remote` is further ahead of the wall clock than allowed. */
@@ -93,9 +122,13 @@ export class Hlc {
     return this.last;
   }
 
-  /** Restores the clock after a restart so it never reissues a timestamp it used before. */
+  /**
+   * Restores the clock after a restart from the newest version held. Within the drift bound it
+   * resumes after it; beyond it (a peer's version from a clock ahead) writes to that key still
+   * come after it through `after`, which is all a reissued timestamp could break.
+   */
   restore(last: HlcTimestamp): void {
-    if (last > this.last) this.last = last;
+    this.observe(last);
   }
 
   private successor(ts: HlcTimestamp): HlcTimestamp {

@@ -10,6 +10,7 @@ export * as reconcile from "./reconcile/mod.js";
 export * from "./region.js";
 export * from "./region-freshness.js";
 export * from "./region-leases.js";
+export * from "./rejected-versions.js";
 export * from "./render.js";
 export * from "./self-preservation.js";
 export * from "./store.js";

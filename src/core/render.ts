@@ -1,4 +1,4 @@
-import { type Entry, lastHeartbeatOf, leaseEnd } from "./entry.js";
+import { type Entry, heldLeaseEnd, lastHeartbeatOf } from "./entry.js";
 
 /**
  * The JSON text of an instance as the client API returns it: the key, then the stored body
@@ -8,7 +8,7 @@ import { type Entry, lastHeartbeatOf, leaseEnd } from "./entry.js";
 export function renderInstance(entry: Entry): string {
   const body = entry.body;
   if (body === null) return "null";
-  return `{"service":${JSON.stringify(entry.service)},"id":${JSON.stringify(entry.id)},${body.slice(1, -1)},"status":"${entry.status}","registeredAt":${entry.registeredAt},"lastHeartbeat":${lastHeartbeatOf(entry)},"expiresAt":${leaseEnd(entry)},"node":${JSON.stringify(entry.node)}}`;
+  return `{"service":${JSON.stringify(entry.service)},"id":${JSON.stringify(entry.id)},${body.slice(1, -1)},"status":"${entry.status}","registeredAt":${entry.registeredAt},"lastHeartbeat":${lastHeartbeatOf(entry)},"expiresAt":${heldLeaseEnd(entry)},"node":${JSON.stringify(entry.node)}}`;
 }
 
 /** A JSON array of rendered instances. */

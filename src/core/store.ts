@@ -7,8 +7,10 @@ import {
   type EntryRecord,
   type EntryState,
   estimateRecordBytes,
+  heldLeaseEnd,
   leaseEnd,
   newEntry,
+  wasRenewed,
 } from "./entry.js";
 import { Hlc, type HlcTimestamp, hlcWall } from "./hlc.js";
 import { type Instance, instanceBody, type Status } from "./instance.js";
@@ -18,6 +20,7 @@ import { type LookupQuery, matchesQuery } from "./lookup.js";
 import { type ConflictResolution, type EntryOrder, entryOrder } from "./merge.js";
 import { assignKeyHash, type KeyHashed } from "./reconcile/key-hash.js";
 import { ReconIndex } from "./reconcile/recon-index.js";
+import { RejectedVersions } from "./rejected-versions.js";
 import { ServiceGroups } from "./service-groups.js";
 
 export const CHANGE_TYPES = ["registered", "updated", "deregistered", "expired"] as const;
@@ -35,8 +38,10 @@ export interface RegistryStoreOptions {
   epoch: string;
   /** Wall clock in ms; injected so the core has no hidden time source. */
   wallClock: () => number;
-  /** A peer's version more than this far ahead of our wall clock is rejected. */
+  /** A peer's version more than this far ahead of our wall clock is rejected, for good. */
   maxClockSkewMs: number;
+  /** How far a peer's version may move our clock, and its leases, past our wall clock. */
+  maxClockDriftMs?: number;
   /** How long tombstones and expired leases are kept before they are collected; must outlast the
    * longest partition, or a node that was cut off longer could bring a deleted entry back. */
   tombstoneTtlMs: number;
@@ -101,12 +106,16 @@ export class RegistryStore {
   readonly reconIndex = new ReconIndex<Entry>();
   private readonly order: EntryOrder;
   private readonly tombstoneTtlMs: number;
+  /** Versions refused for clock skew: refused again whenever they come back. */
+  private readonly rejected = new RejectedVersions();
   private leases = 0;
+  /** Of those, leases renewed at least once since registered (self-preservation's population). */
+  private renewed = 0;
 
   constructor(options: RegistryStoreOptions) {
     this.nodeId = options.nodeId;
     this.epoch = options.epoch;
-    this.clock = new Hlc(options.wallClock, options.maxClockSkewMs);
+    this.clock = new Hlc(options.wallClock, options.maxClockSkewMs, options.maxClockDriftMs);
     this.tombstoneTtlMs = options.tombstoneTtlMs;
     this.order = entryOrder(options.conflictResolution ?? "lww");
   }
@@ -114,6 +123,15 @@ export class RegistryStore {
   /** Instances whose lease this node has not seen pass (self-preservation's population). */
   get liveLeases(): number {
     return this.leases;
+  }
+
+  /**
+   * Live leases renewed at least once. Self-preservation counts only these: a lease that was
+   * never renewed proves nothing about the network when it lapses (short-lived jobs, a client
+   * registering junk), so it can neither trip nor hold a freeze.
+   */
+  get renewedLeases(): number {
+    return this.renewed;
   }
 
   /**
@@ -125,8 +143,8 @@ export class RegistryStore {
     let live = 0;
     let lapsed = 0;
     for (const entry of this.entries()) {
-      if (entry.body === null) continue;
-      const end = leaseEnd(entry);
+      if (entry.body === null || !wasRenewed(entry)) continue;
+      const end = heldLeaseEnd(entry);
       if (end <= since) continue;
       live++;
       if (end <= now) lapsed++;
@@ -153,12 +171,12 @@ export class RegistryStore {
     return this.byKey.find(service, id, key.k0);
   }
 
-  /** Registers or replaces an instance; the new lease starts now. */
-  register(instance: Instance): ChangeEvent {
+  /** Registers or replaces an instance; the new lease starts now. `leaseNow`: the lease clock
+   * (self-preservation may hold it back), which tells a replacement from a new registration. */
+  register(instance: Instance, leaseNow = this.clock.wall()): ChangeEvent {
     const existing = this.get(instance.service, instance.id);
-    const hlc = this.clock.now();
-    const now = hlcWall(hlc);
-    const live = existing !== undefined && this.isLive(existing, now);
+    const hlc = this.clock.after(existing?.hlc ?? 0);
+    const live = existing !== undefined && this.isLive(existing, leaseNow);
     const record: EntryState = {
       service: instance.service,
       id: instance.id,
@@ -168,7 +186,7 @@ export class RegistryStore {
       status: instance.status,
       ver: internVersion(instance.version ?? ""),
       ttlMs: instance.ttlMs,
-      registeredAt: live && existing ? existing.registeredAt : now,
+      registeredAt: live && existing ? existing.registeredAt : hlcWall(hlc),
     };
     const entry = this.write(existing, record);
     return { type: live ? "updated" : "registered", entry };
@@ -183,11 +201,11 @@ export class RegistryStore {
     service: string,
     id: string,
     status?: Status,
+    leaseNow = this.clock.wall(),
   ): { entry: Entry; event?: ChangeEvent } | undefined {
     const existing = this.get(service, id);
-    const hlc = this.clock.now();
-    const now = hlcWall(hlc);
-    if (existing === undefined || !this.isLive(existing, now)) return undefined;
+    if (existing === undefined || !this.isLive(existing, leaseNow)) return undefined;
+    const hlc = this.clock.after(existing.hlc);
     const changed = status !== undefined && status !== existing.status;
     const entry = this.write(existing, {
       ...existing,
@@ -206,13 +224,36 @@ export class RegistryStore {
    */
   deregister(service: string, id: string): { entry: Entry; event?: ChangeEvent } {
     const existing = this.get(service, id);
-    const hlc = this.clock.now();
+    const hlc = this.clock.after(existing?.hlc ?? 0);
     const live = existing !== undefined && existing.body !== null;
     const entry = this.write(
       existing,
       tombstoneOf(service, id, existing?.ver ?? "", hlc, this.nodeId),
     );
     return live ? { entry, event: { type: "deregistered", entry } } : { entry };
+  }
+
+  /**
+   * Ends a lapsed lease with a tombstone, the record that its expiry was reported: replicated
+   * and stored like any write, so no node, restarted or not, reports it again. Undefined when the
+   * key no longer holds the lapsed version (renewed, deleted or expired meanwhile).
+   */
+  expire(
+    service: string,
+    id: string,
+    version: { hlc: HlcTimestamp; node: string },
+  ): ChangeEvent | undefined {
+    const existing = this.get(service, id);
+    if (
+      existing === undefined ||
+      existing.body === null ||
+      existing.hlc !== version.hlc ||
+      existing.node !== version.node
+    )
+      return undefined;
+    const hlc = this.clock.after(existing.hlc);
+    const entry = this.write(existing, tombstoneOf(service, id, existing.ver, hlc, this.nodeId));
+    return { type: "expired", entry };
   }
 
   /** Applies peers' records: the greater version of each key wins (see merge.ts). */
@@ -222,6 +263,11 @@ export class RegistryStore {
     const newestAccepted = now + this.clock.maxSkewMs;
     for (const record of records) {
       if (hlcWall(record.hlc) > newestAccepted) {
+        this.rejected.add(record.service, record.id, record.hlc, record.node);
+        result.rejectedSkew++;
+        continue;
+      }
+      if (this.rejected.has(record.service, record.id, record.hlc, record.node)) {
         result.rejectedSkew++;
         continue;
       }
@@ -284,6 +330,38 @@ export class RegistryStore {
     return live;
   }
 
+  /**
+   * What changed in a service after version `since`, for a watch that holds everything up to
+   * it: live instances written after it, and keys that stopped being live after it (deleted,
+   * or whose lease passed). Undefined when deletions that old may already be collected: the
+   * watch then needs the whole service.
+   */
+  serviceChangesSince(
+    service: string,
+    since: HlcTimestamp,
+    now: number,
+  ): { changed: Entry[]; removed: Entry[] } | undefined {
+    if (hlcWall(since) <= now - this.tombstoneTtlMs) return undefined;
+    const sinceWall = hlcWall(since);
+    const changed: Entry[] = [];
+    const removed: Entry[] = [];
+    for (const entry of this.services.of(service)) {
+      if (this.isLive(entry, now)) {
+        if (entry.hlc > since) changed.push(entry);
+      } else if (entry.hlc > since || (entry.body !== null && heldLeaseEnd(entry) > sinceWall)) {
+        removed.push(entry);
+      }
+    }
+    return { changed, removed };
+  }
+
+  /** The newest version held of any key of a service, tombstones included; 0 if none. */
+  serviceHighWater(service: string): HlcTimestamp {
+    let newest = 0;
+    for (const entry of this.services.of(service)) if (entry.hlc > newest) newest = entry.hlc;
+    return newest;
+  }
+
   /** Every service with at least one live instance: its instance count and how many run. */
   serviceSummaries(now: number): { name: string; instances: number; healthy: number }[] {
     const out: { name: string; instances: number; healthy: number }[] = [];
@@ -340,6 +418,7 @@ export class RegistryStore {
     let newest = 0;
     for (const record of entries) {
       const entry = newEntry(record);
+      entry.leaseStart = this.clock.leaseStartOf(record.hlc);
       entry.seq = record.seq;
       assignKeyHash(entry, entry.service, entry.id);
       this.insert(entry);
@@ -377,14 +456,14 @@ export class RegistryStore {
         }
         return;
       }
-      const expiresAt = leaseEnd(entry);
+      const expiresAt = heldLeaseEnd(entry);
       if (expiresAt > now) {
         this.due.schedule(entry, expiresAt);
       } else if (pauseExpiry) {
         this.due.schedule(entry, now + 1_000);
       } else {
+        this.uncount(entry);
         entry.expiredSeen = true;
-        this.leases--;
         result.expired.push(entry);
         this.due.schedule(entry, this.collectAt(entry));
       }
@@ -394,7 +473,7 @@ export class RegistryStore {
 
   /** A lease that has not passed; the test lookups and summaries apply. */
   isLive(entry: Entry, now: number): boolean {
-    return entry.body !== null && leaseEnd(entry) > now;
+    return entry.body !== null && heldLeaseEnd(entry) > now;
   }
 
   /** When an entry stops being worth keeping: a tombstone's or an expired lease's grace end. */
@@ -407,16 +486,18 @@ export class RegistryStore {
     let entry: Entry;
     if (existing === undefined) {
       entry = newEntry(record);
+      entry.leaseStart = this.clock.leaseStartOf(record.hlc);
       entry.k0 = this.lastKey.k0;
       entry.k1 = this.lastKey.k1;
       this.insert(entry);
     } else {
       this.digestSum.remove(existing);
-      if (holdsLease(existing)) this.leases--;
+      this.uncount(existing);
       const previous = { h0: existing.h0, h1: existing.h1, h2: existing.h2, h3: existing.h3 };
       assignEntry(existing, record);
+      existing.leaseStart = this.clock.leaseStartOf(record.hlc);
       this.reconIndex.rehash(existing, previous);
-      if (holdsLease(existing)) this.leases++;
+      this.count(existing);
       entry = existing;
     }
     this.digestSum.add(entry);
@@ -427,7 +508,7 @@ export class RegistryStore {
 
   /** Queues the entry for when something next falls due: its lease ends, or its grace. */
   private schedule(entry: Entry): void {
-    this.due.schedule(entry, entry.body === null ? this.collectAt(entry) : leaseEnd(entry));
+    this.due.schedule(entry, entry.body === null ? this.collectAt(entry) : heldLeaseEnd(entry));
   }
 
   /** Adds a new key, its key hash already set, to the maps and the reconciliation index. */
@@ -435,7 +516,19 @@ export class RegistryStore {
     this.byKey.insert(entry);
     this.services.add(entry);
     this.reconIndex.add(entry);
-    if (holdsLease(entry)) this.leases++;
+    this.count(entry);
+  }
+
+  private count(entry: Entry): void {
+    if (!holdsLease(entry)) return;
+    this.leases++;
+    if (wasRenewed(entry)) this.renewed++;
+  }
+
+  private uncount(entry: Entry): void {
+    if (!holdsLease(entry)) return;
+    this.leases--;
+    if (wasRenewed(entry)) this.renewed--;
   }
 
   private collect(entry: Entry): void {

@@ -5,9 +5,11 @@ import {
   describeIssues,
   type Entry,
   formatToken,
+  heldLeaseEnd,
   InstanceSchema,
   type LookupQuery,
   leaseEnd,
+  packHlc,
   type RegistryStore,
   regionRank,
   renderInstance,
@@ -144,7 +146,7 @@ export class RegistryApi {
   private async register(body: unknown, requestBytes: number): Promise<string> {
     const instance = validate(InstanceSchema, body);
     this.deps.admission?.admit(instance, requestBytes);
-    const event = this.deps.store.register(instance);
+    const event = this.deps.store.register(instance, this.deps.wallClock());
     await this.deps.commit([event.entry]);
     const instanceJson = renderInstance(event.entry);
     this.deps.onWrite(event, instanceJson);
@@ -153,7 +155,14 @@ export class RegistryApi {
 
   private async heartbeat(body: unknown): Promise<string> {
     const request = validate(HeartbeatRequest, body);
-    const renewed = this.deps.store.heartbeat(request.service, request.id, request.status);
+    // Judged by the lease clock, as lookups are: during a freeze a lease that lookups still show
+    // can be renewed.
+    const renewed = this.deps.store.heartbeat(
+      request.service,
+      request.id,
+      request.status,
+      this.deps.wallClock(),
+    );
     if (renewed === undefined) {
       throw new RegistryError(
         "not_found",
@@ -162,7 +171,7 @@ export class RegistryApi {
     }
     await this.deps.commit([renewed.entry]);
     this.deps.onWrite(renewed.event);
-    return `{"ok":true,"expiresAt":${leaseEnd(renewed.entry)},"token":${this.token()}}`;
+    return `{"ok":true,"expiresAt":${heldLeaseEnd(renewed.entry)},"token":${this.token()}}`;
   }
 
   private async deregister(body: unknown): Promise<string> {
@@ -245,20 +254,38 @@ export class RegistryApi {
     return `{"ok":true,"services":${page.json}${nextCursorField(page)}}`;
   }
 
-  /** A watch's starting point: live instances with the version of each, which change events
-   * carry too, so a watcher can tell newer events from ones its snapshot already holds. */
+  /**
+   * A watch's starting point: live instances with the version of each, which change events
+   * carry too, so a watcher can tell newer events from ones its snapshot already holds. With
+   * `since`, only what changed after that version (`full: false`, deletions under `removed`),
+   * unless deletions that old may be collected (`full: true`, the whole service). `asOf` is the
+   * newest version held of the service, so a watcher knows what an absent key means; `at` is
+   * the node's clock when it answered, where the watcher's next resync can start from.
+   */
   private snapshot(body: unknown): string {
     const request = validate(SnapshotRequest, body);
-    const { service } = request;
-    const entries = this.live({ service }).sort(byId);
+    const { service, since } = request;
+    const { store } = this.deps;
+    const now = this.deps.wallClock();
+    const budget = this.replyBudget();
+    let diff = since === undefined ? undefined : store.serviceChangesSince(service, since, now);
+    // Deletions travel on the first page only, and only if they fit beside it; otherwise the
+    // whole service is the smaller answer anyway. Decided the same way for every page.
+    let removed = "";
+    if (diff !== undefined) {
+      removed = `,"removed":[${diff.removed.map((e) => `{"id":${JSON.stringify(e.id)},"version":${e.hlc}}`).join(",")}]`;
+      if (Buffer.byteLength(removed) > budget / 2) diff = undefined;
+      if (diff === undefined || request.cursor !== undefined) removed = "";
+    }
+    const entries = (diff?.changed ?? this.live({ service })).sort(byId);
     const page = renderPage(
       entries,
       idOf,
       (e) => `{"id":${JSON.stringify(e.id)},"version":${e.hlc},"instance":${renderInstance(e)}}`,
       request,
-      this.replyBudget(),
+      budget - Buffer.byteLength(removed),
     );
-    return `{"ok":true,"service":${JSON.stringify(service)},"entries":${page.json}${nextCursorField(page)},"node":${JSON.stringify(this.deps.nodeId)}}`;
+    return `{"ok":true,"service":${JSON.stringify(service)},"full":${diff === undefined},"asOf":${store.serviceHighWater(service)},"at":${packHlc(store.clock.wall(), 0)},"entries":${page.json}${nextCursorField(page)}${removed},"node":${JSON.stringify(this.deps.nodeId)}}`;
   }
 
   private parseJson(data: Uint8Array, emptyIsObject: boolean): unknown {

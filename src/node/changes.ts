@@ -1,3 +1,4 @@
+import { randomBytes } from "node:crypto";
 import { headers, type NatsConnection } from "nats";
 import { CHANGE_HEADERS } from "../contract/headers.js";
 import { type ChangeEvent, renderInstance } from "../core/mod.js";
@@ -8,16 +9,19 @@ export { CHANGE_HEADERS };
 
 /**
  * Publishes change notifications on `<prefix>.changes.<service>` (DESIGN.md §2). Best-effort
- * NATS messages; the per-publisher sequence in the headers tells a watcher when to resync.
+ * NATS messages; the per-service sequence in the headers tells a watcher of that service when
+ * it missed one, and writes to other services never look like a gap.
  */
 export class ChangePublisher {
-  private seq = 0;
+  /** Last number given per service; one small entry per service this node ever wrote to. */
+  private readonly seqs = new Map<string, number>();
+  /** This process's feed epoch: a restart starts numbering again under a new one. */
+  readonly epoch = randomBytes(8).toString("hex");
 
   constructor(
     private readonly nc: NatsConnection,
     private readonly prefix: string,
     private readonly nodeId: string,
-    private readonly epoch: string,
     private readonly onPublished: (type: ChangeEvent["type"]) => void = () => {},
   ) {}
 
@@ -30,7 +34,9 @@ export class ChangePublisher {
     const json = `{"type":"${event.type}","service":${JSON.stringify(entry.service)},"id":${JSON.stringify(entry.id)},"instance":${instance},"node":${JSON.stringify(this.nodeId)},"version":${entry.hlc}}`;
     const h = headers();
     h.set(CHANGE_HEADERS.node, this.nodeId);
-    h.set(CHANGE_HEADERS.seq, String(++this.seq));
+    const seq = (this.seqs.get(entry.service) ?? 0) + 1;
+    this.seqs.set(entry.service, seq);
+    h.set(CHANGE_HEADERS.seq, String(seq));
     h.set(CHANGE_HEADERS.epoch, this.epoch);
     this.nc.publish(changesSubject(this.prefix, entry.service), utf8(json), {
       headers: h,

@@ -107,6 +107,22 @@ export class NodeMetrics implements SyncMetrics {
     help: "1 while lease expiry is paused because too many leases lapsed at once",
     registers: [this.registry],
   });
+  readonly selfPreservationFrozen = new Gauge({
+    name: "regsync_self_preservation_frozen_seconds",
+    help: "How long the current self-preservation freeze has lasted (0 when not frozen)",
+    registers: [this.registry],
+  });
+  readonly selfPreservationMax = new Gauge({
+    name: "regsync_self_preservation_max_seconds",
+    help: "The longest a self-preservation freeze may last (selfPreservationMaxMs)",
+    registers: [this.registry],
+  });
+  readonly selfPreservationThaws = new Counter({
+    name: "regsync_self_preservation_thaws_total",
+    help: "Self-preservation freezes ended, by reason (recovered, stable, timeout)",
+    labelNames: ["reason"] as const,
+    registers: [this.registry],
+  });
 
   // The sync engine's reports (SyncMetrics), as Prometheus figures.
 

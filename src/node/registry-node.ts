@@ -24,9 +24,11 @@ import { WriteAdmission } from "./admission.js";
 import { RegistryApi } from "./api.js";
 import { ChangePublisher } from "./changes.js";
 import { natsSettingsOf } from "./connection.js";
+import { ConvergenceLag } from "./convergence-lag.js";
 import { connectForStart } from "./first-connect.js";
 import { forwardRequest, serveForwarded } from "./forwarding.js";
 import { startHttpServer } from "./http.js";
+import { LeaseExpiry } from "./lease-expiry.js";
 import type { NodeState } from "./lifecycle.js";
 import { createLogger } from "./log.js";
 import { NodeMetrics } from "./metrics.js";
@@ -91,7 +93,9 @@ export class RegistryNode {
   private sync: SyncEngine | undefined;
   private publisher: ChangePublisher | undefined;
   private regionView: NodeRegions | undefined;
-  private sweepTimer: NodeJS.Timeout | undefined;
+  private expiry: LeaseExpiry | undefined;
+  private convergence: ConvergenceLag | undefined;
+  private readonly removals = new Set<Promise<void>>();
   private statusSub: Subscription | undefined;
   private forwardSub: Subscription | undefined;
   private readonly replicatedListeners = new Set<(entries: readonly Entry[]) => void>();
@@ -123,6 +127,7 @@ export class RegistryNode {
       epoch: this.restored?.epoch ?? newEpoch(),
       wallClock: this.wallClock,
       maxClockSkewMs: this.config.maxClockSkewMs,
+      maxClockDriftMs: this.config.maxClockDriftMs,
       tombstoneTtlMs: this.config.tombstoneTtlMs,
       conflictResolution: options.merge ?? this.config.conflictResolution,
     });
@@ -131,6 +136,7 @@ export class RegistryNode {
       threshold: this.config.selfPreservationThreshold,
       windowMs: this.config.selfPreservationWindowMs,
       minLeases: this.config.selfPreservationMinLeases,
+      maxFreezeMs: this.config.selfPreservationMaxMs,
     });
   }
 
@@ -218,7 +224,7 @@ export class RegistryNode {
     const prefix = this.config.subjectPrefix;
     // Fixed at start: a node that fails over to another cluster's server keeps its region.
     const region = resolveRegion(this.config.region, nc.info?.cluster);
-    this.publisher = new ChangePublisher(nc, prefix, this.id, this.store.epoch, (type) =>
+    this.publisher = new ChangePublisher(nc, prefix, this.id, (type) =>
       this.metrics.changesPublished.inc({ type }),
     );
     this.sync = new SyncEngine({
@@ -293,8 +299,32 @@ export class RegistryNode {
           });
       },
     });
-    this.sweepTimer = setInterval(() => this.sweep(), this.config.sweepIntervalMs);
-    this.sweepTimer.unref();
+    this.expiry = new LeaseExpiry({
+      store: this.store,
+      preservation: this.preservation,
+      metrics: this.metrics,
+      log: this.log,
+      nodeId: this.id,
+      wallClock: this.wallClock,
+      sweepIntervalMs: this.config.sweepIntervalMs,
+      maxFreezeMs: this.config.selfPreservationMaxMs,
+      ready: () => this.isReady,
+      commit: (entries) => this.commit(entries),
+      onExpired: (event, instanceJson) => this.onLocalWrite(event, instanceJson),
+      livePeers: (now) => this.sync!.livePeers(now).map((p) => p.id),
+      forget: (removed) => this.forget(removed),
+      // Leases held by a region this node cannot hear are not its to expire
+      // (docs/topologies.md), nor evidence of a network failure here.
+      settleLapses: (lapsed, now) => this.regionView?.settleExpiries(lapsed, now) ?? lapsed,
+    });
+    this.expiry.start();
+    const sync = this.sync;
+    this.convergence = new ConvergenceLag(
+      this.metrics.convergenceLag,
+      () => sync.isConverged(),
+      this.wallClock,
+    );
+    this.convergence.start(Math.min(this.config.sweepIntervalMs, 1_000));
     this.log.info(
       { epoch: this.store.epoch, region, servers: this.config.nats, http: this.httpUrl },
       "node started",
@@ -313,7 +343,8 @@ export class RegistryNode {
 
   /** Releases whatever the node holds; safe on a half-opened node. */
   private async close(): Promise<void> {
-    clearInterval(this.sweepTimer);
+    this.convergence?.stop();
+    await this.expiry?.stop();
     this.statusSub?.unsubscribe();
     try {
       // Forwarded requests are client requests too: stop taking them with the queue group.
@@ -337,6 +368,8 @@ export class RegistryNode {
     await new Promise<void>((resolve) =>
       this.http ? this.http.close(() => resolve()) : resolve(),
     );
+    // Removals of collected entries run in the background; they must land before the store closes.
+    await Promise.allSettled(this.removals);
     this.storageClosed = true;
     await this.storage.close();
   }
@@ -435,67 +468,13 @@ export class RegistryNode {
     this.sync?.notifyChange();
   }
 
-  /**
-   * Reports expired leases: each expiry is published once, by the node that holds the lease, or
-   * when that node is gone by the survivor with the smallest id, so exactly one node speaks.
-   */
-  private sweep(): void {
-    const now = this.wallClock();
-    if (this.preservation.active) {
-      this.checkRecovery(now);
-      return;
-    }
-    const { expired: lapsed, removed } = this.store.sweep(now);
-    this.forget(removed);
-    // Leases held by a region this node cannot hear are not its to expire (docs/topologies.md),
-    // nor evidence of a network failure here.
-    const expired = this.regionView?.settleExpiries(lapsed, now) ?? lapsed;
-    const change = this.preservation.observeLapses(now, expired.length, this.store.liveLeases);
-    if (change === "activated") {
-      // The lapses just seen are the start of the burst: they come back with the frozen clock.
-      this.metrics.selfPreservation.set(1);
-      this.log.warn(
-        {
-          lapsed: expired.length,
-          live: this.store.liveLeases,
-          frozenAt: this.preservation.leaseClock(now),
-        },
-        "self-preservation: too many leases lapsing at once, likely a network failure; expiry paused",
-      );
-      return;
-    }
-    this.reportExpiries(expired, now);
-  }
-
-  /** While expiry is paused, thaw once most leases are being renewed again. */
-  private checkRecovery(now: number): void {
-    const frozenAt = this.preservation.leaseClock(now);
-    const { removed } = this.store.sweep(frozenAt, true);
-    this.forget(removed);
-    const { live, lapsed } = this.store.leaseHealth(frozenAt, now);
-    if (this.preservation.observeRecovery(lapsed, live) === "deactivated") {
-      this.metrics.selfPreservation.set(0);
-      this.log.warn({ live, lapsed }, "self-preservation: renewals recovered; expiry resumed");
-    }
-  }
-
   private forget(removed: readonly Entry[]): void {
     if (removed.length === 0) return;
-    this.storage
+    const removal = this.storage
       .remove(removed)
-      .catch((error: unknown) => this.log.warn({ err: error }, "forgetting collected entries"));
-  }
-
-  private reportExpiries(expired: readonly Entry[], now: number): void {
-    if (expired.length === 0 || this.publisher === undefined) return;
-    const live = new Set(this.sync!.livePeers(now).map((p) => p.id));
-    const survivor = [this.id, ...live].sort()[0];
-    for (const entry of expired) {
-      const owner = entry.node;
-      if (owner === this.id || (!live.has(owner) && survivor === this.id)) {
-        this.publisher.publish({ type: "expired", entry });
-      }
-    }
+      .catch((error: unknown) => this.log.warn({ err: error }, "forgetting collected entries"))
+      .finally(() => this.removals.delete(removal));
+    this.removals.add(removal);
   }
 
   private async watchConnection(nc: NatsConnection): Promise<void> {

@@ -39,4 +39,10 @@ export const LookupRequest: z.ZodType<LookupRequestBody & PageRequest> = z.stric
   regions: z.boolean().optional(),
 });
 export const ServicesRequest = z.strictObject({ ...PageFields });
-export const SnapshotRequest = z.strictObject({ service: serviceName, ...PageFields });
+/** `since`: the newest version the watch holds; the reply then carries only what changed.
+ * Independent of paging: `limit`/`cursor` page the entries either way. */
+export const SnapshotRequest = z.strictObject({
+  service: serviceName,
+  since: z.int().min(0).max(Number.MAX_SAFE_INTEGER).optional(),
+  ...PageFields,
+});

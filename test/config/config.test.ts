@@ -41,6 +41,16 @@ describe("node configuration", () => {
     );
   });
 
+  test("a clock drift bound beyond the skew bound is refused, and the clock defaults hold", () => {
+    const config = parseNodeConfig({ id: "n1" });
+    assert.equal(config.maxClockDriftMs, 1_000);
+    assert.equal(config.selfPreservationMaxMs, 900_000);
+    assert.throws(
+      () => parseNodeConfig({ id: "n1", maxClockSkewMs: 500, maxClockDriftMs: 1_000 }),
+      (e: unknown) => e instanceof ConfigError && /maxClockDriftMs/.test(e.message),
+    );
+  });
+
   test("environment variables map to settings, typed by their defaults", () => {
     assert.equal(toEnvName("syncIntervalMs"), "REGSYNC_SYNC_INTERVAL_MS");
     const env = configFromEnv({

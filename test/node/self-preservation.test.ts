@@ -1,80 +1,131 @@
 import assert from "node:assert/strict";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { test } from "node:test";
+import { RegistryClient } from "../../src/client/mod.js";
 import { sharedNatsServer } from "../support/nats.js";
 import { waitFor } from "../support/wait.js";
 import { instance, startNode, stopAll } from "./fleet.js";
 
-const json = new TextEncoder();
 const nats = sharedNatsServer();
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-test("self-preservation pauses expiry when most leases lapse at once, and resumes when renewals recover", async () => {
-  const node = await startNode(nats.server.url, "sp", {
-    selfPreservationThreshold: 0.5,
-    selfPreservationWindowMs: 3_000,
-    selfPreservationMinLeases: 10,
-    sweepIntervalMs: 50,
+const FREEZE = {
+  selfPreservationThreshold: 0.5,
+  selfPreservationWindowMs: 6_000,
+  selfPreservationMinLeases: 10,
+};
+
+/** Registers `count` instances and renews each once, as live services do. */
+async function renewed(
+  client: RegistryClient,
+  service: string,
+  count: number,
+  ttlMs: number,
+): Promise<void> {
+  for (let i = 0; i < count; i++)
+    await client.register(instance(service, `${service}${i}`, { ttlMs }), { keepAlive: false });
+  for (let i = 0; i < count; i++) await client.heartbeat(service, `${service}${i}`);
+}
+
+test("a freeze keeps what was visible, renews heartbeats, thaws, and reports each lapse once", async (t) => {
+  const prefix = "sp1";
+  const node = await startNode(nats.server.url, "sp", { subjectPrefix: prefix, ...FREEZE });
+  t.after(() => stopAll([node]));
+  const expired = new Map<string, number>();
+  const sub = nats.nc.subscribe(`${prefix}.changes.>`, {
+    callback: (_err, msg) => {
+      const e = JSON.parse(new TextDecoder().decode(msg.data)) as { type: string; id: string };
+      if (e.type === "expired") expired.set(e.id, (expired.get(e.id) ?? 0) + 1);
+    },
   });
-  const register = (id: string, ttlMs: number) =>
-    nats.nc.request(
-      "registry.register",
-      json.encode(JSON.stringify(instance("edge", id, { ttlMs }))),
-      {
-        timeout: 5_000,
-      },
-    );
-  try {
-    // Twenty instances whose renewals all stop together: a network failure, not twenty crashes.
-    for (let i = 0; i < 20; i++) await register(`e${i}`, 1_000);
-    await waitFor(() => node.status().selfPreservation, {
-      timeoutMs: 5_000,
-      message: "self-preservation active",
-    });
-    assert.equal((await node.metrics.selfPreservation.get()).values[0]?.value, 1);
-    // Leases stay visible: the lease clock is frozen before the burst.
-    await new Promise((r) => setTimeout(r, 500));
-    const lookup = await nats.nc.request(
-      "registry.lookup",
-      json.encode(JSON.stringify({ service: "edge" })),
-    );
-    assert.equal(
-      (JSON.parse(new TextDecoder().decode(lookup.data)) as { instances: unknown[] }).instances
-        .length,
-      20,
-    );
-    // The network comes back: eighteen services renew (re-register), two are really gone.
-    for (let i = 0; i < 18; i++) await register(`e${i}`, 60_000);
-    await waitFor(() => !node.status().selfPreservation, {
-      timeoutMs: 5_000,
-      message: "expiry resumed",
-    });
-    await waitFor(() => node.store.lookup({ service: "edge" }, Date.now()).length === 18, {
-      timeoutMs: 5_000,
-      message: "the two dead instances expire",
-    });
-  } finally {
-    await stopAll([node]);
+  t.after(() => sub.unsubscribe());
+  const client = new RegistryClient(nats.nc, { prefix });
+  await renewed(client, "stable", 10, 60_000);
+  await renewed(client, "mid", 10, 3_000);
+  // Twenty-five services cut off together: their renewals stop, their leases lapse at once.
+  await renewed(client, "edge", 25, 1_000);
+  await waitFor(() => node.status().selfPreservation, {
+    timeoutMs: 10_000,
+    message: "self-preservation active",
+  });
+  assert.equal((await node.metrics.selfPreservation.get()).values[0]?.value, 1);
+  // No jump back: what lookups hid before the freeze stays hidden, the rest stays visible.
+  assert.equal((await client.lookup("edge")).length, 0);
+  assert.equal((await client.lookup("mid")).length, 10);
+  // The mid leases pass by the real clock while frozen; their renewals must still succeed.
+  await sleep(2_500);
+  for (let i = 0; i < 10; i++) await client.heartbeat("mid", `mid${i}`);
+  // The mid services keep renewing, as live services do, until the freeze has thawed.
+  for (let round = 0; round < 20 && node.status().selfPreservation; round++) {
+    await sleep(1_000);
+    for (let i = 0; i < 10; i++) await client.heartbeat("mid", `mid${i}`);
   }
+  assert.equal(node.status().selfPreservation, false, "expiry resumed");
+  await waitFor(() => expired.size === 25, { timeoutMs: 10_000, message: "lapses reported" });
+  await sleep(500);
+  assert.deepEqual([...expired.values()], Array(25).fill(1));
+  assert.deepEqual(
+    [...expired.keys()].sort(),
+    Array.from({ length: 25 }, (_, i) => `edge${i}`).sort(),
+  );
+  assert.equal((await client.lookup("mid")).length, 10);
 });
 
-test("a trickle of lapses expires normally", async () => {
-  const node = await startNode(nats.server.url, "sp2", {
-    selfPreservationMinLeases: 10,
-    selfPreservationWindowMs: 3_000,
-    subjectPrefix: "trickle",
-  });
-  try {
-    for (let i = 0; i < 30; i++) {
-      await nats.nc.request(
-        "trickle.register",
-        json.encode(JSON.stringify(instance("api", `a${i}`, { ttlMs: i < 2 ? 1_000 : 60_000 }))),
-      );
-    }
-    await waitFor(() => node.store.lookup({ service: "api" }, Date.now()).length === 28, {
-      timeoutMs: 5_000,
-    });
-    await new Promise((r) => setTimeout(r, 300));
-    assert.equal(node.status().selfPreservation, false);
-  } finally {
-    await stopAll([node]);
+test("many short junk leases that were never renewed cannot trip the freeze", async (t) => {
+  const prefix = "sp2";
+  const node = await startNode(nats.server.url, "sp2", { subjectPrefix: prefix, ...FREEZE });
+  t.after(() => stopAll([node]));
+  const client = new RegistryClient(nats.nc, { prefix });
+  await renewed(client, "real", 20, 60_000);
+  for (let i = 0; i < 150; i++)
+    await client.register(instance("junk", `j${i}`, { ttlMs: 1_000 }), { keepAlive: false });
+  let everFrozen = false;
+  await waitFor(
+    () => {
+      everFrozen ||= node.status().selfPreservation;
+      return node.store.lookup({ service: "junk" }, Date.now()).length === 0;
+    },
+    { timeoutMs: 5_000, message: "junk expired" },
+  );
+  for (let i = 0; i < 10; i++) {
+    await sleep(50);
+    everFrozen ||= node.status().selfPreservation;
   }
+  assert.equal(everFrozen, false, "the junk froze expiry");
+});
+
+test("a trickle of lapses expires normally", async (t) => {
+  const prefix = "trickle";
+  const node = await startNode(nats.server.url, "sp3", { subjectPrefix: prefix, ...FREEZE });
+  t.after(() => stopAll([node]));
+  const client = new RegistryClient(nats.nc, { prefix });
+  await renewed(client, "api", 28, 60_000);
+  await renewed(client, "gone", 2, 1_000);
+  await waitFor(() => node.store.lookup({ service: "gone" }, Date.now()).length === 0, {
+    timeoutMs: 5_000,
+  });
+  await sleep(300);
+  assert.equal(node.status().selfPreservation, false);
+});
+
+test("leases that lapsed while a durable node was down do not freeze it at restart", async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), "regsync-sp-"));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const prefix = "sp4";
+  const settings = { subjectPrefix: prefix, ...FREEZE, memory: false, dataDir: join(dir, "n") };
+  let node = await startNode(nats.server.url, "sp4", settings);
+  t.after(() => stopAll([node]));
+  const client = new RegistryClient(nats.nc, { prefix });
+  await renewed(client, "away", 30, 1_000);
+  await node.stop();
+  await sleep(1_500);
+  node = await startNode(nats.server.url, "sp4", settings);
+  let everFrozen = false;
+  for (let i = 0; i < 20; i++) {
+    everFrozen ||= node.status().selfPreservation;
+    await sleep(50);
+  }
+  assert.equal(everFrozen, false, "history taken for a network failure");
 });
