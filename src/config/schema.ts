@@ -1,6 +1,7 @@
 import { hostname } from "node:os";
 import { z } from "zod";
 import { NODE_ID } from "../contract/ids.js";
+import { MAX_TTL_MS } from "../core/instance.js";
 
 /**
  * Every setting of a registry node, with its default, its unit and the reason for the default.
@@ -34,7 +35,7 @@ const authSchema = z.strictObject({
   credsFile: z.string().optional(),
 });
 
-export const NodeConfigSchema = z.strictObject({
+const nodeConfigFields = z.strictObject({
   /** NATS server URLs; the client fails over between them and reconnects forever. */
   nats: z.array(z.string().min(1)).min(1).default(["nats://127.0.0.1:4222"]),
   natsAuth: authSchema.default({}),
@@ -130,8 +131,10 @@ export const NodeConfigSchema = z.strictObject({
   /** A peer's version this far ahead of our wall clock is rejected and counted, never adopted. */
   maxClockSkewMs: ms(100, 86_400_000).default(30_000),
   /** Tombstones and expired leases are kept this long, then collected. Must outlast the longest
-   * partition: a node cut off longer could bring deleted entries back. */
-  tombstoneTtlMs: ms(1_000, 30 * 86_400_000).default(86_400_000),
+   * partition: a node cut off longer could bring deleted entries back. At least the longest
+   * lease plus `maxClockSkewMs` (checked below): a tombstone collected while the lease it ended
+   * could still be live somewhere would let that lease come back. Default: 25 hours. */
+  tombstoneTtlMs: ms(1_000, 30 * 86_400_000).default(90_000_000),
   /** How often leases are checked for expiry and old entries collected. */
   sweepIntervalMs: ms(10, 60_000).default(1_000),
   conflictResolution: z.enum(["lww", "version"]).default("lww"),
@@ -156,6 +159,15 @@ export const NodeConfigSchema = z.strictObject({
   /** Address of the HTTP server for /metrics, /healthz, /readyz and the status page; "" disables. */
   httpListen: z.string().default("127.0.0.1:7420"),
 });
+
+/** The settings, and the rules that tie several of them together. */
+export const NodeConfigSchema = nodeConfigFields.refine(
+  (c) => c.tombstoneTtlMs >= MAX_TTL_MS + c.maxClockSkewMs,
+  {
+    path: ["tombstoneTtlMs"],
+    message: `must be at least the longest lease (${MAX_TTL_MS} ms) plus maxClockSkewMs`,
+  },
+);
 
 export type NodeConfig = Readonly<z.output<typeof NodeConfigSchema>>;
 export type NodeConfigInput = z.input<typeof NodeConfigSchema>;

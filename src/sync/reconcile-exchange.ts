@@ -81,7 +81,8 @@ export interface ExchangeDeps {
   /** Compresses when `compress` is set and the node compresses at all. */
   codec: MessageCodec;
   /** Merges peer entries and makes them durable. */
-  apply: (records: readonly EntryRecord[]) => Promise<unknown>;
+  /** Merges peers' records; what it returns is what was really applied. */
+  apply: (records: readonly EntryRecord[]) => Promise<{ applied: readonly unknown[] }>;
   timeoutMs: number;
   /** Bound for one message (batch bytes under the server's max payload). */
   maxMessageBytes: () => number;
@@ -273,9 +274,8 @@ export async function serveExchange(deps: ExchangeDeps, msg: TransportMessage): 
         return;
       }
       case "push": {
-        const records = fromTuples(request.entries);
-        await deps.apply(records);
-        answer({ type: "pushed", v: PROTOCOL_VERSION, node: deps.nodeId, applied: records.length });
+        const { applied } = await deps.apply(fromTuples(request.entries));
+        answer({ type: "pushed", v: PROTOCOL_VERSION, node: deps.nodeId, applied: applied.length });
         return;
       }
     }
