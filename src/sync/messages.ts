@@ -6,7 +6,13 @@ import { NODE_ID } from "../contract/ids.js";
  * envelope of src/wire, told apart by `type`; every field is checked here before use.
  * PROTOCOL_VERSION only grows; a node refuses messages from a newer major version.
  */
-export const PROTOCOL_VERSION = 1;
+export const PROTOCOL_VERSION = 2;
+/**
+ * The oldest version this node syncs with. v2 hashes the whole entry (body and lease, not only
+ * key and version), so a v1 node's digests and fingerprints never match a v2 node's: syncing
+ * with it would reconcile forever. Its messages are refused by name instead.
+ */
+export const MIN_PROTOCOL_VERSION = 2;
 
 const nodeId = z.string().regex(NODE_ID);
 const epoch = z.string().min(1).max(64);
@@ -127,10 +133,15 @@ export function parseMessage<S extends z.ZodType>(schema: S, value: unknown): z.
       `invalid sync message: ${first ? `${first.path.join(".") || "(root)"}: ${first.message}` : "unknown"}`,
     );
   }
-  const message = result.data as { v: number };
+  const message = result.data as { v: number; node?: string };
   if (Math.floor(message.v) > PROTOCOL_VERSION) {
     throw new InvalidMessageError(
       `sync protocol v${message.v} is newer than this node's v${PROTOCOL_VERSION}`,
+    );
+  }
+  if (message.v < MIN_PROTOCOL_VERSION) {
+    throw new InvalidMessageError(
+      `node ${message.node ?? "?"} speaks sync protocol v${message.v}; this node needs at least v${MIN_PROTOCOL_VERSION} (entry hashes cover bodies and leases since v2): upgrade it`,
     );
   }
   return result.data;
