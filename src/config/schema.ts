@@ -16,6 +16,7 @@ const SUBJECT_TOKENS = /^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/;
 const REPLY_PREFIX = /^([A-Za-z0-9_$-]+\.)+$/;
 
 const ms = (min: number, max: number) => z.int().min(min).max(max);
+const publicNkey = z.string().regex(/^N[A-Z2-7]{55}$/, "an nkey public key (N…)");
 
 const tlsSchema = z.strictObject({
   /** PEM file of the CA that signed the NATS servers' certificates. */
@@ -153,21 +154,42 @@ const nodeConfigFields = z.strictObject({
    * signed with it. Without one, a key is generated per process. */
   nodeSeed: z.string().optional(),
   nodeSeedFile: z.string().optional(),
-  /** Public nkeys ("N…") of the nodes whose sync data is accepted. Empty: accept unsigned. */
-  trustedPeers: z.array(z.string().regex(/^N[A-Z2-7]{55}$/, "an nkey public key (N…)")).default([]),
+  /** The nodes whose sync data is accepted, each node id with its public nkey ("N…"):
+   * `{"n1": "N…", "n2": "N…"}`. A message is accepted only when signed by the key of the node
+   * it names. A plain list of keys is accepted only when every node's id is its public key,
+   * which is then the check. Empty: accept unsigned data. */
+  trustedPeers: z
+    .union([
+      z.array(publicNkey),
+      z
+        .record(z.string().regex(NODE_ID, "a node id"), publicNkey)
+        .refine((peers) => new Set(Object.values(peers)).size === Object.keys(peers).length, {
+          message: "each public key must belong to exactly one node id",
+        }),
+    ])
+    .default([]),
 
   /** Address of the HTTP server for /metrics, /healthz, /readyz and the status page; "" disables. */
   httpListen: z.string().default("127.0.0.1:7420"),
 });
 
 /** The settings, and the rules that tie several of them together. */
-export const NodeConfigSchema = nodeConfigFields.refine(
-  (c) => c.tombstoneTtlMs >= MAX_TTL_MS + c.maxClockSkewMs,
-  {
+export const NodeConfigSchema = nodeConfigFields
+  .refine((c) => c.tombstoneTtlMs >= MAX_TTL_MS + c.maxClockSkewMs, {
     path: ["tombstoneTtlMs"],
     message: `must be at least the longest lease (${MAX_TTL_MS} ms) plus maxClockSkewMs`,
-  },
-);
+  })
+  .refine(
+    (c) =>
+      !Array.isArray(c.trustedPeers) ||
+      c.trustedPeers.length === 0 ||
+      c.trustedPeers.includes(c.id),
+    {
+      path: ["trustedPeers"],
+      message:
+        'a list of keys ties no key to a node id: give {"<node id>": "N…", …}, or use each node\'s public key as its id',
+    },
+  );
 
 export type NodeConfig = Readonly<z.output<typeof NodeConfigSchema>>;
 export type NodeConfigInput = z.input<typeof NodeConfigSchema>;

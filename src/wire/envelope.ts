@@ -46,6 +46,7 @@ export const ENVELOPE_REJECTIONS = [
   "bad_signature",
   "malformed_body",
   "bad_header",
+  "wrong_signer",
 ] as const;
 export type EnvelopeRejection = (typeof ENVELOPE_REJECTIONS)[number];
 
@@ -124,7 +125,7 @@ export function encodeEnvelope(message: unknown, options: EncodeOptions): Encode
 export function decodeEnvelope(
   bytes: Uint8Array,
   options: DecodeOptions,
-): { message: unknown; rawBytes: number } {
+): { message: unknown; rawBytes: number; signer?: string } {
   if (bytes.length < BASE_HEADER)
     throw new EnvelopeError(
       "truncated",
@@ -158,7 +159,7 @@ export function decodeEnvelope(
   const headerLength = signed ? SIGNED_HEADER : BASE_HEADER;
   if (bytes.length < headerLength)
     throw new EnvelopeError("truncated", "envelope shorter than its signed header");
-  checkSignature(bytes, signed, options.trustedPeers);
+  const signer = checkSignature(bytes, signed, options.trustedPeers);
   const payload = bytes.subarray(headerLength);
   let body: Uint8Array;
   if ((flags & FLAG_DEFLATED) !== 0) {
@@ -194,7 +195,7 @@ export function decodeEnvelope(
       "body checksum does not match: corrupted in flight",
     );
   try {
-    return { message: packr.unpack(body), rawBytes: declared };
+    return { message: packr.unpack(body), rawBytes: declared, signer };
   } catch (error) {
     throw new EnvelopeError(
       "malformed_body",
@@ -204,12 +205,13 @@ export function decodeEnvelope(
   }
 }
 
+/** The verified signer's public key, or undefined when signatures are not checked. */
 function checkSignature(
   bytes: Uint8Array,
   signed: boolean,
   trusted: TrustedPeers | undefined,
-): void {
-  if (trusted === undefined || trusted.size === 0) return;
+): string | undefined {
+  if (trusted === undefined || trusted.size === 0) return undefined;
   if (!signed)
     throw new EnvelopeError(
       "unsigned",
@@ -222,6 +224,7 @@ function checkSignature(
   if (!trusted.verify(signer, signedBytes(bytes), signature)) {
     throw new EnvelopeError("bad_signature", `signature by ${signer} does not verify`);
   }
+  return signer;
 }
 
 /** What the signature covers: SHA-256 of the header up to the signer, then of the payload,

@@ -1,42 +1,21 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { parseNodeConfig } from "../../src/config/load.js";
-import { InstanceSchema, instanceBody, packHlc } from "../../src/core/mod.js";
-import type { RegistryNode } from "../../src/node/registry-node.js";
+import { packHlc } from "../../src/core/mod.js";
 import { syncSubjects } from "../../src/subjects.js";
 import type { EntryTuple } from "../../src/sync/entry-codec.js";
 import { createSyncCodec } from "../../src/sync/envelope-codec.js";
 import { PROTOCOL_VERSION } from "../../src/sync/messages.js";
 import { startFleet, stopAll } from "../node/fleet.js";
 import { sharedNatsServer } from "../support/nats.js";
+import { instanceTuple, rejectedCount } from "../support/peer-entries.js";
 import { sleep, waitFor } from "../support/wait.js";
 
 const codec = createSyncCodec(parseNodeConfig({ id: "evil", memory: true, httpListen: "" }));
 
-async function rejected(node: RegistryNode, reason: string): Promise<number> {
-  const metric = await node.metrics.batchesRejected.get();
-  return metric.values.find((v) => v.labels.reason === reason)?.value ?? 0;
-}
-
-/** A valid instance entry written by `node` now, as a peer sends it. */
+/** A valid instance entry written by "evil" now, with positions overridden. */
 function validTuple(id: string, overrides: Partial<Record<number, unknown>> = {}): EntryTuple {
-  const wall = Date.now();
-  const instance = InstanceSchema.parse({ service: "mal", id, host: "10.0.0.9", port: 80 });
-  const tuple: unknown[] = [
-    "mal",
-    id,
-    packHlc(wall, 0),
-    "evil",
-    instanceBody(instance),
-    "starting",
-    "",
-    instance.ttlMs,
-    wall,
-    wall,
-    wall + instance.ttlMs,
-  ];
-  for (const [i, v] of Object.entries(overrides)) tuple[Number(i)] = v;
-  return tuple as EntryTuple;
+  return instanceTuple("mal", id, { node: "evil" }, overrides);
 }
 
 describe("peer entries are validated as client writes are", () => {
@@ -103,11 +82,11 @@ describe("peer entries are validated as client writes are", () => {
       ["a registration after its own version", validTuple("j", { 8: wall + 60_000 })],
       ["a tombstone that holds a lease", validTuple("k", { 4: null, 5: "stopped", 9: 0, 10: 0 })],
     ];
-    let expected = await rejected(node!, "invalid");
+    let expected = await rejectedCount(node!, "invalid");
     for (const [what, tuple] of cases) {
       announce([tuple]);
       expected++;
-      await waitFor(async () => (await rejected(node!, "invalid")) === expected, {
+      await waitFor(async () => (await rejectedCount(node!, "invalid")) === expected, {
         timeoutMs: 5_000,
         message: `${what} rejected`,
       });
@@ -121,7 +100,7 @@ describe("peer entries are validated as client writes are", () => {
       message: "valid entry applied",
     });
     await sleep(50);
-    assert.equal(await rejected(node!, "invalid"), expected);
+    assert.equal(await rejectedCount(node!, "invalid"), expected);
   });
 
   test("a push reply counts what was applied, not what was sent", async (t) => {

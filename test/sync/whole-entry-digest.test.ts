@@ -1,14 +1,9 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { parseNodeConfig } from "../../src/config/load.js";
-import {
-  type EntryRecord,
-  InstanceSchema,
-  instanceBody,
-  packHlc,
-  RegistryStore,
-} from "../../src/core/mod.js";
+import { type EntryRecord, RegistryStore } from "../../src/core/mod.js";
 import { syncSubjects } from "../../src/subjects.js";
+import { toTuple } from "../../src/sync/entry-codec.js";
 import { createSyncCodec } from "../../src/sync/envelope-codec.js";
 import {
   AnnounceSchema,
@@ -18,6 +13,7 @@ import {
 } from "../../src/sync/messages.js";
 import { converged, startFleet, stopAll } from "../node/fleet.js";
 import { sharedNatsServer } from "../support/nats.js";
+import { instanceRecord } from "../support/peer-entries.js";
 import { waitFor } from "../support/wait.js";
 
 const codec = createSyncCodec(parseNodeConfig({ id: "evil", memory: true, httpListen: "" }));
@@ -25,36 +21,7 @@ const WALL = Date.now();
 
 /** One version of `mal/x` by node "evil", with the given host. */
 function version(host: string): EntryRecord {
-  const instance = InstanceSchema.parse({ service: "mal", id: "x", host, port: 80 });
-  return {
-    service: "mal",
-    id: "x",
-    hlc: packHlc(WALL, 0),
-    node: "evil",
-    body: instanceBody(instance),
-    status: "starting",
-    ver: "",
-    ttlMs: instance.ttlMs,
-    registeredAt: WALL,
-    lastHeartbeat: WALL,
-    expiresAt: WALL + instance.ttlMs,
-  };
-}
-
-function tuple(r: EntryRecord): unknown[] {
-  return [
-    r.service,
-    r.id,
-    r.hlc,
-    r.node,
-    r.body,
-    r.status,
-    r.ver,
-    r.ttlMs,
-    r.registeredAt,
-    r.lastHeartbeat,
-    r.expiresAt,
-  ];
+  return instanceRecord("mal", "x", { node: "evil", host, wall: WALL });
 }
 
 function store(id: string): RegistryStore {
@@ -99,7 +66,7 @@ describe("equal digests mean equal states", () => {
       const reply = await nc.request(
         subjects.reconcile(node.syncEngine.nodeId),
         codec.encode(
-          { type: "push", v: PROTOCOL_VERSION, node: "evil", entries: [tuple(version(host))] },
+          { type: "push", v: PROTOCOL_VERSION, node: "evil", entries: [toTuple(version(host))] },
           false,
         ).bytes,
         { timeout: 5_000 },
