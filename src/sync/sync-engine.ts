@@ -1,6 +1,6 @@
 import type { Logger } from "pino";
 import { syncSubjects } from "../contract/subjects.js";
-import type { Entry, EntryRecord, RegistryStore } from "../core/mod.js";
+import type { Entry, EntryRecord, MergeResult, RegistryStore } from "../core/mod.js";
 import { Announcer } from "./announcer.js";
 import { periodicInterval } from "./backoff.js";
 import { Bootstrap } from "./bootstrap.js";
@@ -411,7 +411,8 @@ export class SyncEngine {
     }
   }
 
-  private async apply(records: readonly EntryRecord[], path: ApplyPath): Promise<void> {
+  /** Merges peers' records; resolves with what the merge really applied. */
+  private async apply(records: readonly EntryRecord[], path: ApplyPath): Promise<MergeResult> {
     const result = this.o.store.merge(records);
     if (result.applied.length > 0) await this.o.onApplied(result.applied);
     this.o.metrics.applied(path, result);
@@ -420,6 +421,7 @@ export class SyncEngine {
         { count: result.rejectedSkew },
         "rejected entries from a clock too far ahead",
       );
+    return result;
   }
 
   private saveCursor(peer: PeerState): void {
