@@ -8,6 +8,7 @@ import {
   EnvelopeError,
   encodeEnvelope,
   FORMAT_VERSION,
+  inflateChunkBytes,
 } from "../../src/wire/envelope.js";
 import { NodeIdentity, TrustedPeers } from "../../src/wire/identity.js";
 
@@ -181,5 +182,15 @@ describe("sync envelope", () => {
     rejects(tampered, "bad_signature", trusted);
     assert.throws(() => NodeIdentity.fromSeed("SNNOTASEED"), /not a valid nkey seed/);
     assert.throws(() => new TrustedPeers(["Nnope"]), /not a valid node public nkey/);
+  });
+});
+
+describe("bounded inflation", () => {
+  test("a tiny payload declaring a huge body is inflated in small chunks, never the declared size", () => {
+    assert.equal(inflateChunkBytes(64 << 20, 2), 64 * 1024);
+    assert.equal(inflateChunkBytes(64 << 20, 65_000), 65_000 * 16);
+    // An honest batch (2 MiB deflated 8×) still inflates into one buffer.
+    assert.equal(inflateChunkBytes(2 << 20, 256 << 10), 2 << 20);
+    assert.equal(inflateChunkBytes(10, 5), 64);
   });
 });
