@@ -106,6 +106,13 @@ const nodeConfigFields = z.strictObject({
     .max(1 << 30)
     .default(1024),
   compression: z.enum(["deflate", "none"]).default("deflate"),
+  /** Peers a node tracks at most. Each costs memory and a little work per announcement; an
+   * announcement from a further new node id is refused and counted (too_many_peers), so a
+   * flood of fake ids cannot grow a node without bound. Far above any real fleet. */
+  maxPeers: z.int().min(1).max(100_000).default(1_024),
+  /** A peer silent for the liveness window (3 intervals + pullTimeoutMs) plus this long is
+   * forgotten; if it returns, it is a new peer (a reconciliation, not a resumed pull). */
+  peerGraceMs: ms(0, 86_400_000).default(300_000),
   /** Largest decompressed sync payload accepted: bounds memory against corrupt or hostile input. */
   maxDecompressedBytes: z
     .int()

@@ -8,7 +8,7 @@ import type { BootstrapProgress } from "./bootstrap-progress.js";
 import { type MessageCodec, meteredCodec, type SyncCodec } from "./codec.js";
 import { fromTuples } from "./entry-codec.js";
 import { answerHeads, askHeads } from "./heads.js";
-import { type Announce, AnnounceSchema, parseMessage } from "./messages.js";
+import { type Announce, AnnounceSchema, InvalidMessageError, parseMessage } from "./messages.js";
 import type { PeerState } from "./peer.js";
 import { type PeerAction, PeerTable } from "./peer-table.js";
 import { PullClient } from "./pull-client.js";
@@ -38,6 +38,10 @@ export interface SyncSettings {
   batchMaxEntries: number;
   batchMaxBytes: number;
   compression: "deflate" | "none";
+  /** Peers tracked at most; announcements of further new node ids are refused and counted. */
+  maxPeers: number;
+  /** A peer silent for the liveness window plus this long is forgotten. */
+  peerGraceMs: number;
 }
 
 /** Called with entries applied from peers, before cursors advance: the node persists them. */
@@ -64,6 +68,18 @@ export interface SyncEngineOptions {
   timers?: SyncTimers;
   /** @default no saved cursors, nothing saved */
   cursors?: CursorStore;
+}
+
+/**
+ * An announcement's inline changes are its sender's own writes, never relayed ones: a node
+ * that sends another node's entries inline is passing them off as news from their writer.
+ */
+function ownWrites(sender: string, tuples: unknown): EntryRecord[] {
+  const records = fromTuples(tuples);
+  for (const record of records)
+    if (record.node !== sender)
+      throw new InvalidMessageError(`announcement of ${sender} carries a write of ${record.node}`);
+  return records;
 }
 
 /**
@@ -101,7 +117,7 @@ export class SyncEngine {
     const { settings, store, transport, timers, metrics, log } = this.o;
     this.codec = meteredCodec(options.codec, metrics, settings.compression);
     this.subjects = syncSubjects(settings.subjectPrefix);
-    this.peers = new PeerTable(this.o.cursors.initial);
+    this.peers = new PeerTable(this.o.cursors.initial, { maxPeers: settings.maxPeers });
     const accepts = settings.compression === "deflate" ? ["deflate"] : [];
     this.accepts = accepts;
     this.bootstrap = new Bootstrap(store, this.peers, () => timers.now(), log);
@@ -119,7 +135,10 @@ export class SyncEngine {
       batchMaxEntries: settings.batchMaxEntries,
       accepts,
       fleetSize: () => this.peers.size + 1,
-      onPeriodic: () => this.updateGauges(),
+      onPeriodic: () => {
+        this.evictSilentPeers();
+        this.updateGauges();
+      },
     });
     this.exchange = {
       transport,
@@ -304,18 +323,19 @@ export class SyncEngine {
     try {
       announce = parseMessage(AnnounceSchema, this.codec.decode(data));
       if (announce.node === this.nodeId) return undefined;
-      if (announce.entries !== undefined) inline = fromTuples(announce.entries);
+      if (announce.entries !== undefined) inline = ownWrites(announce.node, announce.entries);
     } catch (error) {
       this.reject(error, "announce");
       return undefined;
     }
     this.o.metrics.announced("in", announce.entries !== undefined);
-    const { peer, created, actions } = this.peers.onAnnounce(
-      announce,
-      inline,
-      this.o.timers.now(),
-      this.localView(),
-    );
+    const outcome = this.peers.onAnnounce(announce, inline, this.o.timers.now(), this.localView());
+    if ("refused" in outcome) {
+      // A replay or a flood of fake ids: counted, at O(1) cost, and not logged one by one.
+      this.o.metrics.rejected(outcome.refused);
+      return;
+    }
+    const { peer, created, actions } = outcome;
     if (created) this.o.log.info({ peer: peer.id }, "new peer");
     this.run(peer, actions, announce);
     return peer.id;
@@ -466,5 +486,15 @@ export class SyncEngine {
 
   private updateGauges(): void {
     this.o.metrics.peerStates(this.peers.stateCounts(), this.o.store.size);
+  }
+
+  /** Forgets peers silent well past the liveness window (run with the periodic announcement). */
+  private evictSilentPeers(): void {
+    const gone = this.peers.evictSilent(
+      this.o.timers.now(),
+      this.livenessMs() + this.o.settings.peerGraceMs,
+    );
+    if (gone.length > 0)
+      this.o.log.info({ peers: gone.slice(0, 16), count: gone.length }, "forgot silent peers");
   }
 }

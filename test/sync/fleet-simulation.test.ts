@@ -44,6 +44,8 @@ function settings(random: () => number): SyncSettings {
     batchMaxEntries: pick([2, 5, 50]),
     batchMaxBytes: 1 << 20,
     compression: "none",
+    maxPeers: 64,
+    peerGraceMs: 60_000,
   };
 }
 

@@ -59,6 +59,7 @@ describe("a trusted key speaks for its own node only", () => {
           from: 0,
           entries: [instanceTuple("forged", "f1", { node: "n1" })],
           accepts: [],
+          at: 1,
         },
         false,
       ).bytes,
@@ -84,6 +85,7 @@ describe("a trusted key speaks for its own node only", () => {
         digest: "0".repeat(32),
         count: 0,
         accepts: [],
+        at: 2,
       },
       false,
     );

@@ -40,6 +40,7 @@ describe("peer entries are validated as client writes are", () => {
             from: 0,
             entries,
             accepts: [],
+            at: 1,
           },
           false,
         ).bytes,
@@ -118,7 +119,13 @@ describe("peer entries are validated as client writes are", () => {
     const reply = await nats.nc.request(
       syncSubjects(prefix).reconcile(node!.syncEngine.nodeId),
       codec.encode(
-        { type: "push", v: PROTOCOL_VERSION, node: "evil", entries: [skewed, validTuple("fine")] },
+        {
+          type: "push",
+          v: PROTOCOL_VERSION,
+          node: "evil",
+          nonce: "0123456789abcdef",
+          entries: [skewed, validTuple("fine")],
+        },
         false,
       ).bytes,
       { timeout: 5_000 },

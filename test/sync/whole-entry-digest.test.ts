@@ -66,7 +66,13 @@ describe("equal digests mean equal states", () => {
       const reply = await nc.request(
         subjects.reconcile(node.syncEngine.nodeId),
         codec.encode(
-          { type: "push", v: PROTOCOL_VERSION, node: "evil", entries: [toTuple(version(host))] },
+          {
+            type: "push",
+            v: PROTOCOL_VERSION,
+            node: "evil",
+            nonce: "0123456789abcdef",
+            entries: [toTuple(version(host))],
+          },
           false,
         ).bytes,
         { timeout: 5_000 },
@@ -96,6 +102,7 @@ describe("equal digests mean equal states", () => {
           seq: 0,
           digest: "0".repeat(32),
           count: 0,
+          at: 1,
         }),
       (e: unknown) =>
         e instanceof InvalidMessageError &&
