@@ -209,7 +209,7 @@ const scenario: Scenario = {
           await sleep(1_000);
           const before = await target.stats();
           await attack.run(nc, server.url);
-          await sleep(1_500);
+          await sleep(3_000);
           const after = await target.stats();
           const rejected = Object.entries(after.rejected)
             .map(([k, v]) => [k, v - (before.rejected[k] ?? 0)] as const)

@@ -159,6 +159,14 @@ export function decodeEnvelope(
   const headerLength = signed ? SIGNED_HEADER : BASE_HEADER;
   if (bytes.length < headerLength)
     throw new EnvelopeError("truncated", "envelope shorter than its signed header");
+  const payloadBytes = bytes.length - headerLength;
+  if ((flags & FLAG_DEFLATED) !== 0 && declared > plausibleBodyBytes(payloadBytes)) {
+    // Refused before inflating anything: a decompression bomb costs this comparison.
+    throw new EnvelopeError(
+      "too_large",
+      `declares ${declared} bytes for ${payloadBytes} deflated bytes, a ratio no sync payload reaches`,
+    );
+  }
   const signer = checkSignature(bytes, signed, options.trustedPeers);
   const payload = bytes.subarray(headerLength);
   let body: Uint8Array;
@@ -206,6 +214,18 @@ export function decodeEnvelope(
 }
 
 /** The verified signer's public key, or undefined when signatures are not checked. */
+/**
+ * How far a deflated sync payload can plausibly inflate. Registry entries deflate 4–10×, and a
+ * batch of near-identical entries some 30×; deflate itself tops out near 1032×, which is what a
+ * decompression bomb (64 MiB of zeros in 65 KB) uses. Small bodies are always plausible.
+ */
+const MAX_DEFLATE_RATIO = 128;
+const ALWAYS_PLAUSIBLE_BYTES = 64 * 1024;
+
+export function plausibleBodyBytes(payloadBytes: number): number {
+  return Math.max(ALWAYS_PLAUSIBLE_BYTES, payloadBytes * MAX_DEFLATE_RATIO);
+}
+
 /** Smallest inflation chunk (zlib's minimum is 64 bytes). */
 const MIN_INFLATE_CHUNK = 64 * 1024;
 /** Honest sync payloads deflate by well under this ratio (batches: 4–10×). */

@@ -193,4 +193,18 @@ describe("bounded inflation", () => {
     assert.equal(inflateChunkBytes(2 << 20, 256 << 10), 2 << 20);
     assert.equal(inflateChunkBytes(10, 5), 64);
   });
+
+  test("a decompression bomb is refused before anything is inflated", () => {
+    const zeros = new Uint8Array(16 << 20);
+    const payload = deflateRawSync(zeros, { level: 9 });
+    const bomb = new Uint8Array(12 + payload.length);
+    bomb.set([0x52, 0x53, FORMAT_VERSION, 1]);
+    new DataView(bomb.buffer).setUint32(4, zeros.length);
+    new DataView(bomb.buffer).setUint32(8, crc32(zeros));
+    bomb.set(payload, 12);
+    assert.throws(
+      () => decodeEnvelope(bomb, { maxBodyBytes: 64 << 20 }),
+      (e: unknown) => e instanceof EnvelopeError && e.reason === "too_large",
+    );
+  });
 });
