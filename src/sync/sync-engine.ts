@@ -311,11 +311,14 @@ export class SyncEngine {
     } catch (error) {
       this.o.log.warn({ err: error }, "asking peers for their heads failed");
     }
-    return answers.map((data) => this.onAnnounce(data)).filter((id) => id !== undefined);
+    return answers.map((data) => this.onAnnounce(data, true)).filter((id) => id !== undefined);
   }
 
-  /** Takes in a peer's announcement; returns the peer's id when it was valid. */
-  private onAnnounce(data: Uint8Array): string | undefined {
+  /**
+   * Takes in a peer's announcement; returns the peer's id when it was valid. `headsAnswer`: it
+   * answers our heads question, and may arrive after a newer announcement of the same peer.
+   */
+  private onAnnounce(data: Uint8Array, headsAnswer = false): string | undefined {
     let announce: Announce;
     // Inline entries are checked before anything else: a bad one rejects the whole message,
     // which then changes nothing, not even what we believe of the peer.
@@ -331,9 +334,13 @@ export class SyncEngine {
     this.o.metrics.announced("in", announce.entries !== undefined);
     const outcome = this.peers.onAnnounce(announce, inline, this.o.timers.now(), this.localView());
     if ("refused" in outcome) {
+      // A heads answer overtaken by a newer announcement: the peer answered, and what we hold
+      // of it is newer. Not a replay, so not counted.
+      if (headsAnswer && outcome.refused === "stale" && this.peers.has(announce.node))
+        return announce.node;
       // A replay or a flood of fake ids: counted, at O(1) cost, and not logged one by one.
       this.o.metrics.rejected(outcome.refused);
-      return;
+      return undefined;
     }
     const { peer, created, actions } = outcome;
     if (created) this.o.log.info({ peer: peer.id }, "new peer");
