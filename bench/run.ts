@@ -20,6 +20,7 @@ const SCENARIOS: Record<string, () => Promise<{ default: Scenario }>> = {
   lifecycle: () => import("./scenarios/lifecycle.js"),
   regions: () => import("./scenarios/regions.js"),
   feed: () => import("./scenarios/feed.js"),
+  attacks: () => import("./scenarios/attacks.js"),
 };
 
 async function main(): Promise<void> {

@@ -43,12 +43,9 @@ const ALLOWED: Record<string, readonly string[]> = {
   "(root)": ["client", "config", "contract", "core", "node", "sync", "wire"],
 };
 
-/**
- * Upward imports known and owned elsewhere; each names why it is still here. A new one fails.
- * storage persists the wire tuples of sync/entry-codec until storage has a versioned disk
- * format of its own (the storage issue).
- */
-const KNOWN_UPWARD = new Set(["storage/lmdb-storage.ts -> sync/entry-codec.ts"]);
+/** Upward imports known and owned elsewhere; each names why it is still here. A new one fails.
+ * (None now: storage has a disk format of its own and no longer imports sync.) */
+const KNOWN_UPWARD = new Set<string>();
 
 /** Files the client must never load: the server's connection settings and change publisher. */
 const CLIENT_MUST_NOT_LOAD = ["node/connection.ts", "node/changes.ts"];

@@ -43,15 +43,19 @@ class BenchEntry implements ReconItem {
     this.rehash(tombstone);
   }
 
-  /** As Entry.rehash does: SHA-256 of (key, version), truncated to four int32 lanes. */
+  /** As Entry.rehash does: SHA-256 of the whole entry, truncated to four int32 lanes. */
   rehash(tombstone = false): void {
-    // A tombstone is a newer version of the key; its hash differs like any other version's.
-    const digest = entryHash(
-      this.service,
-      this.id,
-      this.hlc,
-      tombstone ? `${this.node}~` : this.node,
-    );
+    const digest = entryHash({
+      service: this.service,
+      id: this.id,
+      hlc: this.hlc,
+      node: this.node,
+      body: tombstone ? null : BENCH_BODY,
+      status: tombstone ? "stopped" : "running",
+      ver: "",
+      ttlMs: tombstone ? 0 : 30_000,
+      registeredAt: tombstone ? 0 : BASE_WALL_MS,
+    });
     this.h0 = digest.readInt32BE(0);
     this.h1 = digest.readInt32BE(4);
     this.h2 = digest.readInt32BE(8);
@@ -60,6 +64,7 @@ class BenchEntry implements ReconItem {
 }
 
 const BASE_WALL_MS = 1_764_000_000_000;
+const BENCH_BODY = '{"host":"10.0.0.1","port":8080,"weight":100,"ttlMs":30000}';
 /** The issue's targets per d; the linear growth beyond is checked per difference. */
 const TARGETS: Record<number, { roundTrips?: number; bytes?: number; wallMs?: number }> = {
   1: { roundTrips: 3, bytes: 2_048 },

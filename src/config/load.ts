@@ -110,13 +110,19 @@ export function toEnvName(key: string): string {
 }
 
 /** Environment values and flags are text; settings whose default is not a string are read as
- * JSON, and list settings also take comma-separated values. */
+ * JSON, and list settings also take comma-separated values: `a,b`, or `n1=a,n2=b` for a map
+ * (trustedPeers). */
 export function coerceSetting(key: string, value: string): unknown {
-  if (ARRAY_KEYS.has(key) && !value.trimStart().startsWith("[")) {
-    return value
+  const text = value.trimStart();
+  if (ARRAY_KEYS.has(key) && !text.startsWith("[") && !text.startsWith("{")) {
+    const items = value
       .split(",")
       .map((v) => v.trim())
       .filter((v) => v.length > 0);
+    if (items.length === 0 || !items.every((v) => v.includes("="))) return items;
+    return Object.fromEntries(
+      items.map((v) => [v.slice(0, v.indexOf("=")), v.slice(v.indexOf("=") + 1)]),
+    );
   }
   const fallback = (DEFAULTS as Record<string, unknown>)[key];
   if (fallback === undefined || typeof fallback === "string") return value;

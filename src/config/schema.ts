@@ -1,6 +1,7 @@
 import { hostname } from "node:os";
 import { z } from "zod";
 import { NODE_ID } from "../contract/ids.js";
+import { MAX_TTL_MS } from "../core/instance.js";
 import { REGION_NAME } from "../core/region.js";
 
 /**
@@ -16,6 +17,7 @@ const SUBJECT_TOKENS = /^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/;
 const REPLY_PREFIX = /^([A-Za-z0-9_$-]+\.)+$/;
 
 const ms = (min: number, max: number) => z.int().min(min).max(max);
+const publicNkey = z.string().regex(/^N[A-Z2-7]{55}$/, "an nkey public key (N…)");
 
 const tlsSchema = z.strictObject({
   /** PEM file of the CA that signed the NATS servers' certificates. */
@@ -35,7 +37,7 @@ const authSchema = z.strictObject({
   credsFile: z.string().optional(),
 });
 
-export const NodeConfigSchema = z.strictObject({
+const nodeConfigFields = z.strictObject({
   /** NATS server URLs; the client fails over between them and reconnects forever. */
   nats: z.array(z.string().min(1)).min(1).default(["nats://127.0.0.1:4222"]),
   natsAuth: authSchema.default({}),
@@ -115,6 +117,13 @@ export const NodeConfigSchema = z.strictObject({
     .max(1 << 30)
     .default(1024),
   compression: z.enum(["deflate", "none"]).default("deflate"),
+  /** Peers a node tracks at most. Each costs memory and a little work per announcement; an
+   * announcement from a further new node id is refused and counted (too_many_peers), so a
+   * flood of fake ids cannot grow a node without bound. Far above any real fleet. */
+  maxPeers: z.int().min(1).max(100_000).default(1_024),
+  /** A peer silent for the liveness window (3 intervals + pullTimeoutMs) plus this long is
+   * forgotten; if it returns, it is a new peer (a reconciliation, not a resumed pull). */
+  peerGraceMs: ms(0, 86_400_000).default(300_000),
   /** Largest decompressed sync payload accepted: bounds memory against corrupt or hostile input. */
   maxDecompressedBytes: z
     .int()
@@ -147,8 +156,10 @@ export const NodeConfigSchema = z.strictObject({
    * after the version they replace. At most `maxClockSkewMs`. */
   maxClockDriftMs: ms(0, 86_400_000).default(1_000),
   /** Tombstones and expired leases are kept this long, then collected. Must outlast the longest
-   * partition: a node cut off longer could bring deleted entries back. */
-  tombstoneTtlMs: ms(1_000, 30 * 86_400_000).default(86_400_000),
+   * partition: a node cut off longer could bring deleted entries back. At least the longest
+   * lease plus `maxClockSkewMs` (checked below): a tombstone collected while the lease it ended
+   * could still be live somewhere would let that lease come back. Default: 25 hours. */
+  tombstoneTtlMs: ms(1_000, 30 * 86_400_000).default(90_000_000),
   /** How often leases are checked for expiry and old entries collected. */
   sweepIntervalMs: ms(10, 60_000).default(1_000),
   conflictResolution: z.enum(["lww", "version"]).default("lww"),
@@ -171,12 +182,42 @@ export const NodeConfigSchema = z.strictObject({
    * signed with it. Without one, a key is generated per process. */
   nodeSeed: z.string().optional(),
   nodeSeedFile: z.string().optional(),
-  /** Public nkeys ("N…") of the nodes whose sync data is accepted. Empty: accept unsigned. */
-  trustedPeers: z.array(z.string().regex(/^N[A-Z2-7]{55}$/, "an nkey public key (N…)")).default([]),
+  /** The nodes whose sync data is accepted, each node id with its public nkey ("N…"):
+   * `{"n1": "N…", "n2": "N…"}`. A message is accepted only when signed by the key of the node
+   * it names. A plain list of keys is accepted only when every node's id is its public key,
+   * which is then the check. Empty: accept unsigned data. */
+  trustedPeers: z
+    .union([
+      z.array(publicNkey),
+      z
+        .record(z.string().regex(NODE_ID, "a node id"), publicNkey)
+        .refine((peers) => new Set(Object.values(peers)).size === Object.keys(peers).length, {
+          message: "each public key must belong to exactly one node id",
+        }),
+    ])
+    .default([]),
 
   /** Address of the HTTP server for /metrics, /healthz, /readyz and the status page; "" disables. */
   httpListen: z.string().default("127.0.0.1:7420"),
 });
+
+/** The settings, and the rules that tie several of them together. */
+export const NodeConfigSchema = nodeConfigFields
+  .refine((c) => c.tombstoneTtlMs >= MAX_TTL_MS + c.maxClockSkewMs, {
+    path: ["tombstoneTtlMs"],
+    message: `must be at least the longest lease (${MAX_TTL_MS} ms) plus maxClockSkewMs`,
+  })
+  .refine(
+    (c) =>
+      !Array.isArray(c.trustedPeers) ||
+      c.trustedPeers.length === 0 ||
+      c.trustedPeers.includes(c.id),
+    {
+      path: ["trustedPeers"],
+      message:
+        'a list of keys ties no key to a node id: give {"<node id>": "N…", …}, or use each node\'s public key as its id',
+    },
+  );
 
 export type NodeConfig = Readonly<z.output<typeof NodeConfigSchema>>;
 export type NodeConfigInput = z.input<typeof NodeConfigSchema>;

@@ -133,7 +133,7 @@ const FLATTEN = /^\{/;
  * without re-serialising. Built by hand: JSON.stringify's result carries slack that cost
  * ~200 bytes per entry, and the intermediate objects cost time.
  */
-export function instanceBody(instance: Instance): string {
+export function instanceBody(instance: InstanceBody): string {
   const body =
     `{"host":${quote(instance.host)},"port":${instance.port}` +
     optional("version", instance.version) +
@@ -163,4 +163,43 @@ export function describeIssues(error: z.ZodError): { path: string; message: stri
     path: issue.path.map(String).join(".") || "(root)",
     message: issue.message,
   }));
+}
+
+/** What an entry holds outside its body, which a body must agree with. */
+export interface BodyContext {
+  ttlMs: number;
+  /** The instance's `version` as the entry carries it ("" when absent). */
+  ver: string;
+}
+
+/** The fields a body holds, checked by the same definitions as a registration. Strict: a
+ * body holding `service`, `id`, `status` or a field the registry sets is refused, so it can
+ * never make a lookup render another service or id. */
+const bodyFields = instanceFields.omit({ service: true, id: true, status: true });
+
+/**
+ * Checks a body from a peer exactly as a client's registration is checked: the instance schema
+ * with its bounds, no field that belongs outside the body (the entry holds the key and status), agreement with the entry's `ttlMs`
+ * and `ver`, and the canonical text `instanceBody` renders, so equal instances always travel,
+ * hash and compare as equal text. Returns the defect, or undefined.
+ */
+export function bodyDefect(body: string, context: BodyContext): string | undefined {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(body);
+  } catch {
+    return "body is not JSON";
+  }
+  if (parsed === null || typeof parsed !== "object" || Array.isArray(parsed))
+    return "body is not a JSON object";
+  const result = bodyFields.safeParse(parsed);
+  if (!result.success) {
+    const issue = describeIssues(result.error)[0];
+    return `body is not a valid instance (${issue?.path}: ${issue?.message})`;
+  }
+  const instance = result.data;
+  if (instance.ttlMs !== context.ttlMs) return "body's ttlMs differs from the entry's";
+  if ((instance.version ?? "") !== context.ver) return "body's version differs from the entry's";
+  if (instanceBody(instance) !== body) return "body is not in canonical form";
+  return undefined;
 }

@@ -1,4 +1,4 @@
-import { type EntryRecord, type EntryState, entryRecord } from "./entry.js";
+import { compareSameVersion, type EntryRecord, type EntryState, entryRecord } from "./entry.js";
 
 /**
  * How two versions of the same key are ordered. Every strategy must be a total order that
@@ -85,7 +85,18 @@ export function orderFromCustom(merge: CustomMerge): EntryOrder {
   };
 }
 
+/**
+ * The order a store merges by: the strategy, then, for the same version with different content
+ * (which no correct node writes, but a faulty one can), the greater entry hash. Without this
+ * tie-break both replicas would keep their own content forever, each seeing the other's as
+ * "not newer"; with it, every replica keeps the same one, whatever order they arrive in.
+ */
 export function entryOrder(resolution: ConflictResolution): EntryOrder {
-  if (typeof resolution === "function") return orderFromCustom(resolution);
-  return resolution === "version" ? byInstanceVersion : lww;
+  const strategy =
+    typeof resolution === "function"
+      ? orderFromCustom(resolution)
+      : resolution === "version"
+        ? byInstanceVersion
+        : lww;
+  return (a, b) => strategy(a, b) || compareSameVersion(a, b);
 }

@@ -1,11 +1,20 @@
-import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, readdirSync } from "node:fs";
+import { join } from "node:path";
 import { type Database, open, type RootDatabase } from "lmdb";
 import { type Entry, type EntryRecord, entryKey } from "../core/mod.js";
-import { type EntryTuple, fromTuples, toTuple } from "../sync/entry-codec.js";
+import { DirLock, LOCK_FILE } from "./dir-lock.js";
+import { checkLmdbFile } from "./lmdb-file-check.js";
+import { isSealed, seal, unpackLegacy, unseal } from "./sealed.js";
 import type { PersistedState, ReplicaStorage } from "./storage.js";
+import { fromStored, storedFromLegacy, toStored } from "./stored-entry.js";
 
-/** Layout version of the data directory; a directory of another layout is refused, not guessed. */
-const STORAGE_FORMAT = 1;
+/**
+ * Layout version of the data directory. Format 1 stored the sync wire tuples as plain msgpack;
+ * format 2 stores its own record layout (stored-entry.ts) sealed with a checksum (sealed.ts).
+ * A format-1 directory is migrated in one transaction at start; any other is refused.
+ */
+const STORAGE_FORMAT = 2;
+const LEGACY_FORMAT = 1;
 
 interface Meta {
   format: number;
@@ -26,12 +35,17 @@ export class DataDirError extends Error {
  * The replica in LMDB (DESIGN.md §5): one record per key, the newest seq issued, and peers'
  * cursors. LMDB batches the writes of one event-loop turn into one durable transaction, so
  * concurrent writes share a sync and `commit` resolves once they are on disk.
+ *
+ * The directory is the node's alone (an exclusive lock), readable by its user alone (0700 and
+ * 0600), and every value carries a checksum; a directory that fails any check is refused at
+ * start with the reason, and never read as empty or written over.
  */
 export class LmdbStorage implements ReplicaStorage {
   private readonly root: RootDatabase;
-  private readonly entries: Database<[...EntryTuple, number], string>;
-  private readonly meta: Database<Meta, string>;
-  private readonly cursors: Database<{ epoch: string; cursor: number }, string>;
+  private readonly entries: Database<Buffer, string>;
+  private readonly meta: Database<Buffer, string>;
+  private readonly cursors: Database<Buffer, string>;
+  private readonly lock: DirLock;
   private epoch = "";
   /** The highest head queued since the last write of the meta record. */
   private pendingHead = 0;
@@ -41,66 +55,61 @@ export class LmdbStorage implements ReplicaStorage {
     private readonly dir: string,
     private readonly nodeId: string,
   ) {
-    const fresh = !existsSync(dir) || readdirSync(dir).length === 0;
-    mkdirSync(dir, { recursive: true });
-    if (!fresh && !existsSync(`${dir}/data.mdb`)) {
+    const listing = existsSync(dir) ? readdirSync(dir).filter((f) => f !== LOCK_FILE) : [];
+    const fresh = listing.length === 0;
+    if (!fresh && !listing.includes("data.mdb")) {
       throw new DataDirError(`${dir} is not empty and holds no regsync data; refusing to use it`);
     }
-    if (!fresh && !looksLikeLmdb(`${dir}/data.mdb`)) {
-      // LMDB trusts its file and would crash on garbage: check the meta page's magic first.
-      throw new DataDirError(`${dir}/data.mdb is not an LMDB file (corrupt?); refusing to use it`);
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    try {
+      this.lock = DirLock.acquire(dir);
+    } catch (error) {
+      throw new DataDirError((error as Error).message, { cause: error });
     }
     try {
-      // A directory, whatever its name: lmdb takes a path with an extension ("dur.Fjma") for a file.
-      this.root = open({ path: dir, maxDbs: 8, noSubdir: false });
-      this.entries = this.root.openDB({ name: "entries" });
-      this.meta = this.root.openDB({ name: "meta" });
-      this.cursors = this.root.openDB({ name: "cursors" });
+      if (!fresh) {
+        // LMDB trusts its file and would crash on a truncated or garbled one: check it first.
+        const defect = checkLmdbFile(join(dir, "data.mdb"));
+        if (defect !== undefined)
+          throw new DataDirError(`${dir}/data.mdb is corrupt (${defect}); refusing to use it`);
+      }
+      try {
+        // A directory, whatever its name: lmdb takes a path with an extension ("dur.Fjma") for a file.
+        this.root = open({ path: dir, maxDbs: 8, noSubdir: false });
+        this.entries = this.root.openDB({ name: "entries", encoding: "binary" });
+        this.meta = this.root.openDB({ name: "meta", encoding: "binary" });
+        this.cursors = this.root.openDB({ name: "cursors", encoding: "binary" });
+      } catch (error) {
+        throw new DataDirError(`cannot open data directory ${dir}: ${(error as Error).message}`, {
+          cause: error,
+        });
+      }
+      for (const file of ["data.mdb", "lock.mdb"]) chmodSync(join(dir, file), 0o600);
     } catch (error) {
-      throw new DataDirError(`cannot open data directory ${dir}: ${(error as Error).message}`, {
-        cause: error,
-      });
+      this.lock.release();
+      throw error;
     }
   }
 
   load(): PersistedState | undefined {
-    const meta = this.meta.get("meta");
-    if (meta === undefined) return undefined;
-    if (meta.format !== STORAGE_FORMAT) {
-      throw new DataDirError(
-        `${this.dir} has storage format ${meta.format}; this regsync reads format ${STORAGE_FORMAT}`,
-      );
+    const raw = this.meta.getBinary("meta");
+    if (raw === undefined) {
+      if (this.entryCount() > 0)
+        throw new DataDirError(`${this.dir} holds entries but no meta record (corrupt?)`);
+      return undefined;
     }
-    if (meta.nodeId !== this.nodeId) {
-      throw new DataDirError(
-        `${this.dir} belongs to node "${meta.nodeId}", not "${this.nodeId}"; refusing to use it`,
-      );
-    }
-    this.epoch = meta.epoch;
-    const rows: { tuple: EntryTuple; seq: number }[] = [];
-    for (const { value } of this.entries.getRange()) {
-      const seq = value[value.length - 1] as number;
-      rows.push({ tuple: value.slice(0, -1) as EntryTuple, seq });
-    }
-    let records: EntryRecord[];
-    try {
-      records = fromTuples(rows.map((r) => r.tuple));
-    } catch (error) {
-      throw new DataDirError(`${this.dir} holds a corrupt entry (${(error as Error).message})`, {
-        cause: error,
-      });
-    }
-    const entries = records
-      .map((r, i) => ({ ...r, seq: rows[i]!.seq }))
-      .sort((a, b) => a.seq - b.seq);
+    if (!isSealed(raw)) return this.migrate(raw);
+    const meta = this.checkMeta(this.unsealOrRefuse("meta", raw) as Meta);
+    const entries = this.readEntries((key, value) => this.unsealOrRefuse(`entry ${key}`, value));
     const cursors = new Map<string, { epoch: string; cursor: number }>();
-    for (const { key, value } of this.cursors.getRange()) cursors.set(key, value);
-    return { epoch: meta.epoch, head: meta.head, entries, cursors };
+    for (const { key, value } of this.cursors.getRange())
+      cursors.set(key, this.unsealOrRefuse(`cursor of ${key}`, value) as never);
+    return this.restored(meta, entries, cursors);
   }
 
   async initialise(epoch: string): Promise<void> {
     this.epoch = epoch;
-    await this.meta.put("meta", { format: STORAGE_FORMAT, nodeId: this.nodeId, epoch, head: 0 });
+    await this.meta.put("meta", this.metaRecord(0));
   }
 
   /**
@@ -111,16 +120,14 @@ export class LmdbStorage implements ReplicaStorage {
   commit(entries: readonly Entry[], head: number): Promise<void> {
     let last: Promise<boolean> | undefined;
     for (const entry of entries)
-      last = this.entries.put(entryKey(entry.service, entry.id), [...toTuple(entry), entry.seq]);
+      last = this.entries.put(entryKey(entry.service, entry.id), seal(toStored(entry)));
     this.pendingHead = Math.max(this.pendingHead, head);
     if (this.headWrite === undefined) {
       this.headWrite = new Promise<void>((resolve, reject) => {
         queueMicrotask(() => {
           const head = this.pendingHead;
           this.headWrite = undefined;
-          this.meta
-            .put("meta", { format: STORAGE_FORMAT, nodeId: this.nodeId, epoch: this.epoch, head })
-            .then(() => resolve(), reject);
+          this.meta.put("meta", this.metaRecord(head)).then(() => resolve(), reject);
         });
       });
     }
@@ -135,24 +142,134 @@ export class LmdbStorage implements ReplicaStorage {
   }
 
   async saveCursor(peer: string, epoch: string, cursor: number): Promise<void> {
-    await this.cursors.put(peer, { epoch, cursor });
+    await this.cursors.put(peer, seal({ epoch, cursor }));
   }
 
   async close(): Promise<void> {
-    await this.root.close();
+    try {
+      await this.root.close();
+    } finally {
+      this.lock.release();
+    }
   }
-}
 
-/** LMDB's meta page carries the magic 0xBEEFC0DE right after the page header. */
-const LMDB_MAGIC = 0xbeefc0de;
-
-function looksLikeLmdb(file: string): boolean {
-  const head = Buffer.alloc(32);
-  const fd = openSync(file, "r");
-  try {
-    if (readSync(fd, head, 0, head.length, 0) < head.length) return false;
-  } finally {
-    closeSync(fd);
+  /** LMDB's own count of the entries tree, kept in the tree's record apart from its pages. */
+  private entryCount(): number {
+    return (this.entries.getStats() as { entryCount: number }).entryCount;
   }
-  return head.readUInt32LE(16) === LMDB_MAGIC || head.readUInt32LE(24) === LMDB_MAGIC;
+
+  private metaRecord(head: number): Buffer {
+    return seal({ format: STORAGE_FORMAT, nodeId: this.nodeId, epoch: this.epoch, head });
+  }
+
+  private unsealOrRefuse(what: string, value: Buffer): unknown {
+    try {
+      return unseal(value);
+    } catch (error) {
+      throw new DataDirError(
+        `${this.dir} holds a corrupt ${what} (${(error as Error).message}); refusing to use it`,
+        { cause: error },
+      );
+    }
+  }
+
+  private checkMeta(meta: Meta): Meta {
+    if (meta === null || typeof meta !== "object" || typeof meta.epoch !== "string")
+      throw new DataDirError(`${this.dir} holds a corrupt meta record`);
+    if (meta.format !== STORAGE_FORMAT && meta.format !== LEGACY_FORMAT) {
+      throw new DataDirError(
+        `${this.dir} has storage format ${meta.format}; this regsync reads format ${STORAGE_FORMAT}`,
+      );
+    }
+    if (meta.nodeId !== this.nodeId) {
+      throw new DataDirError(
+        `${this.dir} belongs to node "${meta.nodeId}", not "${this.nodeId}"; refusing to use it`,
+      );
+    }
+    if (!Number.isSafeInteger(meta.head) || meta.head < 0)
+      throw new DataDirError(`${this.dir} holds a corrupt meta record (head ${meta.head})`);
+    return meta;
+  }
+
+  /**
+   * Every entry, checked. LMDB counts the entries of each tree in the tree's own record, apart
+   * from the pages holding them: a corrupted page that hides entries from the scan shows up as
+   * a count that does not match, instead of as a smaller, silently wrong replica.
+   */
+  private readEntries(
+    decode: (key: string, value: Buffer) => unknown,
+  ): (EntryRecord & { seq: number })[] {
+    const out: (EntryRecord & { seq: number })[] = [];
+    let scanned: number;
+    try {
+      for (const { key, value } of this.entries.getRange()) {
+        const record = fromStored(key, decode(key, value));
+        if (typeof record === "string")
+          throw new DataDirError(`${this.dir} holds a corrupt entry ${key} (${record})`);
+        out.push(record);
+      }
+      scanned = out.length;
+    } catch (error) {
+      if (error instanceof DataDirError) throw error;
+      throw new DataDirError(`${this.dir}: cannot read entries (${(error as Error).message})`, {
+        cause: error,
+      });
+    }
+    const counted = this.entryCount();
+    if (scanned !== counted) {
+      throw new DataDirError(
+        `${this.dir} is corrupt: LMDB counts ${counted} entries but ${scanned} can be read; refusing to use it`,
+      );
+    }
+    return out;
+  }
+
+  private restored(
+    meta: Meta,
+    entries: (EntryRecord & { seq: number })[],
+    cursors: Map<string, { epoch: string; cursor: number }>,
+  ): PersistedState {
+    for (const entry of entries) {
+      if (entry.seq > meta.head)
+        throw new DataDirError(
+          `${this.dir} is corrupt: entry ${entryKey(entry.service, entry.id)} has seq ${entry.seq} past the head ${meta.head}`,
+        );
+    }
+    this.epoch = meta.epoch;
+    entries.sort((a, b) => a.seq - b.seq);
+    return { epoch: meta.epoch, head: meta.head, entries, cursors };
+  }
+
+  /** A format-1 directory: every value rewritten sealed, in one transaction, then loaded. */
+  private migrate(raw: Buffer): PersistedState {
+    let meta: Meta;
+    try {
+      meta = unpackLegacy(raw) as Meta;
+    } catch (error) {
+      throw new DataDirError(`${this.dir} holds a corrupt meta record`, { cause: error });
+    }
+    this.checkMeta(meta);
+    if (meta.format !== LEGACY_FORMAT)
+      throw new DataDirError(`${this.dir} holds an unsealed meta record of format ${meta.format}`);
+    const legacy = (key: string, value: Buffer): unknown => {
+      try {
+        return storedFromLegacy(unpackLegacy(value));
+      } catch (error) {
+        throw new DataDirError(`${this.dir} holds a corrupt entry ${key}`, { cause: error });
+      }
+    };
+    const entries = this.readEntries(legacy);
+    const cursors = new Map<string, { epoch: string; cursor: number }>();
+    for (const { key, value } of this.cursors.getRange())
+      cursors.set(key, unpackLegacy(value) as { epoch: string; cursor: number });
+    this.epoch = meta.epoch;
+    this.root.transactionSync(() => {
+      for (const e of entries) {
+        this.entries.putSync(entryKey(e.service, e.id), seal(toStored(e)));
+      }
+      for (const [peer, cursor] of cursors) this.cursors.putSync(peer, seal(cursor));
+      this.meta.putSync("meta", this.metaRecord(meta.head));
+    });
+    return this.restored({ ...meta, format: STORAGE_FORMAT }, entries, cursors);
+  }
 }

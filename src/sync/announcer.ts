@@ -94,6 +94,7 @@ export class Announcer {
       digest,
       count,
       accepts: [...this.o.accepts],
+      at: store.clock.now(),
     };
     if (leaving) message.leaving = true;
     if (periodic) message.periodic = true;

@@ -1,12 +1,16 @@
 import { NODE_ID } from "../contract/ids.js";
 import { internTable } from "../core/intern.js";
 import {
+  bodyDefect,
   type EntryRecord,
   type EntryState,
+  hlcWall,
   INSTANCE_ID,
   isHlcTimestamp,
   lastHeartbeatOf,
   leaseEnd,
+  MAX_TTL_MS,
+  MIN_TTL_MS,
   SERVICE_NAME,
   STATUSES,
   type Status,
@@ -108,6 +112,12 @@ function fromTuple(t: unknown, i: number): EntryRecord {
   ) {
     throw new InvalidEntryError(i, "bad lease field");
   }
+  const defect =
+    body === null
+      ? tombstoneDefect(knownStatus, ttlMs, registeredAt, lastHeartbeat, expiresAt)
+      : (leaseDefect(hlc, ttlMs, registeredAt, lastHeartbeat, expiresAt) ??
+        bodyDefect(body as string, { ttlMs, ver }));
+  if (defect !== undefined) throw new InvalidEntryError(i, defect);
   return {
     service: intern(service),
     id,
@@ -121,6 +131,41 @@ function fromTuple(t: unknown, i: number): EntryRecord {
     lastHeartbeat,
     expiresAt,
   };
+}
+
+/**
+ * A peer's lease gets the bounds a client's registration gets, and its derived fields must be
+ * those its version implies: a lease a client could not have asked for (2^53 ms: never expires,
+ * never collected) is refused, not stored.
+ */
+function leaseDefect(
+  hlc: number,
+  ttlMs: number,
+  registeredAt: number,
+  lastHeartbeat: number,
+  expiresAt: number,
+): string | undefined {
+  if (ttlMs < MIN_TTL_MS || ttlMs > MAX_TTL_MS)
+    return `ttlMs ${ttlMs} outside [${MIN_TTL_MS}, ${MAX_TTL_MS}]`;
+  const wall = hlcWall(hlc);
+  if (registeredAt === 0 || registeredAt > wall) return "registeredAt after its version";
+  if (lastHeartbeat !== wall) return "lastHeartbeat differs from its version";
+  if (expiresAt !== wall + ttlMs) return "expiresAt differs from its version and ttlMs";
+  return undefined;
+}
+
+/** A tombstone carries no lease (store.ts `tombstoneOf`). */
+function tombstoneDefect(
+  status: Status,
+  ttlMs: number,
+  registeredAt: number,
+  lastHeartbeat: number,
+  expiresAt: number,
+): string | undefined {
+  if (status !== "stopped") return "tombstone with a status other than stopped";
+  if (ttlMs !== 0 || registeredAt !== 0 || lastHeartbeat !== 0 || expiresAt !== 0)
+    return "tombstone with a lease";
+  return undefined;
 }
 
 /** Lookups splice the body into JSON replies, so it must be one JSON object and nothing else. */

@@ -1,5 +1,5 @@
 import { readFileSync } from "node:fs";
-import { decodeEnvelope, encodeEnvelope } from "../wire/envelope.js";
+import { decodeEnvelope, EnvelopeError, encodeEnvelope } from "../wire/envelope.js";
 import { NodeIdentity, TrustedPeers } from "../wire/identity.js";
 import type { SyncCodec } from "./codec.js";
 
@@ -9,8 +9,11 @@ export interface EnvelopeCodecSettings {
   compressionThreshold: number;
   /** The largest body accepted after inflating. */
   maxDecompressedBytes: number;
-  /** Public nkeys whose signatures are trusted; empty: signatures are not checked. */
-  trustedPeers: readonly string[];
+  /** This node's id: its own key must not be given to another node. */
+  id: string;
+  /** The trusted nodes' public nkeys by node id (or a plain list where ids are the keys);
+   * empty: signatures are not checked. */
+  trustedPeers: readonly string[] | Readonly<Record<string, string>>;
   nodeSeed?: string;
   nodeSeedFile?: string;
 }
@@ -23,8 +26,11 @@ export interface EnvelopeCodecSettings {
 export function createSyncCodec(
   config: EnvelopeCodecSettings,
 ): SyncCodec & { identity: NodeIdentity | undefined } {
-  const identity = nodeIdentity(config);
   const trustedPeers = new TrustedPeers(config.trustedPeers);
+  const identity = nodeIdentity(config, trustedPeers.size > 0);
+  const own = identity === undefined ? undefined : trustedPeers.nodeOf(identity.publicKey);
+  if (own !== undefined && own !== config.id)
+    throw new Error(`trustedPeers gives this node's key to node ${own}, not to ${config.id}`);
   return {
     identity,
     encode: (message, compress) =>
@@ -33,14 +39,42 @@ export function createSyncCodec(
         compressionThreshold: config.compressionThreshold,
         identity,
       }),
-    decode: (bytes) =>
-      decodeEnvelope(bytes, { maxBodyBytes: config.maxDecompressedBytes, trustedPeers }),
+    decode: (bytes) => {
+      const decoded = decodeEnvelope(bytes, {
+        maxBodyBytes: config.maxDecompressedBytes,
+        trustedPeers,
+      });
+      if (decoded.signer !== undefined)
+        checkClaimedNode(decoded.message, decoded.signer, trustedPeers);
+      return decoded;
+    },
   };
 }
 
-function nodeIdentity(config: EnvelopeCodecSettings): NodeIdentity | undefined {
+/**
+ * A trusted key speaks for its own node only: a message naming another node (to pass for it,
+ * with a forged epoch or its entries) is rejected as `wrong_signer`, however valid its signature.
+ */
+function checkClaimedNode(message: unknown, signer: string, trusted: TrustedPeers): void {
+  const claimed =
+    message !== null && typeof message === "object"
+      ? (message as { node?: unknown }).node
+      : undefined;
+  const node = trusted.nodeOf(signer);
+  if (typeof claimed !== "string" || claimed !== node) {
+    throw new EnvelopeError(
+      "wrong_signer",
+      `message claims node ${String(claimed)} but is signed by the key of node ${node}`,
+    );
+  }
+}
+
+function nodeIdentity(
+  config: EnvelopeCodecSettings,
+  checksSignatures: boolean,
+): NodeIdentity | undefined {
   if (config.nodeSeed !== undefined) return NodeIdentity.fromSeed(config.nodeSeed);
   if (config.nodeSeedFile !== undefined)
     return NodeIdentity.fromSeed(readFileSync(config.nodeSeedFile, "utf8"));
-  return config.trustedPeers.length > 0 ? NodeIdentity.generate() : undefined;
+  return checksSignatures ? NodeIdentity.generate() : undefined;
 }

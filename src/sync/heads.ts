@@ -25,6 +25,8 @@ export function headOf(store: RegistryStore, accepts: readonly string[]): Announ
     digest,
     count,
     accepts: [...accepts],
+    // Stamped like every announcement, so a replayed answer is as stale as a replayed announcement.
+    at: store.clock.now(),
   };
 }
 

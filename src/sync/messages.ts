@@ -1,3 +1,4 @@
+import { randomBytes } from "node:crypto";
 import { z } from "zod";
 import { NODE_ID } from "../contract/ids.js";
 import { REGION_NAME } from "../core/region.js";
@@ -7,12 +8,25 @@ import { REGION_NAME } from "../core/region.js";
  * envelope of src/wire, told apart by `type`; every field is checked here before use.
  * PROTOCOL_VERSION only grows; a node refuses messages from a newer major version.
  */
-export const PROTOCOL_VERSION = 1;
+export const PROTOCOL_VERSION = 2;
+/**
+ * The oldest version this node syncs with. v2 hashes the whole entry (body and lease, not only
+ * key and version), so a v1 node's digests and fingerprints never match a v2 node's: syncing
+ * with it would reconcile forever. Its messages are refused by name instead.
+ */
+export const MIN_PROTOCOL_VERSION = 2;
 
 const nodeId = z.string().regex(NODE_ID);
 const epoch = z.string().min(1).max(64);
 const seq = z.int().min(0);
 const digest = z.string().regex(/^[0-9a-f]{32}$/);
+/** 64 random bits a request carries and its reply echoes: a reply captured earlier and played
+ * to a later request (a pull of a restarting node, a reconciliation) does not carry it. */
+export const nonce = z.string().regex(/^[0-9a-f]{16}$/);
+
+export function newNonce(): string {
+  return randomBytes(8).toString("hex");
+}
 
 /** "My state is (digest, count) at seq, and here is what changed since `from`." */
 export const AnnounceSchema = z.object({
@@ -34,6 +48,10 @@ export const AnnounceSchema = z.object({
   periodic: z.boolean().optional(),
   /** The sender's region (docs/topologies.md); absent from nodes that predate regions. */
   region: z.string().regex(REGION_NAME).optional(),
+  /** When it was sent, as the sender's hybrid logical clock: strictly increasing per sender,
+   * across restarts and epochs, so a receiver drops any announcement not newer than the last
+   * it took from that sender (a replay) in O(1). */
+  at: z.int().min(0),
 });
 export type Announce = z.output<typeof AnnounceSchema>;
 
@@ -63,6 +81,7 @@ export const PullRequestSchema = z.object({
    * everything. Either way the puller gets the newest version of each key. */
   originOnly: z.boolean(),
   accepts: z.array(z.string().max(16)).max(8).default([]),
+  nonce,
 });
 export type PullRequest = z.output<typeof PullRequestSchema>;
 
@@ -77,6 +96,9 @@ export const BatchSchema = z.object({
   head: seq,
   complete: z.boolean(),
   entries: z.array(z.unknown()),
+  /** The request's nonce: this batch answers that request and no other. Optional in the
+   * schema so that a reply without it is told apart (`stale`) from a malformed one. */
+  nonce: nonce.optional(),
 });
 export type Batch = z.output<typeof BatchSchema>;
 
@@ -87,6 +109,9 @@ export const ResetSchema = z.object({
   node: nodeId,
   epoch,
   head: seq,
+  /** The request's nonce and `since`, echoed (a reply without them is `stale`). */
+  nonce: nonce.optional(),
+  since: seq.optional(),
 });
 export type Reset = z.output<typeof ResetSchema>;
 
@@ -114,6 +139,30 @@ export const PullReplySchema = z.discriminatedUnion("type", [
 ]);
 export type PullReply = z.output<typeof PullReplySchema>;
 
+/**
+ * A reply that does not echo the nonce (and `since`) of the request it claims to answer: a
+ * replay of an earlier reply, or one meant for another request. Counted as `stale`.
+ */
+export class StaleReplyError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "StaleReplyError";
+  }
+}
+
+/** Throws a StaleReplyError unless `reply` echoes `nonce` (and `since`, when given). */
+export function checkEcho(
+  reply: { nonce?: unknown; since?: unknown },
+  nonce: string,
+  since?: number,
+): void {
+  if (reply.nonce !== nonce || (since !== undefined && reply.since !== since)) {
+    throw new StaleReplyError(
+      `reply echoes nonce ${String(reply.nonce)} since ${String(reply.since)}; the request had ${nonce} since ${since ?? "-"}`,
+    );
+  }
+}
+
 /** A sync message failed validation; counted as a rejected batch with reason `invalid`. */
 export class InvalidMessageError extends Error {
   constructor(message: string) {
@@ -130,10 +179,15 @@ export function parseMessage<S extends z.ZodType>(schema: S, value: unknown): z.
       `invalid sync message: ${first ? `${first.path.join(".") || "(root)"}: ${first.message}` : "unknown"}`,
     );
   }
-  const message = result.data as { v: number };
+  const message = result.data as { v: number; node?: string };
   if (Math.floor(message.v) > PROTOCOL_VERSION) {
     throw new InvalidMessageError(
       `sync protocol v${message.v} is newer than this node's v${PROTOCOL_VERSION}`,
+    );
+  }
+  if (message.v < MIN_PROTOCOL_VERSION) {
+    throw new InvalidMessageError(
+      `node ${message.node ?? "?"} speaks sync protocol v${message.v}; this node needs at least v${MIN_PROTOCOL_VERSION} (entry hashes cover bodies and leases since v2): upgrade it`,
     );
   }
   return result.data;

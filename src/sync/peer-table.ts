@@ -1,6 +1,6 @@
 import type { EntryRecord } from "../core/mod.js";
 import type { Announce } from "./messages.js";
-import { PEER_STATES, PeerState, type PeerStateName } from "./peer.js";
+import { PEER_STATES, type PeerFreshness, PeerState, type PeerStateName } from "./peer.js";
 
 /** What the peer table needs to know of this node to judge an announcement. */
 export interface LocalView {
@@ -21,14 +21,38 @@ export type PeerAction =
   /** Something to fetch: run the peer's pull loop (it reconciles first when pending). */
   | { type: "sync"; mismatch?: true };
 
+/** Why an announcement changed nothing; each is counted as a rejection with this reason. */
+export type AnnounceRefusal =
+  /** Not newer than the last announcement taken from its sender, or of an epoch it has left:
+   * a replay (or a leaving of an epoch that is not the current one). */
+  | "stale"
+  /** A new sender while the table is full (`maxPeers`). */
+  | "too_many_peers";
+
+export interface PeerTableLimits {
+  /** Peers tracked at most; announcements of further new senders are refused. */
+  maxPeers: number;
+}
+
 /**
  * Every peer this node has heard of, and the announce policy as pure transitions: an
  * announcement and our own state in, the peer's new state and the actions to take out.
+ *
+ * Bounded: at most `maxPeers` peers, and a peer silent past the liveness window and a grace
+ * period is evicted (`evictSilent`), so fake node ids cost a refusal each, not memory and CPU
+ * for ever. An evicted peer's announcement stamps are kept (bounded too), so a replay of it
+ * stays stale.
  */
 export class PeerTable {
   readonly #peers = new Map<string, PeerState>();
+  readonly #evicted = new Map<string, PeerFreshness>();
+  readonly #limits: PeerTableLimits;
 
-  constructor(saved: ReadonlyMap<string, { epoch: string; cursor: number }> = new Map()) {
+  constructor(
+    saved: ReadonlyMap<string, { epoch: string; cursor: number }> = new Map(),
+    limits: PeerTableLimits = { maxPeers: Number.MAX_SAFE_INTEGER },
+  ) {
+    this.#limits = limits;
     for (const [id, { epoch, cursor }] of saved)
       this.#peers.set(id, PeerState.resumed(id, epoch, cursor));
   }
@@ -62,13 +86,21 @@ export class PeerTable {
     inline: readonly EntryRecord[] | undefined,
     nowMs: number,
     local: LocalView,
-  ): { peer: PeerState; created: boolean; actions: PeerAction[] } {
-    const created = !this.#peers.has(announce.node);
-    const peer = this.#peers.get(announce.node) ?? new PeerState(announce.node);
-    if (created) this.#peers.set(peer.id, peer);
+  ): { peer: PeerState; created: boolean; actions: PeerAction[] } | { refused: AnnounceRefusal } {
+    const known = this.#peers.get(announce.node);
+    const peer = known ?? this.#returning(announce.node);
+    if (!peer.isFresh(announce.epoch, announce.at)) return { refused: "stale" };
     if (announce.leaving) {
-      peer.onLeaving();
-      return { peer, created, actions: [] };
+      // A leaving counts for the current epoch of a peer we track; anything else is stale.
+      if (known === undefined || !peer.onLeaving(announce.epoch, announce.at))
+        return { refused: "stale" };
+      return { peer, created: false, actions: [] };
+    }
+    const created = known === undefined;
+    if (created) {
+      if (this.#peers.size >= this.#limits.maxPeers) return { refused: "too_many_peers" };
+      this.#peers.set(peer.id, peer);
+      this.#evicted.delete(peer.id);
     }
     const isNew = peer.lastSeenMs === 0;
     // Back after a partition or a long pause: both sides may have changed unseen.
@@ -81,6 +113,7 @@ export class PeerTable {
       announce.count,
       nowMs,
       announce.accepts,
+      announce.at,
       announce.region,
     );
     const actions: PeerAction[] = [];
@@ -124,6 +157,32 @@ export class PeerTable {
     if (periodic && peer.onQuietCheck(local.seq, local.digest))
       return [{ type: "sync", mismatch: true }];
     return [];
+  }
+
+  /**
+   * Forgets peers silent for longer than `silentMs` (the liveness window plus a grace period)
+   * and not being pulled; returns their ids. Their stamps are kept, up to `maxPeers` of them.
+   */
+  evictSilent(nowMs: number, silentMs: number): string[] {
+    const gone: string[] = [];
+    for (const [id, peer] of this.#peers) {
+      // Never heard since we started (a saved cursor): kept, as saved cursors are few.
+      if (peer.pulling || peer.lastSeenMs === 0 || nowMs - peer.lastSeenMs <= silentMs) continue;
+      this.#peers.delete(id);
+      this.#evicted.delete(id);
+      this.#evicted.set(id, peer.freshness);
+      gone.push(id);
+    }
+    while (this.#evicted.size > this.#limits.maxPeers) {
+      const oldest = this.#evicted.keys().next().value as string;
+      this.#evicted.delete(oldest);
+    }
+    return gone;
+  }
+
+  #returning(id: string): PeerState {
+    const stamps = this.#evicted.get(id);
+    return stamps === undefined ? new PeerState(id) : PeerState.returning(id, stamps);
   }
 
   /** Peers that announced within `livenessMs` and did not say they leave. */

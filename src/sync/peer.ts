@@ -19,6 +19,15 @@ export const MISMATCHES_BEFORE_RESYNC = 1;
  * validation for entries we already held). Beyond this many we fall back to pulling.
  */
 export const MAX_QUEUED_INLINE_ANNOUNCEMENTS = 256;
+/** Retired epochs remembered per peer: a node rarely loses its history more than this often
+ * within the life of its peers' memory of it. */
+const MAX_SUPERSEDED_EPOCHS = 16;
+
+/** A peer's announcement stamps, kept after it is evicted. */
+export interface PeerFreshness {
+  lastAt: number;
+  superseded: readonly string[];
+}
 
 export class PeerState {
   #epoch = "";
@@ -43,6 +52,10 @@ export class PeerState {
   #inlineThrough: number | undefined;
   #inlineBacklog: (readonly EntryRecord[])[] = [];
   #region: string | undefined;
+  /** The sender's clock on the newest announcement taken from it (0: none yet). */
+  #lastAt = 0;
+  /** Epochs of this peer that a newer one replaced; never accepted again. */
+  #superseded: string[] = [];
 
   constructor(readonly id: string) {}
 
@@ -110,6 +123,40 @@ export class PeerState {
     return this.#reconcilePending;
   }
 
+  get lastAt(): number {
+    return this.#lastAt;
+  }
+
+  /**
+   * Whether an announcement stamped `at` in `epoch` is news: newer than every announcement
+   * taken from this peer, and not of an epoch it has left. A replay of any captured
+   * announcement fails this, whatever it says, and is dropped before it changes anything.
+   */
+  isFresh(epoch: string, at: number): boolean {
+    return at > this.#lastAt && !this.#superseded.includes(epoch);
+  }
+
+  /** Takes the stamp of a fresh announcement; a new epoch retires the current one for good. */
+  private stamp(epoch: string, at: number): void {
+    this.#lastAt = at;
+    if (epoch === this.#epoch || this.#epoch === "") return;
+    this.#superseded.push(this.#epoch);
+    if (this.#superseded.length > MAX_SUPERSEDED_EPOCHS) this.#superseded.shift();
+  }
+
+  /** What must outlive the peer's eviction, so that replays of it stay stale. */
+  get freshness(): PeerFreshness {
+    return { lastAt: this.#lastAt, superseded: [...this.#superseded] };
+  }
+
+  /** A peer heard again after it was evicted: its old stamps still hold. */
+  static returning(id: string, freshness: PeerFreshness): PeerState {
+    const peer = new PeerState(id);
+    peer.#lastAt = freshness.lastAt;
+    peer.#superseded = freshness.superseded.slice(-MAX_SUPERSEDED_EPOCHS);
+    return peer;
+  }
+
   get state(): PeerStateName {
     if (this.#leaving) return "left";
     if (this.#suspectSinceMs > 0) return "suspect";
@@ -130,7 +177,10 @@ export class PeerState {
     return this.state !== "suspect" && this.state !== "left";
   }
 
-  /** Records an announcement; returns true when the peer's epoch changed (our cursor is void). */
+  /**
+   * Records an announcement (fresh: `isFresh` said so); returns true when the peer's epoch
+   * changed (our cursor is void).
+   */
   onAnnounce(
     epoch: string,
     seq: number,
@@ -138,8 +188,10 @@ export class PeerState {
     count: number,
     nowMs: number,
     accepts: readonly string[] = this.#accepts,
+    at = this.#lastAt + 1,
     region: string | undefined = this.#region,
   ): boolean {
+    this.stamp(epoch, at);
     this.#lastSeenMs = nowMs;
     this.#leaving = false;
     // A suspect peer that speaks again gets another chance at once.
@@ -162,9 +214,12 @@ export class PeerState {
     return false;
   }
 
-  /** The peer said it is stopping. */
-  onLeaving(): void {
+  /** The peer said it is stopping; only its current epoch can say so. */
+  onLeaving(epoch: string, at: number): boolean {
+    if (epoch !== this.#epoch) return false;
+    this.#lastAt = at;
     this.#leaving = true;
+    return true;
   }
 
   /** Claims the peer for one pull loop or inline apply; false when one already runs. */

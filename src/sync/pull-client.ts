@@ -5,7 +5,9 @@ import type { Bootstrap } from "./bootstrap.js";
 import type { MessageCodec } from "./codec.js";
 import { fromTuples } from "./entry-codec.js";
 import {
+  checkEcho,
   InvalidMessageError,
+  newNonce,
   PROTOCOL_VERSION,
   type PullReply,
   PullReplySchema,
@@ -46,6 +48,13 @@ export interface PullClientOptions {
 
 type PullOutcome = "ok" | "reset" | "failed";
 
+/** A pull in flight: the reply must echo its nonce and `since`. */
+interface PageRequest {
+  since: number;
+  nonce: string;
+  page: Promise<Uint8Array>;
+}
+
 /**
  * Pulls from each peer until we hold everything it announced (DESIGN.md §4.2): one loop per
  * peer, reconciling first when our cursor is void, asking for the next page while merging the
@@ -53,7 +62,7 @@ type PullOutcome = "ok" | "reset" | "failed";
  * `suspectAfterFailures` failures in a row.
  */
 export class PullClient {
-  readonly #prefetched = new Map<string, { since: number; page: Promise<Uint8Array> }>();
+  readonly #prefetched = new Map<string, PageRequest>();
   /** Backoff sleeps in progress; stopping wakes them so no loop outlives the engine. */
   readonly #sleepers = new Map<TimerHandle, () => void>();
   #stopped = false;
@@ -128,9 +137,11 @@ export class PullClient {
     const started = performance.now();
     let reply: PullReply;
     try {
-      const data = await Promise.race([this.takePage(peer, peer.cursor), this.#stopping]);
+      const request = this.takePage(peer, peer.cursor);
+      const data = await Promise.race([request.page, this.#stopping]);
       o.metrics.pullWaited(performance.now() - started);
       reply = parseMessage(PullReplySchema, o.codec.decode(data));
+      if (reply.type !== "error") checkEcho(reply, request.nonce, request.since);
     } catch (error) {
       if (this.#stopped) return "failed";
       if (rejectionReason(error) !== "internal") this.reject(error);
@@ -146,10 +157,7 @@ export class PullClient {
     // Ask for the next page while this one is applied: the peer encodes as we merge, which
     // roughly halves the time of a long catch-up or a bootstrap.
     if (reply.type === "batch" && !reply.complete && reply.epoch === peer.epoch) {
-      this.#prefetched.set(peer.id, {
-        since: reply.cursor,
-        page: this.requestPage(peer, reply.cursor),
-      });
+      this.#prefetched.set(peer.id, this.requestPage(peer, reply.cursor));
       // nats.js sends what it buffered in a microtask; merging this page runs synchronously,
       // so without yielding here the request would leave only after the merge, and the peer
       // would encode while we wait instead of while we merge.
@@ -186,15 +194,16 @@ export class PullClient {
   }
 
   /** The page starting at `since`: the one prefetched if it matches, else a new request. */
-  private takePage(peer: PeerState, since: number): Promise<Uint8Array> {
+  private takePage(peer: PeerState, since: number): PageRequest {
     const prefetched = this.#prefetched.get(peer.id);
     this.#prefetched.delete(peer.id);
-    if (prefetched !== undefined && prefetched.since === since) return prefetched.page;
+    if (prefetched !== undefined && prefetched.since === since) return prefetched;
     return this.requestPage(peer, since);
   }
 
-  private requestPage(peer: PeerState, since: number): Promise<Uint8Array> {
+  private requestPage(peer: PeerState, since: number): PageRequest {
     const o = this.o;
+    const nonce = newNonce();
     const request: PullRequest = {
       type: "pull",
       v: PROTOCOL_VERSION,
@@ -205,13 +214,14 @@ export class PullClient {
       maxBytes: o.maxBatchBytes(),
       originOnly: o.bootstrap.peer !== peer.id,
       accepts: [...o.accepts],
+      nonce,
     };
     const page = o.transport.request(o.subject(peer.id), o.codec.encode(request, false), {
       timeoutMs: o.pullTimeoutMs,
     });
     // A prefetch nobody takes (the loop stopped, the epoch changed) must not be an unhandled rejection.
     page.catch(() => {});
-    return page;
+    return { since, nonce, page };
   }
 
   private reject(error: unknown): void {

@@ -51,6 +51,8 @@ export function answerPull(
       node: store.nodeId,
       epoch: store.epoch,
       head: store.seq,
+      nonce: request.nonce,
+      since: request.since,
     };
     return { bytes: codec.encode(reset, compress), halvings: 0 };
   }
@@ -74,6 +76,7 @@ export function answerPull(
       head: store.seq,
       complete: page.complete,
       entries: page.records.map(toTuple),
+      nonce: request.nonce,
     };
     const bytes = codec.encode(batch, compress);
     if (bytes.length <= limits.maxPayload || maxEntries === 1) return { bytes, halvings };

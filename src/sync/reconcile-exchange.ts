@@ -17,7 +17,15 @@ import {
 } from "../core/reconcile/mod.js";
 import type { MessageCodec } from "./codec.js";
 import { fromTuples, toTuple } from "./entry-codec.js";
-import { ErrorReplySchema, errorReply, PROTOCOL_VERSION, parseMessage } from "./messages.js";
+import {
+  checkEcho,
+  ErrorReplySchema,
+  errorReply,
+  newNonce,
+  nonce,
+  PROTOCOL_VERSION,
+  parseMessage,
+} from "./messages.js";
 import type { SyncTransport, TransportMessage } from "./transport.js";
 
 /**
@@ -32,18 +40,21 @@ const ReconRequest = z.object({
   type: z.literal("recon"),
   v: z.int().min(1),
   node: nodeId,
+  nonce,
   query: z.unknown(),
 });
 const FetchRequest = z.object({
   type: z.literal("fetch"),
   v: z.int().min(1),
   node: nodeId,
+  nonce,
   keys: z.instanceof(Uint8Array),
 });
 const PushRequest = z.object({
   type: z.literal("push"),
   v: z.int().min(1),
   node: nodeId,
+  nonce,
   entries: z.array(z.unknown()),
 });
 const ExchangeRequest = z.discriminatedUnion("type", [ReconRequest, FetchRequest, PushRequest]);
@@ -52,6 +63,7 @@ const ReconReply = z.object({
   type: z.literal("recon-reply"),
   v: z.int().min(1),
   node: nodeId,
+  nonce: nonce.optional(),
   epoch: z.string().min(1).max(64),
   seq: z.int().min(0),
   reply: z.unknown(),
@@ -60,6 +72,7 @@ const EntriesReply = z.object({
   type: z.literal("entries"),
   v: z.int().min(1),
   node: nodeId,
+  nonce: nonce.optional(),
   /** How many of the requested keys this reply covers; the rest are asked for again. */
   served: z.int().min(0),
   entries: z.array(z.unknown()),
@@ -68,6 +81,7 @@ const PushedReply = z.object({
   type: z.literal("pushed"),
   v: z.int().min(1),
   node: nodeId,
+  nonce: nonce.optional(),
   applied: z.int().min(0),
 });
 
@@ -81,7 +95,8 @@ export interface ExchangeDeps {
   /** Compresses when `compress` is set and the node compresses at all. */
   codec: MessageCodec;
   /** Merges peer entries and makes them durable. */
-  apply: (records: readonly EntryRecord[]) => Promise<unknown>;
+  /** Merges peers' records; what it returns is what was really applied. */
+  apply: (records: readonly EntryRecord[]) => Promise<{ applied: readonly unknown[] }>;
   timeoutMs: number;
   /** Bound for one message (batch bytes under the server's max payload). */
   maxMessageBytes: () => number;
@@ -116,10 +131,14 @@ export async function reconcileWith(
     bytesIn: 0,
   };
   const ask = async <S extends z.ZodType>(
-    message: object | Uint8Array,
+    message: object | Encoded,
     schema: S,
   ): Promise<z.output<S>> => {
-    const bytes = message instanceof Uint8Array ? message : deps.codec.encode(message, true);
+    // Every request carries a fresh nonce that its reply must echo (stale replies are refused).
+    const { bytes, nonce } =
+      "bytes" in message && message.bytes instanceof Uint8Array
+        ? (message as Encoded)
+        : encodeRequest(deps, message);
     outcome.bytesOut += bytes.length;
     const reply = await deps.transport.request(subject, bytes, { timeoutMs: deps.timeoutMs });
     outcome.bytesIn += reply.length;
@@ -128,8 +147,9 @@ export async function reconcileWith(
     const failure = ErrorReplySchema.safeParse(decoded);
     if (failure.success)
       throw new Error(`peer ${peer} refused reconciliation: ${failure.data.message}`);
-    const parsed = parseMessage(schema, decoded) as z.output<S> & { node: string };
+    const parsed = parseMessage(schema, decoded) as z.output<S> & { node: string; nonce: string };
     if (parsed.node !== peer) throw new Error(`reply from ${parsed.node}, expected ${peer}`);
+    checkEcho(parsed, nonce);
     return parsed;
   };
   const session = new ReconcileSession<Entry>(deps.store.reconIndex, {
@@ -158,7 +178,18 @@ export async function reconcileWith(
 }
 
 /** Sends a message (or bytes already encoded) and validates the reply. */
-type Ask = <S extends z.ZodType>(message: object | Uint8Array, schema: S) => Promise<z.output<S>>;
+/** A request already encoded, with the nonce it carries. */
+interface Encoded {
+  bytes: Uint8Array;
+  nonce: string;
+}
+
+function encodeRequest(deps: ExchangeDeps, message: object): Encoded {
+  const nonce = newNonce();
+  return { bytes: deps.codec.encode({ ...message, nonce }, true), nonce };
+}
+
+type Ask = <S extends z.ZodType>(message: object | Encoded, schema: S) => Promise<z.output<S>>;
 
 /** Fetches the peer's versions of `keys`, a bounded request at a time; returns entries applied. */
 async function fetchKeys(deps: ExchangeDeps, keys: readonly KeyHash[], ask: Ask): Promise<number> {
@@ -190,18 +221,20 @@ async function pushKeys(deps: ExchangeDeps, keys: readonly KeyHash[], ask: Ask):
 /** The byte bound is an estimate (multi-byte text counts once): a chunk still over the
  * transport's limit is split in half until it fits. */
 async function pushChunk(deps: ExchangeDeps, chunk: readonly Entry[], ask: Ask): Promise<number> {
-  const bytes = deps.codec.encode(
-    { type: "push", v: PROTOCOL_VERSION, node: deps.nodeId, entries: chunk.map(toTuple) },
-    true,
-  );
-  if (bytes.length > deps.transport.maxPayload() && chunk.length > 1) {
+  const request = encodeRequest(deps, {
+    type: "push",
+    v: PROTOCOL_VERSION,
+    node: deps.nodeId,
+    entries: chunk.map(toTuple),
+  });
+  if (request.bytes.length > deps.transport.maxPayload() && chunk.length > 1) {
     const half = chunk.length >> 1;
     return (
       (await pushChunk(deps, chunk.slice(0, half), ask)) +
       (await pushChunk(deps, chunk.slice(half), ask))
     );
   }
-  await ask(bytes, PushedReply);
+  await ask(request, PushedReply);
   return chunk.length;
 }
 
@@ -210,7 +243,7 @@ async function pushChunk(deps: ExchangeDeps, chunk: readonly Entry[], ask: Ask):
  * budget is an estimate, so a reply still over the transport's limit serves half the keys,
  * until it fits; the peer asks again for the rest.
  */
-function fetchReply(deps: ExchangeDeps, keys: readonly KeyHash[]): Uint8Array {
+function fetchReply(deps: ExchangeDeps, keys: readonly KeyHash[], nonce: string): Uint8Array {
   const budget = deps.maxMessageBytes();
   let limit = keys.length;
   for (;;) {
@@ -233,6 +266,7 @@ function fetchReply(deps: ExchangeDeps, keys: readonly KeyHash[]): Uint8Array {
         node: deps.nodeId,
         served,
         entries: entries.map(toTuple),
+        nonce,
       },
       true,
     );
@@ -265,17 +299,23 @@ export async function serveExchange(deps: ExchangeDeps, msg: TransportMessage): 
           epoch: deps.store.epoch,
           seq: deps.store.seq,
           reply,
+          nonce: request.nonce,
         });
         return;
       }
       case "fetch": {
-        msg.respond(fetchReply(deps, unpackKeyHashes(request.keys)));
+        msg.respond(fetchReply(deps, unpackKeyHashes(request.keys), request.nonce));
         return;
       }
       case "push": {
-        const records = fromTuples(request.entries);
-        await deps.apply(records);
-        answer({ type: "pushed", v: PROTOCOL_VERSION, node: deps.nodeId, applied: records.length });
+        const { applied } = await deps.apply(fromTuples(request.entries));
+        answer({
+          type: "pushed",
+          v: PROTOCOL_VERSION,
+          node: deps.nodeId,
+          applied: applied.length,
+          nonce: request.nonce,
+        });
         return;
       }
     }

@@ -1,6 +1,6 @@
 import type { Logger } from "pino";
 import { syncSubjects } from "../contract/subjects.js";
-import type { Entry, EntryRecord, RegistryStore } from "../core/mod.js";
+import type { Entry, EntryRecord, MergeResult, RegistryStore } from "../core/mod.js";
 import { Announcer } from "./announcer.js";
 import { periodicInterval } from "./backoff.js";
 import { Bootstrap } from "./bootstrap.js";
@@ -8,7 +8,7 @@ import type { BootstrapProgress } from "./bootstrap-progress.js";
 import { type MessageCodec, meteredCodec, type SyncCodec } from "./codec.js";
 import { fromTuples } from "./entry-codec.js";
 import { answerHeads, askHeads } from "./heads.js";
-import { type Announce, AnnounceSchema, parseMessage } from "./messages.js";
+import { type Announce, AnnounceSchema, InvalidMessageError, parseMessage } from "./messages.js";
 import type { PeerState } from "./peer.js";
 import { type PeerAction, PeerTable } from "./peer-table.js";
 import { PullClient } from "./pull-client.js";
@@ -40,6 +40,10 @@ export interface SyncSettings {
   compression: "deflate" | "none";
   /** This node's region, told to peers in every announcement (docs/topologies.md). */
   region?: string;
+  /** Peers tracked at most; announcements of further new node ids are refused and counted. */
+  maxPeers: number;
+  /** A peer silent for the liveness window plus this long is forgotten. */
+  peerGraceMs: number;
 }
 
 /** Called with entries applied from peers, before cursors advance: the node persists them. */
@@ -66,6 +70,18 @@ export interface SyncEngineOptions {
   timers?: SyncTimers;
   /** @default no saved cursors, nothing saved */
   cursors?: CursorStore;
+}
+
+/**
+ * An announcement's inline changes are its sender's own writes, never relayed ones: a node
+ * that sends another node's entries inline is passing them off as news from their writer.
+ */
+function ownWrites(sender: string, tuples: unknown): EntryRecord[] {
+  const records = fromTuples(tuples);
+  for (const record of records)
+    if (record.node !== sender)
+      throw new InvalidMessageError(`announcement of ${sender} carries a write of ${record.node}`);
+  return records;
 }
 
 /**
@@ -103,7 +119,7 @@ export class SyncEngine {
     const { settings, store, transport, timers, metrics, log } = this.o;
     this.codec = meteredCodec(options.codec, metrics, settings.compression);
     this.subjects = syncSubjects(settings.subjectPrefix);
-    this.peers = new PeerTable(this.o.cursors.initial);
+    this.peers = new PeerTable(this.o.cursors.initial, { maxPeers: settings.maxPeers });
     const accepts = settings.compression === "deflate" ? ["deflate"] : [];
     this.accepts = accepts;
     this.bootstrap = new Bootstrap(store, this.peers, () => timers.now(), log);
@@ -122,7 +138,10 @@ export class SyncEngine {
       accepts,
       region: settings.region,
       fleetSize: () => this.peers.size + 1,
-      onPeriodic: () => this.updateGauges(),
+      onPeriodic: () => {
+        this.evictSilentPeers();
+        this.updateGauges();
+      },
     });
     this.exchange = {
       transport,
@@ -295,11 +314,14 @@ export class SyncEngine {
     } catch (error) {
       this.o.log.warn({ err: error }, "asking peers for their heads failed");
     }
-    return answers.map((data) => this.onAnnounce(data)).filter((id) => id !== undefined);
+    return answers.map((data) => this.onAnnounce(data, true)).filter((id) => id !== undefined);
   }
 
-  /** Takes in a peer's announcement; returns the peer's id when it was valid. */
-  private onAnnounce(data: Uint8Array): string | undefined {
+  /**
+   * Takes in a peer's announcement; returns the peer's id when it was valid. `headsAnswer`: it
+   * answers our heads question, and may arrive after a newer announcement of the same peer.
+   */
+  private onAnnounce(data: Uint8Array, headsAnswer = false): string | undefined {
     let announce: Announce;
     // Inline entries are checked before anything else: a bad one rejects the whole message,
     // which then changes nothing, not even what we believe of the peer.
@@ -307,18 +329,23 @@ export class SyncEngine {
     try {
       announce = parseMessage(AnnounceSchema, this.codec.decode(data));
       if (announce.node === this.nodeId) return undefined;
-      if (announce.entries !== undefined) inline = fromTuples(announce.entries);
+      if (announce.entries !== undefined) inline = ownWrites(announce.node, announce.entries);
     } catch (error) {
       this.reject(error, "announce");
       return undefined;
     }
     this.o.metrics.announced("in", announce.entries !== undefined);
-    const { peer, created, actions } = this.peers.onAnnounce(
-      announce,
-      inline,
-      this.o.timers.now(),
-      this.localView(),
-    );
+    const outcome = this.peers.onAnnounce(announce, inline, this.o.timers.now(), this.localView());
+    if ("refused" in outcome) {
+      // A heads answer overtaken by a newer announcement: the peer answered, and what we hold
+      // of it is newer. Not a replay, so not counted.
+      if (headsAnswer && outcome.refused === "stale" && this.peers.has(announce.node))
+        return announce.node;
+      // A replay or a flood of fake ids: counted, at O(1) cost, and not logged one by one.
+      this.o.metrics.rejected(outcome.refused);
+      return undefined;
+    }
+    const { peer, created, actions } = outcome;
     if (created) this.o.log.info({ peer: peer.id }, "new peer");
     this.run(peer, actions, announce);
     return peer.id;
@@ -414,7 +441,8 @@ export class SyncEngine {
     }
   }
 
-  private async apply(records: readonly EntryRecord[], path: ApplyPath): Promise<void> {
+  /** Merges peers' records; resolves with what the merge really applied. */
+  private async apply(records: readonly EntryRecord[], path: ApplyPath): Promise<MergeResult> {
     const result = this.o.store.merge(records);
     if (result.applied.length > 0) await this.o.onApplied(result.applied);
     this.o.metrics.applied(path, result);
@@ -423,6 +451,7 @@ export class SyncEngine {
         { count: result.rejectedSkew },
         "rejected entries from a clock too far ahead",
       );
+    return result;
   }
 
   private saveCursor(peer: PeerState): void {
@@ -467,5 +496,15 @@ export class SyncEngine {
 
   private updateGauges(): void {
     this.o.metrics.peerStates(this.peers.stateCounts(), this.o.store.size);
+  }
+
+  /** Forgets peers silent well past the liveness window (run with the periodic announcement). */
+  private evictSilentPeers(): void {
+    const gone = this.peers.evictSilent(
+      this.o.timers.now(),
+      this.livenessMs() + this.o.settings.peerGraceMs,
+    );
+    if (gone.length > 0)
+      this.o.log.info({ peers: gone.slice(0, 16), count: gone.length }, "forgot silent peers");
   }
 }

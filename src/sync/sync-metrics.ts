@@ -1,7 +1,7 @@
 import type { MergeResult } from "../core/mod.js";
 import { EnvelopeError } from "../wire/envelope.js";
 import { InvalidEntryError } from "./entry-codec.js";
-import { InvalidMessageError } from "./messages.js";
+import { InvalidMessageError, StaleReplyError } from "./messages.js";
 import type { PeerStateName } from "./peer.js";
 
 export type ApplyPath = "inline" | "pull" | "reconcile";
@@ -41,6 +41,7 @@ export const NO_SYNC_METRICS: SyncMetrics = {
  */
 export function rejectionReason(error: unknown): string {
   if (error instanceof EnvelopeError) return error.reason;
+  if (error instanceof StaleReplyError) return "stale";
   if (error instanceof InvalidEntryError || error instanceof InvalidMessageError) return "invalid";
   return "internal";
 }

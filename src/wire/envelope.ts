@@ -46,6 +46,7 @@ export const ENVELOPE_REJECTIONS = [
   "bad_signature",
   "malformed_body",
   "bad_header",
+  "wrong_signer",
 ] as const;
 export type EnvelopeRejection = (typeof ENVELOPE_REJECTIONS)[number];
 
@@ -124,7 +125,7 @@ export function encodeEnvelope(message: unknown, options: EncodeOptions): Encode
 export function decodeEnvelope(
   bytes: Uint8Array,
   options: DecodeOptions,
-): { message: unknown; rawBytes: number } {
+): { message: unknown; rawBytes: number; signer?: string } {
   if (bytes.length < BASE_HEADER)
     throw new EnvelopeError(
       "truncated",
@@ -158,17 +159,25 @@ export function decodeEnvelope(
   const headerLength = signed ? SIGNED_HEADER : BASE_HEADER;
   if (bytes.length < headerLength)
     throw new EnvelopeError("truncated", "envelope shorter than its signed header");
-  checkSignature(bytes, signed, options.trustedPeers);
+  const payloadBytes = bytes.length - headerLength;
+  if ((flags & FLAG_DEFLATED) !== 0 && declared > plausibleBodyBytes(payloadBytes)) {
+    // Refused before inflating anything: a decompression bomb costs this comparison.
+    throw new EnvelopeError(
+      "too_large",
+      `declares ${declared} bytes for ${payloadBytes} deflated bytes, a ratio no sync payload reaches`,
+    );
+  }
+  const signer = checkSignature(bytes, signed, options.trustedPeers);
   const payload = bytes.subarray(headerLength);
   let body: Uint8Array;
   if ((flags & FLAG_DEFLATED) !== 0) {
     // zlib stops with an error as soon as the output would pass the declared length, so a
     // decompression bomb costs at most `declared` bytes of memory.
     try {
-      // One output chunk of the declared size: zlib's default 16 KiB chunks would be
-      // concatenated afterwards, a second copy of every body.
-      const size = Math.max(64, declared);
-      body = inflateRawSync(payload, { maxOutputLength: size, chunkSize: size });
+      body = inflateRawSync(payload, {
+        maxOutputLength: Math.max(64, declared),
+        chunkSize: inflateChunkBytes(declared, payload.length),
+      });
     } catch (error) {
       const tooLong = (error as NodeJS.ErrnoException).code === "ERR_BUFFER_TOO_LARGE";
       throw new EnvelopeError(
@@ -194,7 +203,7 @@ export function decodeEnvelope(
       "body checksum does not match: corrupted in flight",
     );
   try {
-    return { message: packr.unpack(body), rawBytes: declared };
+    return { message: packr.unpack(body), rawBytes: declared, signer };
   } catch (error) {
     throw new EnvelopeError(
       "malformed_body",
@@ -204,12 +213,41 @@ export function decodeEnvelope(
   }
 }
 
+/** The verified signer's public key, or undefined when signatures are not checked. */
+/**
+ * How far a deflated sync payload can plausibly inflate. Registry entries deflate 4–10×, and a
+ * batch of near-identical entries some 30×; deflate itself tops out near 1032×, which is what a
+ * decompression bomb (64 MiB of zeros in 65 KB) uses. Small bodies are always plausible.
+ */
+const MAX_DEFLATE_RATIO = 128;
+const ALWAYS_PLAUSIBLE_BYTES = 64 * 1024;
+
+export function plausibleBodyBytes(payloadBytes: number): number {
+  return Math.max(ALWAYS_PLAUSIBLE_BYTES, payloadBytes * MAX_DEFLATE_RATIO);
+}
+
+/** Smallest inflation chunk (zlib's minimum is 64 bytes). */
+const MIN_INFLATE_CHUNK = 64 * 1024;
+/** Honest sync payloads deflate by well under this ratio (batches: 4–10×). */
+const LIKELY_RATIO = 16;
+
+/**
+ * zlib's output chunk: the declared size when the payload could plausibly inflate to it, so an
+ * honest batch inflates into one buffer with no second copy; never the declared size up front
+ * for a payload far too small to fill it. 200 envelopes of 14 bytes declaring 64 MiB each cost
+ * 64 KiB each, not 64 MiB; a payload that does inflate further grows chunk by chunk, up to the
+ * declared bound.
+ */
+export function inflateChunkBytes(declared: number, payloadBytes: number): number {
+  return Math.max(64, Math.min(declared, Math.max(MIN_INFLATE_CHUNK, payloadBytes * LIKELY_RATIO)));
+}
+
 function checkSignature(
   bytes: Uint8Array,
   signed: boolean,
   trusted: TrustedPeers | undefined,
-): void {
-  if (trusted === undefined || trusted.size === 0) return;
+): string | undefined {
+  if (trusted === undefined || trusted.size === 0) return undefined;
   if (!signed)
     throw new EnvelopeError(
       "unsigned",
@@ -222,6 +260,7 @@ function checkSignature(
   if (!trusted.verify(signer, signedBytes(bytes), signature)) {
     throw new EnvelopeError("bad_signature", `signature by ${signer} does not verify`);
   }
+  return signer;
 }
 
 /** What the signature covers: SHA-256 of the header up to the signer, then of the payload,

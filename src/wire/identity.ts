@@ -48,17 +48,29 @@ export class NodeIdentity {
   }
 }
 
-/** Public keys whose signatures are accepted, by nkey. */
+/**
+ * The keys whose signatures are accepted, each with the one node id it may speak for. Given as
+ * `{nodeId: publicKey}`; a plain list of keys binds each key to itself, for fleets whose node
+ * ids are their public keys.
+ */
 export class TrustedPeers {
   private readonly keys = new Map<string, KeyObject>();
+  private readonly nodes = new Map<string, string>();
 
-  constructor(publicKeys: readonly string[]) {
-    for (const key of publicKeys) {
+  constructor(peers: readonly string[] | Readonly<Record<string, string>>) {
+    const pairs: [string, string][] = Array.isArray(peers)
+      ? peers.map((key) => [key, key])
+      : Object.entries(peers);
+    for (const [node, key] of pairs) {
+      const bound = this.nodes.get(key);
+      if (bound !== undefined && bound !== node)
+        throw new Error(`public key ${key} is given to two nodes, ${bound} and ${node}`);
       const x = Buffer.from(rawPublicKey(key)).toString("base64url");
       this.keys.set(
         key,
         createPublicKey({ key: { kty: "OKP", crv: "Ed25519", x }, format: "jwk" }),
       );
+      this.nodes.set(key, node);
     }
   }
 
@@ -68,6 +80,11 @@ export class TrustedPeers {
 
   has(publicKey: string): boolean {
     return this.keys.has(publicKey);
+  }
+
+  /** The node id `publicKey` may sign for. */
+  nodeOf(publicKey: string): string | undefined {
+    return this.nodes.get(publicKey);
   }
 
   verify(publicKey: string, data: Uint8Array, signature: Uint8Array): boolean {

@@ -85,7 +85,11 @@ test("three nodes on one host with defaults: the two that cannot bind HTTP exit 
   const server = await withNatsServer(t);
   const cwd = scratchDir(t);
   const portWasFree = await portIsFree(DEFAULT_HTTP_PORT);
-  const nodes = [0, 1, 2].map(() => regsyncNode(t, cwd, ["--nats", server.url]));
+  // Each its own data directory: with the default one the second and third would be refused
+  // by the directory's lock first (test/storage/data-dir.test.ts), before trying HTTP.
+  const nodes = [0, 1, 2].map((i) =>
+    regsyncNode(t, cwd, ["--nats", server.url, "--data-dir", join(cwd, `data-${i}`)]),
+  );
   // The failed ones exit on their own; at most one node can hold the address.
   await waitFor(() => nodes.filter((n) => n.child.exitCode !== null).length >= 2, {
     timeoutMs: 20_000,

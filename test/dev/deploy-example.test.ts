@@ -10,7 +10,9 @@ test("deploy/node.example.json: trusted peers, a seed file, its own inboxes, HTT
     createServer().getPublicKey(),
   );
   const config = parseNodeConfig(JSON.parse(filled));
-  assert.equal(config.trustedPeers.length, 3);
+  // Each node id with its key, this node's own among them.
+  assert.equal(Object.keys(config.trustedPeers).length, 3);
+  assert.ok(config.id in config.trustedPeers);
   assert.ok(config.nodeSeedFile);
   assert.equal(config.inboxPrefix, `_INBOX.${config.id}`);
   assert.match(config.httpListen, /^127\.0\.0\.1:/);

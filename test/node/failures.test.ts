@@ -40,10 +40,13 @@ function fakePeer(id: string, prefix: string) {
         digest,
         count,
         accepts: ["deflate"],
+        at: store.clock.now(),
       };
       nc.publish(subjects.announce, codec.encode(message, false).bytes);
     },
-    batch(): Uint8Array {
+    /** The whole log as one batch, answering `request` (whose nonce it echoes). */
+    batch(request: Uint8Array): Uint8Array {
+      const { nonce } = codec.decode(request).message as { nonce: string };
       const page = store.changesSince(0, { maxEntries: 10_000, maxBytes: 1 << 30 });
       const message = {
         type: "batch",
@@ -55,6 +58,7 @@ function fakePeer(id: string, prefix: string) {
         head: store.seq,
         complete: true,
         entries: page.records.map(toTuple),
+        nonce,
       };
       return codec.encode(message, true).bytes;
     },
@@ -116,7 +120,7 @@ describe("sync under peer failures", () => {
       let served = 0;
       const sub = nats.nc.subscribe(peer.pullSubject, {
         callback: (_e, msg) => {
-          const bytes = peer.batch();
+          const bytes = peer.batch(msg.data);
           if (served++ === 0) {
             // Flip one byte in the body, as a faulty link or buffer would.
             bytes[bytes.length - 10] = bytes[bytes.length - 10]! ^ 0x40;

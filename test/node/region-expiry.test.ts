@@ -20,7 +20,7 @@ function setup() {
   const hear = (id: string, region: string) => {
     const peer = peers.get(id) ?? new PeerState(id);
     peers.set(id, peer);
-    peer.onAnnounce("e", 0, "0".repeat(32), 0, now, [], region);
+    peer.onAnnounce("e", 0, "0".repeat(32), 0, now, [], undefined, region);
   };
   const store = testStore("eu1", () => now);
   const regions = new NodeRegions(
@@ -100,7 +100,7 @@ describe("expiry per region in the node's sweep", () => {
     const { hear, lease, sweep, peers, advance } = setup();
     hear("us1", "us");
     lease("u1", "us1");
-    peers.get("us1")!.onLeaving();
+    peers.get("us1")!.onLeaving("e", Number.MAX_SAFE_INTEGER);
     advance(TTL_MS + 2_000);
     assert.deepEqual(sweep(), ["u1"]);
   });

@@ -44,7 +44,17 @@ function settings(random: () => number): SyncSettings {
     batchMaxEntries: pick([2, 5, 50]),
     batchMaxBytes: 1 << 20,
     compression: "none",
+    maxPeers: 64,
+    peerGraceMs: 60_000,
   };
+}
+
+/** `repeats` copies of WIDE, spread over tags of 40 copies (240 characters) each. */
+function wideTags(repeats: number): Record<string, string> {
+  const tags: Record<string, string> = {};
+  for (let i = 0; repeats > 0; i++, repeats -= 40)
+    tags[`note${i}`] = WIDE.repeat(Math.min(40, repeats));
+  return tags;
 }
 
 function instance(random: () => number, key: number, ttlMs: number, wideShare: number): Instance {
@@ -56,7 +66,9 @@ function instance(random: () => number, key: number, ttlMs: number, wideShare: n
     port: 8000 + key,
     status: random() < 0.8 ? "running" : "starting",
     version: `1.${Math.floor(random() * 5)}`,
-    tags: wide ? { note: WIDE.repeat(100 + Math.floor(random() * 60)) } : { zone: "a" },
+    // Wide text within the instance schema's bounds (tag values of at most 256 characters),
+    // which peers enforce on replicated entries as on registrations.
+    tags: wide ? wideTags(100 + Math.floor(random() * 60)) : { zone: "a" },
     weight: 100,
     ttlMs,
   };

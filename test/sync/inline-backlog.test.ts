@@ -2,16 +2,24 @@ import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { syntheticRecord } from "../../bench/fleet/synthetic.js";
 import type { EntryRecord } from "../../src/core/mod.js";
-import type { Announce } from "../../src/sync/messages.js";
+import { type Announce, PROTOCOL_VERSION } from "../../src/sync/messages.js";
 import { MAX_QUEUED_INLINE_ANNOUNCEMENTS } from "../../src/sync/peer.js";
-import { PeerTable } from "../../src/sync/peer-table.js";
+import { type PeerAction, PeerTable } from "../../src/sync/peer-table.js";
 
 const local = { seq: 0, digest: "0".repeat(32) };
+/** The peer's announcement stamps: each announcement is newer than the one before. */
+let stamp = 0;
+
+/** The actions of an announcement the table took (a refused one fails the test). */
+function actionsOf(outcome: ReturnType<PeerTable["onAnnounce"]>): PeerAction[] {
+  assert.ok(!("refused" in outcome), "announcement refused");
+  return outcome.actions;
+}
 
 function announce(from: number, seq: number, epoch = "e1"): Announce {
   return {
     type: "announce",
-    v: 1,
+    v: PROTOCOL_VERSION,
     node: "p",
     epoch,
     seq,
@@ -20,6 +28,7 @@ function announce(from: number, seq: number, epoch = "e1"): Announce {
     from,
     entries: [],
     accepts: [],
+    at: ++stamp,
   };
 }
 
@@ -35,7 +44,7 @@ function applying(): PeerTable {
   table.onAnnounce({ ...announce(0, 1), from: undefined, entries: undefined }, undefined, 1, local);
   const peer = table.get("p")!;
   peer.onPullSuccess(1, 1, 0, 1);
-  const { actions } = table.onAnnounce(announce(1, 2), records(1, 2), 1, local);
+  const actions = actionsOf(table.onAnnounce(announce(1, 2), records(1, 2), 1, local));
   assert.deepEqual(
     actions.map((a) => a.type),
     ["apply-inline"],
@@ -49,11 +58,8 @@ describe("inline announcements while a commit runs", () => {
     const table = applying();
     const peer = table.get("p")!;
     for (let seq = 3; seq <= 6; seq++) {
-      const { actions } = table.onAnnounce(
-        announce(seq - 1, seq),
-        records(seq - 1, seq),
-        seq,
-        local,
+      const actions = actionsOf(
+        table.onAnnounce(announce(seq - 1, seq), records(seq - 1, seq), seq, local),
       );
       assert.deepEqual(actions, [], `announcement of seq ${seq} starts nothing`);
     }
@@ -69,14 +75,14 @@ describe("inline announcements while a commit runs", () => {
   test("a gap, a new epoch, a periodic announcement or a full backlog falls back to pulling", () => {
     const gap = applying();
     assert.deepEqual(
-      gap.onAnnounce(announce(3, 4), records(3, 4), 2, local).actions.map((a) => a.type),
+      actionsOf(gap.onAnnounce(announce(3, 4), records(3, 4), 2, local)).map((a) => a.type),
       ["sync"],
     );
     assert.equal(gap.get("p")!.takeQueuedInline(), undefined);
 
     const reset = applying();
     reset.onAnnounce(announce(2, 3), records(2, 3), 2, local);
-    const { actions } = reset.onAnnounce(announce(0, 1, "e2"), records(0, 1), 3, local);
+    const actions = actionsOf(reset.onAnnounce(announce(0, 1, "e2"), records(0, 1), 3, local));
     assert.ok(actions.some((a) => a.type === "new-history"));
     assert.equal(
       reset.get("p")!.takeQueuedInline(),
@@ -86,9 +92,9 @@ describe("inline announcements while a commit runs", () => {
 
     const periodic = applying();
     assert.deepEqual(
-      periodic
-        .onAnnounce({ ...announce(2, 3), periodic: true }, records(2, 3), 2, local)
-        .actions.map((a) => a.type),
+      actionsOf(
+        periodic.onAnnounce({ ...announce(2, 3), periodic: true }, records(2, 3), 2, local),
+      ).map((a) => a.type),
       ["sync"],
       "a periodic announcement keeps its digest check",
     );
@@ -98,7 +104,7 @@ describe("inline announcements while a commit runs", () => {
       full.onAnnounce(announce(2 + i, 3 + i), [], 3, local);
     const last = 2 + MAX_QUEUED_INLINE_ANNOUNCEMENTS;
     assert.deepEqual(
-      full.onAnnounce(announce(last, last + 1), [], 4, local).actions.map((a) => a.type),
+      actionsOf(full.onAnnounce(announce(last, last + 1), [], 4, local)).map((a) => a.type),
       ["sync"],
     );
   });

@@ -64,11 +64,8 @@ describe("isJsonObjectText", () => {
       { numRuns: 5_000 },
     );
     const body = instanceBody({
-      service: "api",
-      id: "api-1",
       host: "10.0.0.1",
       port: 8080,
-      status: "running",
       version: "1.2.3",
       tags: { zone: "a", 'quote"d': "é\n" },
       capabilities: ["grpc"],

@@ -76,7 +76,7 @@ describe("peer state", () => {
     peer.onAnnounce("e", 1, "d", 1, 1_000);
     assert.equal(peer.isAlive(1_500, 1_000), true);
     assert.equal(peer.isAlive(2_001, 1_000), false);
-    peer.onLeaving();
+    assert.equal(peer.onLeaving("e", 2), true);
     assert.equal(peer.isAlive(1_500, 1_000), false);
     assert.equal(peer.state, "left");
   });

@@ -34,6 +34,7 @@ const request = (extra: Partial<PullRequest> = {}): Uint8Array =>
       maxBytes: 1 << 20,
       originOnly: false,
       accepts: [],
+      nonce: "00112233aabbccdd",
       ...extra,
     },
     false,
@@ -67,6 +68,8 @@ describe("the pull server", () => {
       node: "server",
       epoch: "e1",
       head: 3,
+      nonce: "00112233aabbccdd",
+      since: 0,
     });
     const first = codec.decode(answerPull(request({ epoch: "" }), store, codec, limits).bytes);
     assert.equal((first as { type: string }).type, "batch");

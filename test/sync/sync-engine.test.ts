@@ -17,6 +17,8 @@ const SETTINGS: SyncSettings = {
   batchMaxEntries: 3,
   batchMaxBytes: 1 << 20,
   compression: "none",
+  maxPeers: 64,
+  peerGraceMs: 60_000,
 };
 
 function fleet(extra: Partial<ConstructorParameters<typeof SimFleet>[0]> = {}): SimFleet {

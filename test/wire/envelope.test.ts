@@ -8,6 +8,7 @@ import {
   EnvelopeError,
   encodeEnvelope,
   FORMAT_VERSION,
+  inflateChunkBytes,
 } from "../../src/wire/envelope.js";
 import { NodeIdentity, TrustedPeers } from "../../src/wire/identity.js";
 
@@ -181,5 +182,29 @@ describe("sync envelope", () => {
     rejects(tampered, "bad_signature", trusted);
     assert.throws(() => NodeIdentity.fromSeed("SNNOTASEED"), /not a valid nkey seed/);
     assert.throws(() => new TrustedPeers(["Nnope"]), /not a valid node public nkey/);
+  });
+});
+
+describe("bounded inflation", () => {
+  test("a tiny payload declaring a huge body is inflated in small chunks, never the declared size", () => {
+    assert.equal(inflateChunkBytes(64 << 20, 2), 64 * 1024);
+    assert.equal(inflateChunkBytes(64 << 20, 65_000), 65_000 * 16);
+    // An honest batch (2 MiB deflated 8×) still inflates into one buffer.
+    assert.equal(inflateChunkBytes(2 << 20, 256 << 10), 2 << 20);
+    assert.equal(inflateChunkBytes(10, 5), 64);
+  });
+
+  test("a decompression bomb is refused before anything is inflated", () => {
+    const zeros = new Uint8Array(16 << 20);
+    const payload = deflateRawSync(zeros, { level: 9 });
+    const bomb = new Uint8Array(12 + payload.length);
+    bomb.set([0x52, 0x53, FORMAT_VERSION, 1]);
+    new DataView(bomb.buffer).setUint32(4, zeros.length);
+    new DataView(bomb.buffer).setUint32(8, crc32(zeros));
+    bomb.set(payload, 12);
+    assert.throws(
+      () => decodeEnvelope(bomb, { maxBodyBytes: 64 << 20 }),
+      (e: unknown) => e instanceof EnvelopeError && e.reason === "too_large",
+    );
   });
 });

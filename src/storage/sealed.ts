@@ -1,0 +1,55 @@
+import { crc32 } from "node:zlib";
+import { Packr } from "msgpackr";
+
+/**
+ * How every value of a format-2 data directory is stored: a tag byte, the CRC-32 of the
+ * msgpack that follows, then that msgpack. LMDB keeps no checksums of its own, so a flipped
+ * bit on disk would otherwise be read back as a valid but different value.
+ *
+ *   0   1  0xC1, a byte msgpack never uses: a format-1 value (plain msgpack) never starts with it
+ *   1   4  CRC-32 of bytes 5.. (big-endian)
+ *   5   …  msgpack
+ */
+const TAG = 0xc1;
+const HEADER = 5;
+
+const packr = new Packr({ useRecords: false, mapsAsObjects: true, moreTypes: false });
+
+export class SealError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "SealError";
+  }
+}
+
+export function seal(value: unknown): Buffer {
+  const body = packr.pack(value);
+  const out = Buffer.allocUnsafe(HEADER + body.length);
+  out[0] = TAG;
+  out.writeUInt32BE(crc32(body), 1);
+  body.copy(out, HEADER);
+  return out;
+}
+
+/** Whether `bytes` is a sealed value at all (as opposed to a format-1 msgpack value). */
+export function isSealed(bytes: Uint8Array): boolean {
+  return bytes.length >= HEADER && bytes[0] === TAG;
+}
+
+/** The value inside a sealed buffer; throws a SealError when the checksum does not match. */
+export function unseal(bytes: Uint8Array): unknown {
+  if (!isSealed(bytes)) throw new SealError("not a sealed record");
+  const body = bytes.subarray(HEADER);
+  const expected = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).readUInt32BE(1);
+  if (crc32(body) !== expected) throw new SealError("checksum mismatch");
+  try {
+    return packr.unpack(body);
+  } catch (error) {
+    throw new SealError(`undecodable record: ${(error as Error).message}`);
+  }
+}
+
+/** A format-1 value: plain msgpack as the lmdb package wrote it by default. */
+export function unpackLegacy(bytes: Uint8Array): unknown {
+  return packr.unpack(bytes);
+}
