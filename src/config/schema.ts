@@ -1,6 +1,7 @@
 import { hostname } from "node:os";
 import { z } from "zod";
 import { NODE_ID } from "../contract/ids.js";
+import { natsUrlProblem, parseListen } from "../core/addresses.js";
 
 /**
  * Every setting of a registry node, with its default, its unit and the reason for the default.
@@ -36,7 +37,15 @@ const authSchema = z.strictObject({
 
 export const NodeConfigSchema = z.strictObject({
   /** NATS server URLs; the client fails over between them and reconnects forever. */
-  nats: z.array(z.string().min(1)).min(1).default(["nats://127.0.0.1:4222"]),
+  nats: z
+    .array(
+      z.string().superRefine((url, ctx) => {
+        const problem = natsUrlProblem(url);
+        if (problem !== undefined) ctx.addIssue({ code: "custom", message: problem });
+      }),
+    )
+    .min(1)
+    .default(["nats://127.0.0.1:4222"]),
   natsAuth: authSchema.default({}),
   tls: tlsSchema.optional(),
   /** Node id, also a NATS subject token. Default: derived from the host name, stable across
@@ -154,7 +163,14 @@ export const NodeConfigSchema = z.strictObject({
   trustedPeers: z.array(z.string().regex(/^N[A-Z2-7]{55}$/, "an nkey public key (N…)")).default([]),
 
   /** Address of the HTTP server for /metrics, /healthz, /readyz and the status page; "" disables. */
-  httpListen: z.string().default("127.0.0.1:7420"),
+  httpListen: z
+    .string()
+    .superRefine((listen, ctx) => {
+      if (listen === "") return;
+      const parsed = parseListen(listen);
+      if ("problem" in parsed) ctx.addIssue({ code: "custom", message: parsed.problem });
+    })
+    .default("127.0.0.1:7420"),
 });
 
 export type NodeConfig = Readonly<z.output<typeof NodeConfigSchema>>;

@@ -1,6 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { Registry } from "prom-client";
+import { parseListen } from "../core/addresses.js";
 import type { NodeStatus } from "./status.js";
 import { renderStatusPage } from "./status-page.js";
 
@@ -23,7 +24,9 @@ export async function startHttpServer(
   listen: string,
   sources: HttpSources,
 ): Promise<{ server: Server; url: string }> {
-  const { host, port } = parseListen(listen);
+  const parsed = parseListen(listen);
+  if ("problem" in parsed) throw new Error(`httpListen: ${parsed.problem}`);
+  const { host, port } = parsed;
   const server = createServer((req, res) => {
     handle(req, res, sources).catch((error: unknown) => {
       if (!res.headersSent) res.writeHead(500, { "content-type": "text/plain" });
@@ -78,12 +81,4 @@ async function handle(
 function probe(res: ServerResponse, ok: boolean, state?: string): void {
   res.writeHead(ok ? 200 : 503, { "content-type": "text/plain" });
   res.end(ok ? "ok\n" : state === undefined ? "not ready\n" : `not ready: ${state}\n`);
-}
-
-export function parseListen(listen: string): { host: string; port: number } {
-  const match = /^(?:\[([^\]]+)\]|([^:]*)):(\d{1,5})$/.exec(listen);
-  const port = Number(match?.[3]);
-  if (match === null || port > 65535)
-    throw new Error(`httpListen must be host:port, got "${listen}"`);
-  return { host: match[1] ?? (match[2] || "127.0.0.1"), port };
 }

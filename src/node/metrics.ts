@@ -102,6 +102,11 @@ export class NodeMetrics implements SyncMetrics {
     labelNames: ["type"] as const,
     registers: [this.registry],
   });
+  readonly natsConnected = new Gauge({
+    name: "regsync_nats_connected",
+    help: "1 while the node's NATS connection is up, 0 while it is down or not yet made",
+    registers: [this.registry],
+  });
   readonly selfPreservation = new Gauge({
     name: "regsync_self_preservation",
     help: "1 while lease expiry is paused because too many leases lapsed at once",

@@ -23,6 +23,8 @@ export interface NodeStatus {
   converged: boolean;
   selfPreservation: boolean;
   uptimeMs: number;
+  /** The NATS connection now: while it is down the node serves nobody and is not ready. */
+  nats: { connected: boolean; server: string; lastError?: string };
   /** Present while the node streams its initial state from a peer. */
   bootstrap?: BootstrapProgress;
   peers: PeerStatus[];
@@ -52,6 +54,7 @@ export function nodeStatus(
   extra: {
     version: string;
     state: NodeState;
+    nats: NodeStatus["nats"];
     ready: boolean;
     selfPreservation: boolean;
     startedAtMs: number;
@@ -90,6 +93,7 @@ export function nodeStatus(
     converged: sync?.isConverged() ?? false,
     selfPreservation: extra.selfPreservation,
     uptimeMs: extra.nowMs - extra.startedAtMs,
+    nats: extra.nats,
     bootstrap: sync?.bootstrapping,
     peers,
     peersOmitted: known.length - listed.length,

@@ -39,6 +39,7 @@ test("a status lists at most MAX_STATUS_PEERS peers, the most recently seen, and
   const status = nodeStatus(store, sync, {
     version: "x",
     state: "ready",
+    nats: { connected: true, server: "nats://127.0.0.1:4222" },
     ready: true,
     selfPreservation: false,
     startedAtMs: 0,

@@ -13,7 +13,7 @@ what to try next; Ctrl-C stops everything.`;
 const MAIN = fileURLToPath(new URL("../main.js", import.meta.url));
 
 export function run(argv: string[]): Promise<number> {
-  return runCommand("dev", HELP, async () => {
+  return runCommand("dev", HELP, argv, async () => {
     const { values } = parseCommand(argv, { nodes: { type: "string" } }, 0);
     if (values.help) {
       console.log(HELP);

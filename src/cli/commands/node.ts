@@ -80,7 +80,7 @@ export async function run(argv: string[]): Promise<number> {
   } catch (error) {
     if (error instanceof ConfigError) {
       console.error(`regsync node: ${error.message}`);
-      return 2;
+      return 1;
     }
     if (error instanceof DataDirError) return failedStart(explainStartFailure(error, {}));
     throw error;

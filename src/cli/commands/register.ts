@@ -24,7 +24,7 @@ const HELP = `usage: regsync register --service S --id I --host H --port P [opti
 ${COMMON_HELP}`;
 
 export function run(argv: string[]): Promise<number> {
-  return runCommand("register", HELP, async () => {
+  return runCommand("register", HELP, argv, async () => {
     const { values } = parseCommand(
       argv,
       {

@@ -26,7 +26,7 @@ const POLL_WAIT_MS = 500;
 const PLAIN_PROGRESS_INTERVAL_MS = 5_000;
 
 export function run(argv: string[]): Promise<number> {
-  return runCommand("status", HELP, async () => {
+  return runCommand("status", HELP, argv, async () => {
     const { values } = parseCommand(
       argv,
       {
