@@ -1,3 +1,4 @@
+import { ErrorCode, NatsError } from "nats";
 import type { RegistryClient } from "../../client/client.js";
 import type { NodeStatus } from "../../node/status.js";
 import { statusSubject } from "../../subjects.js";
@@ -76,8 +77,13 @@ async function collect(client: RegistryClient, waitMs: number): Promise<NodeStat
     { maxWait: waitMs },
   );
   const nodes: NodeStatus[] = [];
-  for await (const reply of replies)
-    nodes.push(JSON.parse(new TextDecoder().decode(reply.data)) as NodeStatus);
+  try {
+    for await (const reply of replies)
+      nodes.push(JSON.parse(new TextDecoder().decode(reply.data)) as NodeStatus);
+  } catch (error) {
+    // No node subscribed yet (a fleet's first node still starting): nobody answered.
+    if (!(error instanceof NatsError && error.code === ErrorCode.NoResponders)) throw error;
+  }
   return nodes.sort((a, b) => (a.node < b.node ? -1 : 1));
 }
 
