@@ -96,6 +96,10 @@ export const NodeConfigSchema = z.strictObject({
   /** After this many failures in a row a peer is suspect: skipped until it announces again or a
    * probe succeeds, so one dead peer never stalls sync with the others. */
   suspectAfterFailures: z.int().min(1).max(100).default(4),
+  /** A peer that said it leaves, or has not announced for three sync intervals (silent), is
+   * dropped from the peer table, the status and the metrics this long after; if it returns it
+   * is met as a new peer and reconciled. Longer keeps a dead peer visible to operators. */
+  forgetPeerAfterMs: ms(1_000, 7 * 86_400_000).default(600_000),
   /** How often a suspect peer is probed with a pull. */
   suspectProbeMs: ms(100, 3_600_000).default(30_000),
   /** Batch bounds, in entries and raw bytes. Uncompressed batches are also capped below the

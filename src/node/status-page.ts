@@ -22,7 +22,7 @@ export function renderStatusPage(status: NodeStatus): string {
 <style>
 body{font:14px system-ui,sans-serif;margin:2em;color:#222}
 table{border-collapse:collapse}td,th{padding:.3em .8em;border-bottom:1px solid #ddd;text-align:left}
-.suspect td{color:#b00}.retrying td{color:#a60}.left td{color:#888}
+.suspect td,.silent td{color:#b00}.retrying td{color:#a60}.left td{color:#888}
 code{background:#f4f4f4;padding:0 .3em}
 </style></head><body>
 <h1>regsync node <code>${escapeHtml(status.node)}</code></h1>

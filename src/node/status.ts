@@ -62,13 +62,14 @@ export function nodeStatus(
   },
 ): NodeStatus {
   const { digest, count } = store.digest();
+  const liveness = sync?.livenessMs() ?? 0;
   const known = [...(sync?.peers.values() ?? [])];
   // Keep the live ones first: a flood of announced ids must not push real peers off the list.
   const listed = known.sort((a, b) => b.lastSeenMs - a.lastSeenMs).slice(0, MAX_STATUS_PEERS);
   const peers = listed
     .map((p) => ({
       id: p.id,
-      state: p.state,
+      state: p.stateAt(extra.nowMs, liveness),
       epoch: p.epoch,
       digest: p.digest,
       digestMatch: p.digest === digest,

@@ -67,7 +67,7 @@ export class PeerTable {
     const peer = this.#peers.get(announce.node) ?? new PeerState(announce.node);
     if (created) this.#peers.set(peer.id, peer);
     if (announce.leaving) {
-      peer.onLeaving();
+      peer.onLeaving(nowMs);
       return { peer, created, actions: [] };
     }
     const isNew = peer.lastSeenMs === 0;
@@ -128,12 +128,28 @@ export class PeerTable {
     return [...this.#peers.values()].filter((p) => p.isAlive(nowMs, livenessMs));
   }
 
-  stateCounts(): Record<PeerStateName, number> {
+  /** Peers by the state an operator sees (PeerState.stateAt). */
+  stateCounts(nowMs: number, livenessMs: number): Record<PeerStateName, number> {
     const counts = Object.fromEntries(PEER_STATES.map((s) => [s, 0])) as Record<
       PeerStateName,
       number
     >;
-    for (const peer of this.#peers.values()) counts[peer.state]++;
+    for (const peer of this.#peers.values()) counts[peer.stateAt(nowMs, livenessMs)]++;
     return counts;
+  }
+
+  /**
+   * Drops peers that have been left or silent for longer than `graceMs` (and run no pull), so
+   * a fleet that replaced its nodes does not list the old ones forever. A dropped peer that
+   * comes back is met as a new one: its history is reconciled, nothing is lost.
+   */
+  forgetGone(nowMs: number, livenessMs: number, graceMs: number): string[] {
+    const forgotten: string[] = [];
+    for (const [id, peer] of this.#peers) {
+      if (peer.pulling || peer.goneForMs(nowMs, livenessMs) <= graceMs) continue;
+      this.#peers.delete(id);
+      forgotten.push(id);
+    }
+    return forgotten;
   }
 }

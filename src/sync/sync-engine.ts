@@ -38,6 +38,8 @@ export interface SyncSettings {
   batchMaxEntries: number;
   batchMaxBytes: number;
   compression: "deflate" | "none";
+  /** Left or silent peers are dropped from the peer table this long after they went quiet. */
+  forgetPeerAfterMs: number;
 }
 
 /** Called with entries applied from peers, before cursors advance: the node persists them. */
@@ -413,7 +415,10 @@ export class SyncEngine {
 
   private async apply(records: readonly EntryRecord[], path: ApplyPath): Promise<void> {
     const result = this.o.store.merge(records);
-    if (result.applied.length > 0) await this.o.onApplied(result.applied);
+    if (result.applied.length > 0) {
+      await this.o.onApplied(result.applied);
+      if (!this.stopped) this.announcer.notifyMerged();
+    }
     this.o.metrics.applied(path, result);
     if (result.rejectedSkew > 0)
       this.o.log.warn(
@@ -463,6 +468,10 @@ export class SyncEngine {
   }
 
   private updateGauges(): void {
-    this.o.metrics.peerStates(this.peers.stateCounts(), this.o.store.size);
+    const now = this.o.timers.now();
+    const liveness = this.livenessMs();
+    const forgotten = this.peers.forgetGone(now, liveness, this.o.settings.forgetPeerAfterMs);
+    if (forgotten.length > 0) this.o.log.info({ peers: forgotten }, "forgot peers gone quiet");
+    this.o.metrics.peerStates(this.peers.stateCounts(now, liveness), this.o.store.size);
   }
 }
