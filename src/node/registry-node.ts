@@ -24,6 +24,7 @@ import { WriteAdmission } from "./admission.js";
 import { RegistryApi } from "./api.js";
 import { ChangePublisher } from "./changes.js";
 import { natsSettingsOf } from "./connection.js";
+import { dashboardChanges, dashboardInstances, dashboardServices } from "./dashboard-data.js";
 import { connectForStart } from "./first-connect.js";
 import { forwardRequest, serveForwarded } from "./forwarding.js";
 import { startHttpServer } from "./http.js";
@@ -205,6 +206,11 @@ export class RegistryNode {
           healthy: () => !this.stopping && this.connected,
           ready: () => this.isReady,
           state: () => this.lifecycle,
+          dashboard: {
+            services: () => dashboardServices(this.store, this.leaseNow()),
+            instances: (query) => dashboardInstances(this.store, query, this.leaseNow()),
+            changes: () => dashboardChanges(this.store),
+          },
         });
         this.http = server;
         this.httpUrl = url;
@@ -421,6 +427,11 @@ export class RegistryNode {
   onBootstrapProgress(listener: (progress: BootstrapProgress) => void): () => void {
     this.bootstrapListeners.add(listener);
     return () => this.bootstrapListeners.delete(listener);
+  }
+
+  /** Leases are judged by the lease clock, which self-preservation may freeze. */
+  private leaseNow(): number {
+    return this.preservation.leaseClock(this.wallClock());
   }
 
   /** Makes entries durable before a write is acknowledged or a peer's cursor advances. */
