@@ -1,3 +1,6 @@
+export type { InstanceInput, Status } from "../core/instance.js";
+export type { LookupQuery } from "../core/lookup.js";
+export type { ErrorCode, ValidationIssue } from "../errors.js";
 export {
   type ClientOptions,
   type RegisteredInstance,
