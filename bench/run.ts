@@ -18,6 +18,7 @@ const SCENARIOS: Record<string, () => Promise<{ default: Scenario }>> = {
   limits: () => import("./scenarios/limits.js"),
   writes: () => import("./scenarios/writes.js"),
   lifecycle: () => import("./scenarios/lifecycle.js"),
+  codec: () => import("./scenarios/codec.js"),
 };
 
 async function main(): Promise<void> {
