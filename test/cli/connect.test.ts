@@ -119,3 +119,47 @@ test("RegistryClient.connect fails within its timeout, naming the server and the
     /no answer within 300 ms/,
   );
 });
+
+test("a server's validation issues are printed once each", async (t) => {
+  const { startNode, stopAll } = await import("../node/fleet.js");
+  const server = await withNatsServer(t);
+  const node = await startNode(server.url, "issues-1");
+  t.after(() => stopAll([node]));
+  // A heartbeat with a bad id passes the CLI's flag checks and is refused by the node.
+  const run = await regsync([
+    "heartbeat",
+    "--service",
+    "pay",
+    "--id",
+    "bad id!",
+    "--nats",
+    server.url,
+  ]);
+  assert.equal(run.code, 1, run.stderr);
+  const lines = run.stderr.trim().split("\n");
+  assert.match(lines[0]!, /invalid_request/);
+  const idLines = lines.filter((l) => l.includes("1-128 characters"));
+  assert.equal(idLines.length, 1, run.stderr);
+});
+
+test("regsync node refuses a data directory it cannot create, at once", async () => {
+  const run = await regsync([
+    "node",
+    "--data-dir",
+    "/proc/regsync-nope",
+    "--nats",
+    "nats://127.0.0.1:1",
+    "--http-listen",
+    "127.0.0.1:0",
+  ]);
+  assert.equal(run.code, 1);
+  assert.match(run.stderr, /cannot create data directory \/proc\/regsync-nope/);
+});
+
+test("regsync node refuses a bad --http-listen with the value and exit 1", async () => {
+  for (const listen of ["nonsense", ":99999"]) {
+    const run = await regsync(["node", "--memory", "--http-listen", listen]);
+    assert.equal(run.code, 1);
+    assert.match(run.stderr, /httpListen: .*(not host:port|above 65535)/);
+  }
+});

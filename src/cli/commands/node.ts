@@ -13,6 +13,7 @@ import { RegistryNode } from "../../node/registry-node.js";
 import { explainStartFailure } from "../../node/start-failure.js";
 import { DataDirError } from "../../storage/lmdb-storage.js";
 import { createSyncCodec } from "../../sync/envelope-codec.js";
+import { prepareDataDir } from "../data-dir.js";
 import { renderBootstrapLine } from "../progress-bar.js";
 import { TerminalStatus } from "../terminal-status.js";
 
@@ -83,6 +84,10 @@ export async function run(argv: string[]): Promise<number> {
       env: process.env,
       overrides,
     });
+    if (!config.memory) {
+      const problem = prepareDataDir(config.dataDir ?? `.regsync/${config.id}`);
+      if (problem !== undefined) throw new ConfigError(problem);
+    }
     const terminal = terminalFor(process.stdout) ?? terminalFor(process.stderr);
     // Logs share the terminal with the progress bar only when both go to stdout.
     const logger =
