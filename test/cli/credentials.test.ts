@@ -56,7 +56,7 @@ test("regsync node takes REGSYNC_USER and REGSYNC_PASSWORD; bad ones are logged 
   const httpPort = await freePort();
   const args = ["--nats", server.url, "--id", "envs", "--http-listen", `127.0.0.1:${httpPort}`];
   const wrong = spawnNode(t, args, { REGSYNC_USER: "registry-node", REGSYNC_PASSWORD: "nope" });
-  await waitFor(() => /authorization violation/.test(wrong.output()), { timeoutMs: 20_000 });
+  await waitFor(() => /authorization violation/i.test(wrong.output()), { timeoutMs: 20_000 });
   wrong.kill("SIGKILL");
   await new Promise((resolve) => wrong.once("exit", resolve));
   const right = spawnNode(t, args, { REGSYNC_USER: "registry-node", REGSYNC_PASSWORD: "node-pw" });
