@@ -25,6 +25,8 @@ import {
 import { REAL_TIMERS, type SyncTimers } from "./timers.js";
 import type { SyncTransport, TransportSubscription } from "./transport.js";
 
+const DEFAULT_FORGET_PEER_AFTER_MS = 600_000;
+
 export interface SyncSettings {
   subjectPrefix: string;
   syncIntervalMs: number;
@@ -38,8 +40,9 @@ export interface SyncSettings {
   batchMaxEntries: number;
   batchMaxBytes: number;
   compression: "deflate" | "none";
-  /** Left or silent peers are dropped from the peer table this long after they went quiet. */
-  forgetPeerAfterMs: number;
+  /** Left or silent peers are dropped from the peer table this long after they went quiet.
+   * @default 600000 */
+  forgetPeerAfterMs?: number;
 }
 
 /** Called with entries applied from peers, before cursors advance: the node persists them. */
@@ -470,7 +473,11 @@ export class SyncEngine {
   private updateGauges(): void {
     const now = this.o.timers.now();
     const liveness = this.livenessMs();
-    const forgotten = this.peers.forgetGone(now, liveness, this.o.settings.forgetPeerAfterMs);
+    const forgotten = this.peers.forgetGone(
+      now,
+      liveness,
+      this.o.settings.forgetPeerAfterMs ?? DEFAULT_FORGET_PEER_AFTER_MS,
+    );
     if (forgotten.length > 0) this.o.log.info({ peers: forgotten }, "forgot peers gone quiet");
     this.o.metrics.peerStates(this.peers.stateCounts(now, liveness), this.o.store.size);
   }
