@@ -5,8 +5,8 @@ import {
   isWriteEndpoint,
   scopedSubject,
 } from "../contract/subjects.js";
-import { mergeTokens } from "../core/causal-token.js";
 import { natsUrlProblem } from "../core/addresses.js";
+import { mergeTokens } from "../core/causal-token.js";
 import type { InstanceInput, Status } from "../core/instance.js";
 import type { LookupQuery } from "../core/lookup.js";
 import { connectNats, type NatsSettings } from "../nats/connection.js";
