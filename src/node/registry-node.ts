@@ -325,7 +325,9 @@ export class RegistryNode {
     this.statusSub?.unsubscribe();
     try {
       // Forwarded requests are client requests too: stop taking them with the queue group.
-      await this.forwardSub?.drain();
+      // Draining needs a server: a node cut off from NATS just unsubscribes.
+      if (this.connected) await this.forwardSub?.drain();
+      else this.forwardSub?.unsubscribe();
     } catch (error) {
       this.log.debug({ err: error }, "forward drain");
     }
