@@ -122,9 +122,14 @@ test("RegistryClient.connect fails within its timeout, naming the server and the
 
 test("a server's validation issues are printed once each", async (t) => {
   const { startNode, stopAll } = await import("../node/fleet.js");
-  const server = await withNatsServer(t);
+  const { startNatsServer } = await import("../../src/dev/nats-server.js");
+  // The node stops before its server, so its stop never waits for a server that is gone.
+  const server = await startNatsServer();
   const node = await startNode(server.url, "issues-1");
-  t.after(() => stopAll([node]));
+  t.after(async () => {
+    await stopAll([node]);
+    await server.stop();
+  });
   // A heartbeat with a bad id passes the CLI's flag checks and is refused by the node.
   const run = await regsync([
     "heartbeat",
