@@ -21,6 +21,7 @@ const SCENARIOS: Record<string, () => Promise<{ default: Scenario }>> = {
   regions: () => import("./scenarios/regions.js"),
   feed: () => import("./scenarios/feed.js"),
   attacks: () => import("./scenarios/attacks.js"),
+  codec: () => import("./scenarios/codec.js"),
 };
 
 async function main(): Promise<void> {

@@ -19,18 +19,25 @@ const COMMON_OPTIONS = {
   "tls-cert": { type: "string" },
   "tls-key": { type: "string" },
   after: { type: "string" },
+  "connect-timeout": { type: "string" },
 } as const satisfies NonNullable<ParseArgsConfig["options"]>;
 
 export const COMMON_HELP = `connection:
-  --nats <url[,url…]>   NATS servers (default $NATS_URL, else nats://127.0.0.1:4222)
-  --prefix <prefix>     registry subject prefix (default registry)
-  --inbox-prefix <p>    prefix of this client's reply inboxes (default $REGSYNC_INBOX_PREFIX,
-                        else _INBOX); must match the NATS user's subscribe rights
-  --user/--password, --token, --creds <file>, --nkey <seed file>
+  --nats <url[,url…]>      NATS servers (default $NATS_URL, else nats://127.0.0.1:4222)
+  --prefix <prefix>        registry subject prefix (default registry)
+  --inbox-prefix <p>       prefix of this client's reply inboxes (default $REGSYNC_INBOX_PREFIX,
+                           else _INBOX); must match the NATS user's subscribe rights
+  --user/--password        (default $NATS_USER / $NATS_PASSWORD)
+  --token <token>          (default $NATS_TOKEN)
+  --creds <file>           (default $NATS_CREDS)
+  --nkey <seed file>       (default $NATS_NKEY)
   --tls-ca, --tls-cert, --tls-key <pem file>
-  --json                print JSON instead of text
-  --after <token>       see the write whose reply gave <token> (regsync register prints it):
-                        read-your-writes across commands`;
+  --connect-timeout <ms>   give up reaching NATS after this long (default 5000)
+  --json                   print JSON instead of text
+  --after <token>          see the write whose reply gave <token> (regsync register prints it):
+                           read-your-writes across commands
+
+Secrets are better given in the environment than as flags, which other users see in ps.`;
 
 /** A command line that cannot be run as written; exit code 2. */
 export class UsageError extends Error {}
@@ -64,8 +71,24 @@ export function parseCommand(
   return parsed;
 }
 
-export async function connectClient(values: CommandValues): Promise<RegistryClient> {
-  const servers = String(values.nats ?? process.env.NATS_URL ?? "nats://127.0.0.1:4222").split(",");
+/** Credentials read from the environment when no flag gives them: the names NATS tools use. */
+const CREDENTIAL_ENV = {
+  user: "NATS_USER",
+  password: "NATS_PASSWORD",
+  token: "NATS_TOKEN",
+  creds: "NATS_CREDS",
+  nkey: "NATS_NKEY",
+} as const;
+
+export async function connectClient(
+  values: CommandValues,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<RegistryClient> {
+  const servers = String(values.nats ?? env.NATS_URL ?? "nats://127.0.0.1:4222").split(",");
+  const credential = (flag: keyof typeof CREDENTIAL_ENV): string | undefined => {
+    const value = (values[flag] as string | undefined) ?? env[CREDENTIAL_ENV[flag]];
+    return value === "" ? undefined : value;
+  };
   const tls =
     values["tls-ca"] || values["tls-cert"] || values["tls-key"]
       ? {
@@ -74,17 +97,22 @@ export async function connectClient(values: CommandValues): Promise<RegistryClie
           key: values["tls-key"] as string | undefined,
         }
       : undefined;
+  const connectTimeoutMs = integer(values["connect-timeout"], "connect-timeout");
+  if (connectTimeoutMs !== undefined && connectTimeoutMs < 1) {
+    throw new UsageError("--connect-timeout takes a positive number of milliseconds");
+  }
   return RegistryClient.connect({
     servers,
     prefix: values.prefix as string | undefined,
     inboxPrefix: inboxPrefixOf(values),
-    user: values.user as string | undefined,
-    pass: values.password as string | undefined,
-    token: values.token as string | undefined,
-    credsFile: values.creds as string | undefined,
-    nkeySeedFile: values.nkey as string | undefined,
+    user: credential("user"),
+    pass: credential("password"),
+    token: credential("token"),
+    credsFile: credential("creds"),
+    nkeySeedFile: credential("nkey"),
     tls,
     causalToken: values.after as string | undefined,
+    connectTimeoutMs,
   });
 }
 
@@ -100,28 +128,46 @@ function inboxPrefixOf(values: CommandValues): string | undefined {
   return prefix;
 }
 
-/** Runs a client command: usage errors exit 2, registry errors exit 1 with code and issues. */
+/**
+ * Runs a client command: usage errors exit 2, registry errors exit 1 with the code and, for a
+ * refused request, each validation issue once. With `--json` an error is printed as the API's
+ * error reply (`{"ok":false,"error":{…}}`) on stdout, so scripts parse one format.
+ */
 export async function runCommand(
   name: string,
   help: string,
+  argv: readonly string[],
   body: () => Promise<number>,
 ): Promise<number> {
+  const json = argv.includes("--json");
   try {
     return await body();
   } catch (error) {
     if (error instanceof UsageError) {
-      console.error(`regsync ${name}: ${error.message}\n\n${help}`);
+      if (json) printJsonError("usage", error.message);
+      else console.error(`regsync ${name}: ${error.message}\n\n${help}`);
       return 2;
     }
     if (error instanceof RegistryClientError) {
       // Messages and issues may quote the request's bad input: escape it for the terminal.
-      console.error(terminalSafe(`regsync ${name}: ${error.code}: ${error.message}`));
-      for (const issue of error.issues)
-        console.error(terminalSafe(`  ${issue.path}: ${issue.message}`));
+      if (json) {
+        printJsonError(error.code, error.message, error.issues);
+      } else if (error.issues.length > 0) {
+        console.error(terminalSafe(`regsync ${name}: ${error.code}: the request is not valid:`));
+        for (const issue of error.issues)
+          console.error(terminalSafe(`  ${issue.path}: ${issue.message}`));
+      } else {
+        console.error(terminalSafe(`regsync ${name}: ${error.code}: ${error.message}`));
+      }
       return 1;
     }
     throw error;
   }
+}
+
+function printJsonError(code: string, message: string, issues: readonly unknown[] = []): void {
+  const error = issues.length > 0 ? { code, message, issues } : { code, message };
+  console.log(JSON.stringify({ ok: false, error }));
 }
 
 /** `k=v` flags (tags, endpoints) as a record; a malformed one is a usage error. */

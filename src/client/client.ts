@@ -5,6 +5,7 @@ import {
   isWriteEndpoint,
   scopedSubject,
 } from "../contract/subjects.js";
+import { natsUrlProblem } from "../core/addresses.js";
 import { mergeTokens } from "../core/causal-token.js";
 import type { InstanceInput, Status } from "../core/instance.js";
 import type { LookupQuery } from "../core/lookup.js";
@@ -96,6 +97,9 @@ export interface ClientOptions {
    * this client's reads and renewals then see that write too. @default none
    */
   causalToken?: string;
+  /** With `connect()`: how long to try to reach NATS before failing with the server and the
+   * cause (refused, TLS, auth, bad URL). @default timeoutMs */
+  connectTimeoutMs?: number;
 }
 
 /** Calls that carry the client's causal token, so they see its own earlier writes. */
@@ -137,15 +141,35 @@ export class RegistryClient {
     return this.causal;
   }
 
-  /** Connects to NATS with the given settings; `close()` closes that connection. */
+  /**
+   * Connects to NATS with the given settings; `close()` closes that connection. Fails within
+   * `connectTimeoutMs` with a RegistryClientError (`unavailable`) whose message names the server
+   * and the cause, rather than waiting for a server that may never come.
+   */
   static async connect(
     settings: Partial<NatsSettings> & ClientOptions = {},
   ): Promise<RegistryClient> {
-    const nc = await connectNats({
-      name: "regsync-client",
-      ...settings,
-      servers: settings.servers ?? [process.env.NATS_URL ?? "nats://127.0.0.1:4222"],
-    });
+    const servers = settings.servers ?? [process.env.NATS_URL ?? "nats://127.0.0.1:4222"];
+    for (const server of servers) {
+      const problem = natsUrlProblem(server);
+      if (problem !== undefined) {
+        throw new RegistryClientError(
+          "unavailable",
+          `cannot connect to NATS at ${servers.join(",")}: ${problem}`,
+        );
+      }
+    }
+    let nc: NatsConnection;
+    try {
+      nc = await connectNats({
+        name: "regsync-client",
+        ...settings,
+        servers,
+        connectTimeoutMs: settings.connectTimeoutMs ?? settings.timeoutMs ?? DEFAULT_TIMEOUT_MS,
+      });
+    } catch (error) {
+      throw new RegistryClientError("unavailable", (error as Error).message, [], { cause: error });
+    }
     return new RegistryClient(nc, settings, true);
   }
 

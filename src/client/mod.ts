@@ -1,3 +1,6 @@
+export type { ErrorCode, ValidationIssue } from "../contract/errors.js";
+export type { InstanceInput, Status } from "../core/instance.js";
+export type { LookupQuery } from "../core/lookup.js";
 export {
   type ClientOptions,
   type LookupOptions,

@@ -1,4 +1,5 @@
 import { readFileSync } from "node:fs";
+import { CREDENTIAL_SHORTCUTS, mergeSources, OBJECT_SETTINGS, setShortcut } from "./credentials.js";
 import { type NodeConfig, type NodeConfigInput, NodeConfigSchema } from "./schema.js";
 
 /** A configuration that cannot be used; the message lists every problem. */
@@ -22,7 +23,9 @@ export function loadNodeConfig(sources: {
 }): NodeConfig {
   const fromFile = sources.file === undefined ? {} : readConfigFile(sources.file);
   const fromEnv = sources.env === undefined ? {} : configFromEnv(sources.env);
-  return parseNodeConfig({ ...fromFile, ...fromEnv, ...sources.overrides });
+  return parseNodeConfig(
+    mergeSources(fromFile, fromEnv, (sources.overrides ?? {}) as Record<string, unknown>),
+  );
 }
 
 export function parseNodeConfig(input: unknown): NodeConfig {
@@ -76,9 +79,15 @@ export function configFromEnv(env: NodeJS.ProcessEnv): Record<string, unknown> {
   const known = new Map(Object.keys(NodeConfigSchema.shape).map((k) => [toEnvName(k), k]));
   const out: Record<string, unknown> = {};
   const unknown: string[] = [];
+  const shortcuts: [(typeof CREDENTIAL_SHORTCUTS)[number], string][] = [];
   for (const [name, value] of Object.entries(env)) {
     if (!name.startsWith("REGSYNC_") || value === undefined) continue;
     if (RESERVED_ENV_PREFIXES.some((prefix) => name.startsWith(prefix))) continue;
+    const shortcut = CREDENTIAL_SHORTCUTS.find((c) => c.env === name);
+    if (shortcut !== undefined) {
+      shortcuts.push([shortcut, value]);
+      continue;
+    }
     const key = known.get(name);
     if (key === undefined) {
       unknown.push(name);
@@ -89,6 +98,8 @@ export function configFromEnv(env: NodeJS.ProcessEnv): Record<string, unknown> {
   if (unknown.length > 0) {
     throw new ConfigError(`unknown environment setting(s): ${unknown.join(", ")}`);
   }
+  // REGSYNC_USER and friends refine REGSYNC_NATS_AUTH / REGSYNC_TLS rather than replace them.
+  for (const [shortcut, value] of shortcuts) setShortcut(out, shortcut, value);
   return out;
 }
 
@@ -125,7 +136,9 @@ export function coerceSetting(key: string, value: string): unknown {
     );
   }
   const fallback = (DEFAULTS as Record<string, unknown>)[key];
-  if (fallback === undefined || typeof fallback === "string") return value;
+  if (!OBJECT_SETTINGS.has(key) && (fallback === undefined || typeof fallback === "string")) {
+    return value;
+  }
   try {
     return JSON.parse(value);
   } catch {

@@ -1,6 +1,7 @@
 import { hostname } from "node:os";
 import { z } from "zod";
 import { NODE_ID } from "../contract/ids.js";
+import { natsUrlProblem, parseListen } from "../core/addresses.js";
 import { MAX_TTL_MS } from "../core/instance.js";
 import { REGION_NAME } from "../core/region.js";
 
@@ -39,7 +40,15 @@ const authSchema = z.strictObject({
 
 const nodeConfigFields = z.strictObject({
   /** NATS server URLs; the client fails over between them and reconnects forever. */
-  nats: z.array(z.string().min(1)).min(1).default(["nats://127.0.0.1:4222"]),
+  nats: z
+    .array(
+      z.string().superRefine((url, ctx) => {
+        const problem = natsUrlProblem(url);
+        if (problem !== undefined) ctx.addIssue({ code: "custom", message: problem });
+      }),
+    )
+    .min(1)
+    .default(["nats://127.0.0.1:4222"]),
   natsAuth: authSchema.default({}),
   tls: tlsSchema.optional(),
   /** Node id, also a NATS subject token. Default: derived from the host name, stable across
@@ -100,6 +109,10 @@ const nodeConfigFields = z.strictObject({
   /** After this many failures in a row a peer is suspect: skipped until it announces again or a
    * probe succeeds, so one dead peer never stalls sync with the others. */
   suspectAfterFailures: z.int().min(1).max(100).default(4),
+  /** A peer that said it leaves, or has not announced for three sync intervals (silent), is
+   * dropped from the peer table, the status and the metrics this long after; if it returns it
+   * is met as a new peer and reconciled. Longer keeps a dead peer visible to operators. */
+  forgetPeerAfterMs: ms(1_000, 7 * 86_400_000).default(600_000),
   /** How often a suspect peer is probed with a pull. */
   suspectProbeMs: ms(100, 3_600_000).default(30_000),
   /** Batch bounds, in entries and raw bytes. Uncompressed batches are also capped below the
@@ -198,7 +211,14 @@ const nodeConfigFields = z.strictObject({
     .default([]),
 
   /** Address of the HTTP server for /metrics, /healthz, /readyz and the status page; "" disables. */
-  httpListen: z.string().default("127.0.0.1:7420"),
+  httpListen: z
+    .string()
+    .superRefine((listen, ctx) => {
+      if (listen === "") return;
+      const parsed = parseListen(listen);
+      if ("problem" in parsed) ctx.addIssue({ code: "custom", message: parsed.problem });
+    })
+    .default("127.0.0.1:7420"),
 });
 
 /** The settings, and the rules that tie several of them together. */

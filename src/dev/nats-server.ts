@@ -193,7 +193,11 @@ export async function startNatsServer(options: NatsServerOptions = {}): Promise<
       });
       started.once("error", (error) => {
         alive = false;
-        failure = new Error(`cannot run ${binary}: ${error.message}`, { cause: error });
+        const hint =
+          (error as NodeJS.ErrnoException).code === "ENOENT"
+            ? ` (not found: install it with "apt-get install nats-server", or set $NATS_SERVER to its path)`
+            : "";
+        failure = new Error(`cannot run ${binary}: ${error.message}${hint}`, { cause: error });
         resolve();
       });
     });

@@ -7,10 +7,12 @@ import {
   type NatsConnection,
   nkeyAuthenticator,
 } from "nats";
+import { connectFailureCause } from "./connect-failure.js";
 
 /**
- * Connecting to NATS, shared by nodes, the client and the CLI: reconnecting forever, with the
- * authentication and TLS settings read once here.
+ * Connecting to NATS, shared by nodes, the client and the CLI: the authentication and TLS
+ * settings read once here, a bounded first attempt that names its cause, and reconnection
+ * forever for nodes, a few times for clients.
  */
 
 /** Connection settings shared by nodes, the client and the CLI. */
@@ -28,20 +30,46 @@ export interface NatsSettings {
   /** Prefix of this connection's reply inboxes (default `_INBOX`): with a prefix of its own and
    * subscribe rights on it alone, no other NATS user can read the replies it gets. */
   inboxPrefix?: string;
+  /** How long one attempt to reach a server may take. @default 5000 */
+  connectTimeoutMs?: number;
 }
 
-/** Reconnect forever: a registry node that gives up on NATS is a node that silently stops. */
+export const DEFAULT_CONNECT_TIMEOUT_MS = 5_000;
+
+/** NATS could not be reached; the message names the servers and the cause. */
+export class NatsConnectError extends Error {
+  constructor(
+    readonly servers: readonly string[],
+    readonly reason: string,
+    options?: { cause?: unknown },
+  ) {
+    super(`cannot connect to NATS at ${servers.join(",")}: ${reason}`, options);
+    this.name = "NatsConnectError";
+  }
+}
+
 const RECONNECT_WAIT_MS = 250;
 const RECONNECT_JITTER_MS = 250;
+/** A client that lost its server tries this often before its calls fail as unavailable. */
+const CLIENT_RECONNECT_ATTEMPTS = 10;
 
-export function connectionOptions(settings: NatsSettings): ConnectionOptions {
+/**
+ * nats.js options for one attempt: reach a server within the connect timeout or fail with the
+ * cause. After the first connection a node reconnects forever (a node that gives up on NATS is
+ * a node that silently stops); a client gives up after a few attempts, so its calls fail.
+ */
+export function connectionOptions(
+  settings: NatsSettings,
+  role: "node" | "client" = "client",
+): ConnectionOptions {
   const options: ConnectionOptions = {
     servers: settings.servers,
     name: settings.name,
-    maxReconnectAttempts: -1,
+    timeout: settings.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS,
+    maxReconnectAttempts: role === "node" ? -1 : CLIENT_RECONNECT_ATTEMPTS,
     reconnectTimeWait: RECONNECT_WAIT_MS,
     reconnectJitter: RECONNECT_JITTER_MS,
-    waitOnFirstConnect: true,
+    waitOnFirstConnect: false,
     pingInterval: 10_000,
     noEcho: settings.noEcho ?? false,
   };
@@ -70,6 +98,41 @@ export function connectionOptions(settings: NatsSettings): ConnectionOptions {
   return options;
 }
 
-export function connectNats(settings: NatsSettings): Promise<NatsConnection> {
-  return connect(connectionOptions(settings));
+/**
+ * One bounded attempt to connect (every server once, each within the connect timeout); fails
+ * with a NatsConnectError naming the servers and the cause. For clients and the CLI, which must
+ * never hang on an unreachable or misconfigured server.
+ */
+export async function connectNats(
+  settings: NatsSettings,
+  role: "node" | "client" = "client",
+): Promise<NatsConnection> {
+  const timeoutMs = settings.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
+  let options: ConnectionOptions;
+  try {
+    options = connectionOptions(settings, role);
+  } catch (error) {
+    // Unreadable credential files: the cause names the file.
+    throw new NatsConnectError(settings.servers, (error as Error).message, { cause: error });
+  }
+  const attempt = connect(options);
+  // A name that never resolves is not bounded by nats.js's own timeout: bound the whole attempt.
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new NatsConnectError(settings.servers, `no answer within ${timeoutMs} ms`)),
+      timeoutMs * Math.max(1, settings.servers.length) + 500,
+    );
+  });
+  try {
+    return await Promise.race([attempt, deadline]);
+  } catch (error) {
+    attempt.then((late) => late.close()).catch(() => {});
+    if (error instanceof NatsConnectError) throw error;
+    throw new NatsConnectError(settings.servers, connectFailureCause(error, timeoutMs), {
+      cause: error,
+    });
+  } finally {
+    clearTimeout(timer);
+  }
 }

@@ -1,8 +1,11 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { Registry } from "prom-client";
+import { parseListen } from "../core/addresses.js";
+import type { LookupQuery } from "../core/lookup.js";
+import { queryFromSearch } from "./dashboard-data.js";
+import { DASHBOARD_CSP, DASHBOARD_CSS, DASHBOARD_HTML, DASHBOARD_JS } from "./dashboard-page.js";
 import type { NodeStatus } from "./status.js";
-import { renderStatusPage } from "./status-page.js";
 
 export interface HttpSources {
   metrics: Registry;
@@ -13,6 +16,12 @@ export interface HttpSources {
   ready: () => boolean;
   /** The lifecycle state, named in the readiness probe's body. */
   state: () => string;
+  /** The dashboard's data, from the node's replica. */
+  dashboard: {
+    services(): unknown;
+    instances(query: LookupQuery): unknown;
+    changes(): unknown;
+  };
 }
 
 /**
@@ -23,7 +32,9 @@ export async function startHttpServer(
   listen: string,
   sources: HttpSources,
 ): Promise<{ server: Server; url: string }> {
-  const { host, port } = parseListen(listen);
+  const parsed = parseListen(listen);
+  if ("problem" in parsed) throw new Error(`httpListen: ${parsed.problem}`);
+  const { host, port } = parsed;
   const server = createServer((req, res) => {
     handle(req, res, sources).catch((error: unknown) => {
       if (!res.headersSent) res.writeHead(500, { "content-type": "text/plain" });
@@ -50,8 +61,8 @@ async function handle(
     res.writeHead(405, { allow: "GET, HEAD" }).end();
     return;
   }
-  const path = (req.url ?? "/").split("?")[0];
-  switch (path) {
+  const url = new URL(req.url ?? "/", "http://node");
+  switch (url.pathname) {
     case "/metrics":
       res.writeHead(200, { "content-type": sources.metrics.contentType });
       res.end(await sources.metrics.metrics());
@@ -63,27 +74,50 @@ async function handle(
       probe(res, sources.ready(), sources.state());
       return;
     case "/status.json":
-      res.writeHead(200, { "content-type": "application/json" });
-      res.end(JSON.stringify(sources.status()));
+      json(res, 200, sources.status());
+      return;
+    case "/api/services":
+      json(res, 200, { services: sources.dashboard.services() });
+      return;
+    case "/api/instances": {
+      const query = queryFromSearch(url.searchParams);
+      if ("problem" in query) json(res, 400, { error: query.problem });
+      else json(res, 200, sources.dashboard.instances(query));
+      return;
+    }
+    case "/api/changes":
+      json(res, 200, { changes: sources.dashboard.changes() });
       return;
     case "/":
-      res.writeHead(200, { "content-type": "text/html; charset=utf-8" });
-      res.end(renderStatusPage(sources.status()));
+      asset(res, "text/html; charset=utf-8", DASHBOARD_HTML);
+      return;
+    case "/dashboard.js":
+      asset(res, "text/javascript; charset=utf-8", DASHBOARD_JS);
+      return;
+    case "/dashboard.css":
+      asset(res, "text/css; charset=utf-8", DASHBOARD_CSS);
       return;
     default:
       res.writeHead(404, { "content-type": "text/plain" }).end("not found\n");
   }
 }
 
+function json(res: ServerResponse, status: number, body: unknown): void {
+  res.writeHead(status, { "content-type": "application/json", "cache-control": "no-store" });
+  res.end(JSON.stringify(body));
+}
+
+function asset(res: ServerResponse, type: string, body: string): void {
+  res.writeHead(200, {
+    "content-type": type,
+    "content-security-policy": DASHBOARD_CSP,
+    "x-content-type-options": "nosniff",
+    "referrer-policy": "no-referrer",
+  });
+  res.end(body);
+}
+
 function probe(res: ServerResponse, ok: boolean, state?: string): void {
   res.writeHead(ok ? 200 : 503, { "content-type": "text/plain" });
   res.end(ok ? "ok\n" : state === undefined ? "not ready\n" : `not ready: ${state}\n`);
-}
-
-export function parseListen(listen: string): { host: string; port: number } {
-  const match = /^(?:\[([^\]]+)\]|([^:]*)):(\d{1,5})$/.exec(listen);
-  const port = Number(match?.[3]);
-  if (match === null || port > 65535)
-    throw new Error(`httpListen must be host:port, got "${listen}"`);
-  return { host: match[1] ?? (match[2] || "127.0.0.1"), port };
 }

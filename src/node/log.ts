@@ -1,11 +1,27 @@
+import { createRequire } from "node:module";
 import { type Logger, pino } from "pino";
-import { prettyFactory } from "pino-pretty";
-
-const PRETTY_OPTIONS = { colorize: true, translateTime: "HH:MM:ss.l" };
 
 /** Where log lines go instead of stdout: a terminal that keeps a progress bar below them. */
 export interface LogSink {
   write(text: string): unknown;
+}
+
+const require = createRequire(import.meta.url);
+
+/** pino-pretty is an optional dependency, loaded only when a person watches the logs; without
+ * it a node logs JSON, as it does for machines. */
+function prettyAvailable(): boolean {
+  try {
+    require.resolve("pino-pretty");
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function prettyOptions(): { colorize: boolean; translateTime: string } {
+  // Colours only for a terminal: escape codes in a file or a pipe are noise.
+  return { colorize: process.stdout.isTTY === true, translateTime: "HH:MM:ss.l" };
 }
 
 /**
@@ -19,14 +35,17 @@ export function createLogger(
   format: "auto" | "json" | "pretty" = "auto",
   sink?: LogSink,
 ): Logger {
-  const pretty = format === "pretty" || (format === "auto" && process.stdout.isTTY === true);
+  const wanted = format === "pretty" || (format === "auto" && process.stdout.isTTY === true);
+  const pretty = wanted && prettyAvailable();
   let logger: Logger;
   if (sink === undefined) {
     logger = pretty
-      ? pino({ level, transport: { target: "pino-pretty", options: PRETTY_OPTIONS } })
+      ? pino({ level, transport: { target: "pino-pretty", options: prettyOptions() } })
       : pino({ level });
   } else {
-    const prettify = pretty ? prettyFactory(PRETTY_OPTIONS) : undefined;
+    const prettify = pretty
+      ? (require("pino-pretty") as typeof import("pino-pretty")).prettyFactory(prettyOptions())
+      : undefined;
     logger = pino(
       { level },
       { write: (line: string) => sink.write(prettify === undefined ? line : prettify(line)) },

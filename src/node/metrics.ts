@@ -1,4 +1,4 @@
-import { Counter, Gauge, Histogram, Registry } from "prom-client";
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
 import type { MergeResult } from "../core/mod.js";
 import type { PeerStateName } from "../sync/peer.js";
 import type { ApplyPath, SyncMetrics } from "../sync/sync-metrics.js";
@@ -10,6 +10,12 @@ import type { ApplyPath, SyncMetrics } from "../sync/sync-metrics.js";
 export class NodeMetrics implements SyncMetrics {
   readonly registry = new Registry();
 
+  constructor() {
+    // Process and Node.js runtime metrics (CPU, memory, heap, event-loop lag, GC, handles),
+    // named as every Node.js exporter names them, so the usual dashboards work.
+    collectDefaultMetrics({ register: this.registry });
+  }
+
   readonly requests = new Counter({
     name: "regsync_requests_total",
     help: "Client API requests by endpoint and outcome code",
@@ -20,6 +26,13 @@ export class NodeMetrics implements SyncMetrics {
     name: "regsync_requests_dropped_total",
     help: "Requests dropped unanswered, by reason (reply_subject: the reply subject is not under a configured inbox prefix)",
     labelNames: ["endpoint", "reason"] as const,
+    registers: [this.registry],
+  });
+  readonly requestDuration = new Histogram({
+    name: "regsync_request_duration_seconds",
+    help: "Client API requests from receipt to reply, by endpoint (queueing in the node included)",
+    labelNames: ["endpoint"] as const,
+    buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
     registers: [this.registry],
   });
   readonly syncRounds = new Counter({
@@ -100,6 +113,11 @@ export class NodeMetrics implements SyncMetrics {
     name: "regsync_changes_published_total",
     help: "Change notifications published, by type",
     labelNames: ["type"] as const,
+    registers: [this.registry],
+  });
+  readonly natsConnected = new Gauge({
+    name: "regsync_nats_connected",
+    help: "1 while the node's NATS connection is up, 0 while it is down or not yet made",
     registers: [this.registry],
   });
   readonly selfPreservation = new Gauge({

@@ -11,6 +11,7 @@ import {
   resolveRegion,
   SelfPreservation,
 } from "../core/mod.js";
+import { connectFailureCause } from "../nats/connect-failure.js";
 import { LmdbStorage } from "../storage/lmdb-storage.js";
 import { MemoryStorage, type PersistedState, type ReplicaStorage } from "../storage/storage.js";
 import type { BootstrapProgress } from "../sync/bootstrap-progress.js";
@@ -25,6 +26,7 @@ import { RegistryApi } from "./api.js";
 import { ChangePublisher } from "./changes.js";
 import { natsSettingsOf } from "./connection.js";
 import { ConvergenceLag } from "./convergence-lag.js";
+import { dashboardChanges, dashboardInstances, dashboardServices } from "./dashboard-data.js";
 import { connectForStart } from "./first-connect.js";
 import { forwardRequest, serveForwarded } from "./forwarding.js";
 import { startHttpServer } from "./http.js";
@@ -107,6 +109,10 @@ export class RegistryNode {
   private stopping = false;
   private storageClosed = false;
   private readonly startedAtMs = Date.now();
+  /** Whether the NATS connection is up now, the server it is on, and the last failure seen. */
+  private connected = false;
+  private connectedServer = "";
+  private connectionProblem = "";
 
   constructor(options: RegistryNodeOptions) {
     this.options = options;
@@ -144,8 +150,9 @@ export class RegistryNode {
     return this.config.id;
   }
 
+  /** Ready: bootstrapped, serving, and connected to NATS (a node cut off serves nobody). */
   get isReady(): boolean {
-    return this.lifecycle === "ready";
+    return this.lifecycle === "ready" && this.connected;
   }
 
   get connection(): NatsConnection {
@@ -182,6 +189,8 @@ export class RegistryNode {
       await this.close();
       throw explainStartFailure(error, this.config);
     }
+    // Stopped while it waited for NATS: nothing more to start.
+    if (this.stopping || this.sync === undefined) return;
     await this.catchUp();
     if (this.stopping) return;
     await this.service!.serve();
@@ -202,15 +211,21 @@ export class RegistryNode {
         "restored from disk",
       );
     }
-    // HTTP first: a taken address fails the start before this node touches NATS.
+    // HTTP first: a taken address fails the start before this node touches NATS, and while
+    // NATS cannot be reached the probes say so and the status page says why.
     if (this.config.httpListen !== "") {
       try {
         const { server, url } = await startHttpServer(this.config.httpListen, {
           metrics: this.metrics.registry,
           status: () => this.status(),
-          healthy: () => !this.stopping && this.nc !== undefined && !this.nc.isClosed(),
+          healthy: () => !this.stopping && this.connected,
           ready: () => this.isReady,
           state: () => this.lifecycle,
+          dashboard: {
+            services: () => dashboardServices(this.store, this.leaseNow()),
+            instances: (query) => dashboardInstances(this.store, query, this.leaseNow()),
+            changes: () => dashboardChanges(this.store),
+          },
         });
         this.http = server;
         this.httpUrl = url;
@@ -218,8 +233,20 @@ export class RegistryNode {
         throw httpBindFailure(error, this.config.httpListen);
       }
     }
-    const nc = await connectForStart(natsSettingsOf(this.config));
+    const nc = await connectForStart(
+      natsSettingsOf(this.config),
+      (failure, attempt, retryInMs) => {
+        this.connectionProblem = failure.reason;
+        this.log.warn(
+          { servers: failure.servers, cause: failure.reason, attempt, retryInMs },
+          `cannot connect to NATS: ${failure.reason}`,
+        );
+      },
+      () => this.stopping,
+    );
+    if (nc === undefined) return;
     this.nc = nc;
+    this.setConnected(true, nc.getServer());
     void this.watchConnection(nc);
     const prefix = this.config.subjectPrefix;
     // Fixed at start: a node that fails over to another cluster's server keeps its region.
@@ -348,7 +375,9 @@ export class RegistryNode {
     this.statusSub?.unsubscribe();
     try {
       // Forwarded requests are client requests too: stop taking them with the queue group.
-      await this.forwardSub?.drain();
+      // Draining needs a server: a node cut off from NATS just unsubscribes.
+      if (this.connected) await this.forwardSub?.drain();
+      else this.forwardSub?.unsubscribe();
     } catch (error) {
       this.log.debug({ err: error }, "forward drain");
     }
@@ -360,7 +389,8 @@ export class RegistryNode {
     await this.sync?.stop();
     if (this.nc !== undefined && !this.nc.isClosed()) {
       try {
-        await this.nc.drain();
+        // Draining needs a server; a node cut off from NATS closes instead of waiting for one.
+        await (this.connected ? this.nc.drain() : this.nc.close());
       } catch (error) {
         this.log.debug({ err: error }, "drain");
       }
@@ -378,6 +408,11 @@ export class RegistryNode {
     return nodeStatus(this.store, this.sync, {
       version: VERSION,
       state: this.lifecycle,
+      nats: {
+        connected: this.connected,
+        server: this.connectedServer,
+        ...(this.connectionProblem === "" ? {} : { lastError: this.connectionProblem }),
+      },
       ready: this.isReady,
       selfPreservation: this.preservation.active,
       startedAtMs: this.startedAtMs,
@@ -450,6 +485,11 @@ export class RegistryNode {
     return () => this.bootstrapListeners.delete(listener);
   }
 
+  /** Leases are judged by the lease clock, which self-preservation may freeze. */
+  private leaseNow(): number {
+    return this.preservation.leaseClock(this.wallClock());
+  }
+
   /** Makes entries durable before a write is acknowledged or a peer's cursor advances. */
   private commit(entries: readonly Entry[]): Promise<void> {
     // A pull answered while the node closes must not write to a closed store (lmdb would throw
@@ -477,10 +517,35 @@ export class RegistryNode {
     this.removals.add(removal);
   }
 
+  private setConnected(connected: boolean, server: string): void {
+    this.connected = connected;
+    this.connectedServer = connected ? server : "";
+    if (connected) this.connectionProblem = "";
+    this.metrics.natsConnected.set(connected ? 1 : 0);
+  }
+
+  /** Follows the connection: the state feeds the probes, status and metrics; every loss, failed
+   * reconnection and server error is logged with its cause. A clean stop logs nothing. */
   private async watchConnection(nc: NatsConnection): Promise<void> {
     for await (const status of nc.status()) {
-      if (status.type === "disconnect" || status.type === "reconnect") {
-        this.log.warn({ status: status.type, server: status.data }, "NATS connection");
+      if (this.stopping) continue;
+      const server = String(status.data);
+      switch (status.type) {
+        case "disconnect":
+          this.setConnected(false, "");
+          this.log.warn({ server }, "NATS connection lost; reconnecting");
+          break;
+        case "reconnect":
+          this.setConnected(true, server);
+          this.log.warn({ server }, "NATS connection restored");
+          break;
+        case "reconnecting":
+          this.log.debug({ server }, "trying to reconnect to NATS");
+          break;
+        case "error":
+          this.connectionProblem = connectFailureCause(status.data);
+          this.log.warn({ cause: this.connectionProblem }, "NATS error");
+          break;
       }
       if (status.type === "reconnect") this.sync?.onReconnect();
     }

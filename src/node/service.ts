@@ -12,11 +12,17 @@ import { VERSION } from "../version.js";
 import { utf8 } from "../wire/utf8.js";
 import type { RegistryApi } from "./api.js";
 import { guardedServices } from "./control-guard.js";
+import { type EndpointStats, endpointStats } from "./endpoint-stats.js";
 import type { NodeState } from "./lifecycle.js";
 import type { NodeMetrics } from "./metrics.js";
 import type { RejectionLog } from "./rejection-log.js";
 import type { ReplyGuard } from "./reply-guard.js";
 import { RequestPacer } from "./request-pacer.js";
+
+/** Where a user of the API reads its contract: shipped in the package beside the code. */
+const CLIENT_DOCS = "docs/client.md in the regsync package";
+/** The client API's version: subjects, JSON fields and error codes only grow within it. */
+const API_VERSION = "v1";
 
 export interface ClientService {
   /** Joins the queue group: from now on this node takes its share of client requests. Resolves
@@ -41,7 +47,7 @@ interface ServeOptions {
 }
 
 /**
- * Serves the client API as the NATS micro service `registry` (DESIGN.md §2): every node in the
+ * Serves the client API (docs/client.md) as the NATS micro service `registry`: every node in the
  * queue group `registry`, with its id in the metadata, so `nats micro ls|info|stats` see each node.
  * The service is visible (ping, info, stats, with the node's state) from the start, but its
  * endpoints join the queue group only on `serve()`, once the node holds what its peers hold:
@@ -67,7 +73,12 @@ export async function startClientService(
     return false;
   });
   // nats.js keeps this object and reads it for every INFO and PING reply.
-  const metadata: Record<string, string> = { node: options.nodeId, state: "starting" };
+  const metadata: Record<string, string> = {
+    node: options.nodeId,
+    state: "starting",
+    docs: CLIENT_DOCS,
+    version: VERSION,
+  };
   const service = await services.add({
     name: SERVICE_NAME,
     version: VERSION,
@@ -81,7 +92,8 @@ export async function startClientService(
       if (serving || service.isStopped) return;
       serving = true;
       const group = service.addGroup(options.prefix);
-      const add = (name: string, endpoint: ClientEndpoint, scoped: boolean) =>
+      const add = (name: string, endpoint: ClientEndpoint, scoped: boolean) => {
+        let stats: EndpointStats | undefined;
         group.addEndpoint(name, {
           subject: scoped ? `${endpoint}.*` : endpoint,
           handler: (err, msg) => {
@@ -90,10 +102,13 @@ export async function startClientService(
               return;
             }
             const scope = scoped ? msg.subject.slice(msg.subject.lastIndexOf(".") + 1) : undefined;
-            pacer.submit(() => serve(endpoint, msg, scope, options));
+            const receivedAt = performance.now();
+            pacer.submit(() => serve(endpoint, msg, scope, options, receivedAt, stats!));
           },
-          metadata: { contract: endpoint === "snapshot" ? "regsync" : "DESIGN.md §2" },
+          metadata: { contract: `regsync client API ${API_VERSION}`, docs: CLIENT_DOCS },
         });
+        stats = endpointStats(service, name);
+      };
       for (const endpoint of CLIENT_ENDPOINTS) add(endpoint, endpoint, false);
       for (const endpoint of WRITE_ENDPOINTS) add(`${endpoint}-scoped`, endpoint, true);
       // A closed connection has nothing to flush; the node is stopping then.
@@ -114,8 +129,16 @@ async function serve(
   msg: ServiceMsg,
   scope: string | undefined,
   options: ServeOptions,
+  receivedAt: number,
+  stats: EndpointStats,
 ): Promise<void> {
   const { api, metrics, log, replies, rejections } = options;
+  const done = (code: string, message?: string) => {
+    const elapsedMs = performance.now() - receivedAt;
+    metrics.requests.inc({ endpoint, code });
+    metrics.requestDuration.observe({ endpoint }, elapsedMs / 1000);
+    stats.record(elapsedMs, message === undefined ? undefined : { code, message });
+  };
   if (!replies.accepts(msg.reply)) {
     // Neither handled nor answered: the request may be a reflection attempt, and a write
     // whose reply cannot be delivered should not happen either.
@@ -146,13 +169,13 @@ async function serve(
     if (failure.code === "quota_exceeded" || failure.code === "payload_too_large") {
       rejections.rejected(failure.code, { endpoint }, failure.message);
     }
-    metrics.requests.inc({ endpoint, code: failure.code });
+    done(failure.code, failure.message);
     answer(log, () =>
       msg.respondError(failure.status, headerSafe(failure.message), utf8(JSON.stringify(failure))),
     );
     return;
   }
-  metrics.requests.inc({ endpoint, code: "ok" });
+  done("ok");
   answer(log, () => msg.respond(reply));
 }
 

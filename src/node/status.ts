@@ -26,6 +26,8 @@ export interface NodeStatus {
   /** The node's region, and how current it is with each region it knows (docs/topologies.md). */
   region?: string;
   regions?: Record<string, RegionFreshness>;
+  /** The NATS connection now: while it is down the node serves nobody and is not ready. */
+  nats: { connected: boolean; server: string; lastError?: string };
   /** Present while the node streams its initial state from a peer. */
   bootstrap?: BootstrapProgress;
   peers: PeerStatus[];
@@ -57,6 +59,7 @@ export function nodeStatus(
   extra: {
     version: string;
     state: NodeState;
+    nats: NodeStatus["nats"];
     ready: boolean;
     selfPreservation: boolean;
     startedAtMs: number;
@@ -66,6 +69,7 @@ export function nodeStatus(
   },
 ): NodeStatus {
   const { digest, count } = store.digest();
+  const liveness = sync?.livenessMs() ?? 0;
   const known = [...(sync?.peers.values() ?? [])];
   // Keep the live ones first: a flood of announced ids must not push real peers off the list.
   const listed = known.sort((a, b) => b.lastSeenMs - a.lastSeenMs).slice(0, MAX_STATUS_PEERS);
@@ -73,7 +77,7 @@ export function nodeStatus(
     .map((p) => ({
       id: p.id,
       region: p.region,
-      state: p.state,
+      state: p.stateAt(extra.nowMs, liveness),
       epoch: p.epoch,
       digest: p.digest,
       digestMatch: p.digest === digest,
@@ -100,6 +104,7 @@ export function nodeStatus(
     uptimeMs: extra.nowMs - extra.startedAtMs,
     region: extra.region,
     regions: extra.regions,
+    nats: extra.nats,
     bootstrap: sync?.bootstrapping,
     peers,
     peersOmitted: known.length - listed.length,

@@ -8,6 +8,9 @@ import type { SyncMetrics } from "./sync-metrics.js";
 import type { SyncTimers, TimerHandle } from "./timers.js";
 import type { SyncTransport } from "./transport.js";
 
+/** Digest announcements after merges wait this long, so a burst of merges costs one message. */
+export const MERGED_ANNOUNCE_DELAY_MS = 50;
+
 export interface AnnouncerOptions {
   transport: SyncTransport;
   subject: string;
@@ -38,6 +41,7 @@ export interface AnnouncerOptions {
  */
 export class Announcer {
   #pending = false;
+  #mergedPending = false;
   #periodicTimer: TimerHandle | undefined;
   /** Our seq at the last announcement; the next one carries the changes after it inline. */
   #announcedSeq = 0;
@@ -58,6 +62,21 @@ export class Announcer {
       this.#pending = false;
       this.announce(false);
     }, this.o.announceDelayMs);
+  }
+
+  /**
+   * Entries from peers were merged: tell the fleet our new digest soon, so every node can see
+   * at once that it holds what its peers hold ("converged" is true within this delay of a
+   * write, not a sync interval later). At most one such announcement per delay, however many
+   * merges happen meanwhile; it carries no entries (we relay nothing), only the digest and seq.
+   */
+  notifyMerged(): void {
+    if (this.#pending || this.#mergedPending || this.#stopped) return;
+    this.#mergedPending = true;
+    this.o.timers.setTimeout(() => {
+      this.#mergedPending = false;
+      if (!this.#pending) this.announce(false);
+    }, MERGED_ANNOUNCE_DELAY_MS);
   }
 
   /** Stops announcing; the last announcement tells peers we are leaving. */

@@ -92,7 +92,7 @@ export class PeerTable {
     if (!peer.isFresh(announce.epoch, announce.at)) return { refused: "stale" };
     if (announce.leaving) {
       // A leaving counts for the current epoch of a peer we track; anything else is stale.
-      if (known === undefined || !peer.onLeaving(announce.epoch, announce.at))
+      if (known === undefined || !peer.onLeaving(announce.epoch, announce.at, nowMs))
         return { refused: "stale" };
       return { peer, created: false, actions: [] };
     }
@@ -190,12 +190,28 @@ export class PeerTable {
     return [...this.#peers.values()].filter((p) => p.isAlive(nowMs, livenessMs));
   }
 
-  stateCounts(): Record<PeerStateName, number> {
+  /** Peers by the state an operator sees (PeerState.stateAt). */
+  stateCounts(nowMs: number, livenessMs: number): Record<PeerStateName, number> {
     const counts = Object.fromEntries(PEER_STATES.map((s) => [s, 0])) as Record<
       PeerStateName,
       number
     >;
-    for (const peer of this.#peers.values()) counts[peer.state]++;
+    for (const peer of this.#peers.values()) counts[peer.stateAt(nowMs, livenessMs)]++;
     return counts;
+  }
+
+  /**
+   * Drops peers that have been left or silent for longer than `graceMs` (and run no pull), so
+   * a fleet that replaced its nodes does not list the old ones forever. A dropped peer that
+   * comes back is met as a new one: its history is reconciled, nothing is lost.
+   */
+  forgetGone(nowMs: number, livenessMs: number, graceMs: number): string[] {
+    const forgotten: string[] = [];
+    for (const [id, peer] of this.#peers) {
+      if (peer.pulling || peer.goneForMs(nowMs, livenessMs) <= graceMs) continue;
+      this.#peers.delete(id);
+      forgotten.push(id);
+    }
+    return forgotten;
   }
 }

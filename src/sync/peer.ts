@@ -5,7 +5,7 @@ import type { EntryRecord } from "../core/mod.js";
  * read-only from outside: the transitions are the methods below, with time passed in, so the
  * failure handling and the mismatch policy are tested without a network.
  */
-export const PEER_STATES = ["healthy", "retrying", "suspect", "left"] as const;
+export const PEER_STATES = ["healthy", "retrying", "suspect", "silent", "left"] as const;
 export type PeerStateName = (typeof PEER_STATES)[number];
 
 /** Quiet periodic announcements showing a different digest, though we are caught up, before
@@ -40,6 +40,7 @@ export class PeerState {
   #totalFailures = 0;
   #suspectSinceMs = 0;
   #leaving = false;
+  #leftAtMs = 0;
   #pulling = false;
   #mismatches = 0;
   #lastPeriodicSeq = -1;
@@ -215,11 +216,31 @@ export class PeerState {
   }
 
   /** The peer said it is stopping; only its current epoch can say so. */
-  onLeaving(epoch: string, at: number): boolean {
+  onLeaving(epoch: string, at: number, nowMs = 0): boolean {
     if (epoch !== this.#epoch) return false;
     this.#lastAt = at;
     this.#leaving = true;
+    this.#leftAtMs = nowMs;
     return true;
+  }
+
+  /**
+   * The state an operator sees, with liveness: `left` (it said it stops), `silent` (no
+   * announcement within `livenessMs`: killed, partitioned or hung), else the pull state
+   * (`suspect`, `retrying`, `healthy`). A peer that was never heard from, only known from a
+   * saved cursor, is silent.
+   */
+  stateAt(nowMs: number, livenessMs: number): PeerStateName {
+    if (this.#leaving) return "left";
+    if (!this.isAlive(nowMs, livenessMs)) return "silent";
+    return this.state;
+  }
+
+  /** How long the peer has been left or silent at `nowMs`; 0 while it is alive. */
+  goneForMs(nowMs: number, livenessMs: number): number {
+    if (this.#leaving) return Math.max(0, nowMs - this.#leftAtMs);
+    if (this.isAlive(nowMs, livenessMs)) return 0;
+    return Math.max(0, nowMs - this.#lastSeenMs - livenessMs);
   }
 
   /** Claims the peer for one pull loop or inline apply; false when one already runs. */

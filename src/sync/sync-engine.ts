@@ -25,6 +25,8 @@ import {
 import { REAL_TIMERS, type SyncTimers } from "./timers.js";
 import type { SyncTransport, TransportSubscription } from "./transport.js";
 
+const DEFAULT_FORGET_PEER_AFTER_MS = 600_000;
+
 export interface SyncSettings {
   subjectPrefix: string;
   syncIntervalMs: number;
@@ -44,6 +46,9 @@ export interface SyncSettings {
   maxPeers: number;
   /** A peer silent for the liveness window plus this long is forgotten. */
   peerGraceMs: number;
+  /** Left or silent peers are dropped from the peer table this long after they went quiet.
+   * @default 600000 */
+  forgetPeerAfterMs?: number;
 }
 
 /** Called with entries applied from peers, before cursors advance: the node persists them. */
@@ -444,7 +449,10 @@ export class SyncEngine {
   /** Merges peers' records; resolves with what the merge really applied. */
   private async apply(records: readonly EntryRecord[], path: ApplyPath): Promise<MergeResult> {
     const result = this.o.store.merge(records);
-    if (result.applied.length > 0) await this.o.onApplied(result.applied);
+    if (result.applied.length > 0) {
+      await this.o.onApplied(result.applied);
+      if (!this.stopped) this.announcer.notifyMerged();
+    }
     this.o.metrics.applied(path, result);
     if (result.rejectedSkew > 0)
       this.o.log.warn(
@@ -495,7 +503,15 @@ export class SyncEngine {
   }
 
   private updateGauges(): void {
-    this.o.metrics.peerStates(this.peers.stateCounts(), this.o.store.size);
+    const now = this.o.timers.now();
+    const liveness = this.livenessMs();
+    const forgotten = this.peers.forgetGone(
+      now,
+      liveness,
+      this.o.settings.forgetPeerAfterMs ?? DEFAULT_FORGET_PEER_AFTER_MS,
+    );
+    if (forgotten.length > 0) this.o.log.info({ peers: forgotten }, "forgot peers gone quiet");
+    this.o.metrics.peerStates(this.peers.stateCounts(now, liveness), this.o.store.size);
   }
 
   /** Forgets peers silent well past the liveness window (run with the periodic announcement). */

@@ -118,8 +118,26 @@ test("bad flags exit 2, registry errors exit 1 with the code", async () => {
     "--port",
     "80",
   );
-  assert.equal(invalid.code, 1);
-  assert.match(invalid.stderr, /invalid_request[\s\S]*service:/);
+  // Checked before anything is sent, and named as the flag.
+  assert.equal(invalid.code, 2);
+  assert.match(invalid.stderr, /--service: 1-64 characters/);
+  const limits = await regsync(
+    "register",
+    "--service",
+    "pay",
+    "--id",
+    "x",
+    "--host",
+    "h",
+    "--port",
+    "0",
+    "--ttl",
+    "10",
+  );
+  assert.equal(limits.code, 2);
+  assert.match(limits.stderr, /--port: .*>=1/);
+  assert.match(limits.stderr, /--ttl: .*>=1000/);
+  assert.doesNotMatch(limits.stderr, /ttlMs/);
 });
 
 test("status shows every node and its peers", async () => {

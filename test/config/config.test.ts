@@ -101,4 +101,22 @@ describe("node configuration", () => {
     writeFileSync(bad, "[1,2]");
     assert.throws(() => loadNodeConfig({ file: bad }), /must hold a JSON object/);
   });
+
+  test("the HTTP listen address and the NATS URLs are checked at load", () => {
+    for (const [input, message] of [
+      [{ httpListen: "nonsense" }, /httpListen: "nonsense" is not host:port/],
+      [{ httpListen: ":99999" }, /httpListen: ":99999": port 99999 is above 65535/],
+      [{ nats: ["nats://:4222"] }, /nats\.0: "nats:\/\/:4222" is not a NATS URL/],
+      [{ nats: ["http://127.0.0.1:4222"] }, /nats\.0: .* has scheme http/],
+    ] as const) {
+      assert.throws(() => parseNodeConfig({ id: "n1", ...input }), message);
+    }
+    const ok = parseNodeConfig({
+      id: "n1",
+      httpListen: "[::1]:0",
+      nats: ["tls://a.example:4443", "localhost", "10.0.0.1:4222"],
+    });
+    assert.equal(ok.httpListen, "[::1]:0");
+    assert.equal(parseNodeConfig({ id: "n1", httpListen: "" }).httpListen, "");
+  });
 });

@@ -18,7 +18,7 @@ test("a status lists at most MAX_STATUS_PEERS peers, the most recently seen, and
       `fake-${i}`,
       {
         id: `fake-${i}-${"x".repeat(50)}`,
-        state: "live",
+        stateAt: () => "healthy",
         epoch: "e".repeat(16),
         digest: "d".repeat(64),
         count: 1,
@@ -34,11 +34,13 @@ test("a status lists at most MAX_STATUS_PEERS peers, the most recently seen, and
   const sync = {
     peers,
     isConverged: () => false,
+    livenessMs: () => 1_000,
     bootstrapping: undefined,
   } as unknown as SyncEngine;
   const status = nodeStatus(store, sync, {
     version: "x",
     state: "ready",
+    nats: { connected: true, server: "nats://127.0.0.1:4222" },
     ready: true,
     selfPreservation: false,
     startedAtMs: 0,

@@ -5,7 +5,7 @@ const HELP = `usage: regsync deregister --service S --id I
 ${COMMON_HELP}`;
 
 export function run(argv: string[]): Promise<number> {
-  return runCommand("deregister", HELP, async () => {
+  return runCommand("deregister", HELP, argv, async () => {
     const { values } = parseCommand(
       argv,
       { service: { type: "string" }, id: { type: "string" } },

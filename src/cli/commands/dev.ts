@@ -13,14 +13,16 @@ what to try next; Ctrl-C stops everything.`;
 const MAIN = fileURLToPath(new URL("../main.js", import.meta.url));
 
 export function run(argv: string[]): Promise<number> {
-  return runCommand("dev", HELP, async () => {
+  return runCommand("dev", HELP, argv, async () => {
     const { values } = parseCommand(argv, { nodes: { type: "string" } }, 0);
     if (values.help) {
       console.log(HELP);
       return 0;
     }
     const count = integer(values.nodes, "nodes") ?? 3;
-    const server = await startNatsServer({ monitor: true });
+    // The server and the nodes run in their own process groups: a Ctrl-C reaches only this
+    // command, which stops the nodes first and the server last, so no node sees NATS vanish.
+    const server = await startNatsServer({ monitor: true, detached: true });
     const nodes: { id: string; child: ChildProcess; http: string }[] = [];
     for (let i = 1; i <= count; i++) {
       const id = `n${i}`;
@@ -41,7 +43,7 @@ export function run(argv: string[]): Promise<number> {
           "--log-format",
           "pretty",
         ],
-        { stdio: ["ignore", "inherit", "inherit"] },
+        { stdio: ["ignore", "inherit", "inherit"], detached: true },
       );
       nodes.push({ id, child, http });
     }
@@ -51,7 +53,7 @@ regsync dev: nats-server at ${server.url}, ${count} nodes
 ${nodes.map((n) => `  ${n.id}: status page http://${n.http}/  metrics http://${n.http}/metrics`).join("\n")}
 
 Try:
-  ${cli} register --nats ${server.url} --service demo --id demo-1 --host 127.0.0.1 --port 8080 --keepalive
+  ${cli} register --nats ${server.url} --service demo --id demo-1 --host 127.0.0.1 --port 8080 --status running --keepalive
   ${cli} lookup demo --nats ${server.url}
   ${cli} services --nats ${server.url}
   ${cli} watch demo --nats ${server.url}

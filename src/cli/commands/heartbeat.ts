@@ -7,7 +7,7 @@ const HELP = `usage: regsync heartbeat --service S --id I [--status <status>]
 ${COMMON_HELP}`;
 
 export function run(argv: string[]): Promise<number> {
-  return runCommand("heartbeat", HELP, async () => {
+  return runCommand("heartbeat", HELP, argv, async () => {
     const { values } = parseCommand(
       argv,
       { service: { type: "string" }, id: { type: "string" }, status: { type: "string" } },

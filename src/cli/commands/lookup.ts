@@ -20,7 +20,7 @@ const HELP = `usage: regsync lookup SERVICE [--status s] [--region r] [--environ
 ${COMMON_HELP}`;
 
 export function run(argv: string[]): Promise<number> {
-  return runCommand("lookup", HELP, async () => {
+  return runCommand("lookup", HELP, argv, async () => {
     const { values, positionals } = parseCommand(
       argv,
       {

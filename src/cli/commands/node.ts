@@ -1,4 +1,5 @@
 import { parseArgs } from "node:util";
+import { CREDENTIAL_SHORTCUTS, setShortcut } from "../../config/credentials.js";
 import {
   ConfigError,
   coerceSetting,
@@ -12,6 +13,7 @@ import { RegistryNode } from "../../node/registry-node.js";
 import { explainStartFailure } from "../../node/start-failure.js";
 import { DataDirError } from "../../storage/lmdb-storage.js";
 import { createSyncCodec } from "../../sync/envelope-codec.js";
+import { prepareDataDir } from "../data-dir.js";
 import { renderBootstrapLine } from "../progress-bar.js";
 import { TerminalStatus } from "../terminal-status.js";
 
@@ -28,7 +30,15 @@ common flags:
   --data-dir <dir>           where the replica is stored (default .regsync/<id>)
   --subject-prefix <prefix>  subject prefix (default registry)
   --log-level <level>        trace|debug|info|warn|error (default info)
-  --http-listen <host:port>  metrics, health and status page ("" disables)`;
+  --http-listen <host:port>  metrics, health and status page ("" disables)
+
+NATS credentials (each also a variable: REGSYNC_USER, REGSYNC_PASSWORD, REGSYNC_TOKEN,
+REGSYNC_NKEY, REGSYNC_CREDS, REGSYNC_TLS_CA, REGSYNC_TLS_CERT, REGSYNC_TLS_KEY; or whole, as
+REGSYNC_NATS_AUTH='{"user":…}' and REGSYNC_TLS='{"ca":…}'). Prefer the variables or the file
+for secrets: flags are visible to other users in ps.
+  --user <name> --password <pw>   --token <token>
+  --nkey <seed file>              --creds <file>
+  --tls-ca <pem> --tls-cert <pem> --tls-key <pem>`;
 
 function kebab(key: string): string {
   return key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
@@ -40,6 +50,7 @@ export async function run(argv: string[]): Promise<number> {
     config: { type: "string" },
     help: { type: "boolean" },
   };
+  for (const shortcut of CREDENTIAL_SHORTCUTS) options[shortcut.flag] = { type: "string" };
   for (const key of keys)
     options[kebab(key)] = { type: isBooleanSetting(key) ? "boolean" : "string" };
   let parsed: ReturnType<typeof parseArgs>;
@@ -62,6 +73,10 @@ export async function run(argv: string[]): Promise<number> {
         ? value
         : coerceSetting(key, String(value));
   }
+  for (const shortcut of CREDENTIAL_SHORTCUTS) {
+    const value = parsed.values[shortcut.flag];
+    if (typeof value === "string") setShortcut(overrides, shortcut, value);
+  }
   let node: RegistryNode;
   try {
     const config = loadNodeConfig({
@@ -69,6 +84,10 @@ export async function run(argv: string[]): Promise<number> {
       env: process.env,
       overrides,
     });
+    if (!config.memory) {
+      const problem = prepareDataDir(config.dataDir ?? `.regsync/${config.id}`);
+      if (problem !== undefined) throw new ConfigError(problem);
+    }
     const terminal = terminalFor(process.stdout) ?? terminalFor(process.stderr);
     // Logs share the terminal with the progress bar only when both go to stdout.
     const logger =
@@ -80,7 +99,7 @@ export async function run(argv: string[]): Promise<number> {
   } catch (error) {
     if (error instanceof ConfigError) {
       console.error(`regsync node: ${error.message}`);
-      return 2;
+      return 1;
     }
     if (error instanceof DataDirError) return failedStart(explainStartFailure(error, {}));
     throw error;

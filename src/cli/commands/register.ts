@@ -1,4 +1,9 @@
-import type { InstanceInput, Status } from "../../core/instance.js";
+import {
+  describeIssues,
+  type InstanceInput,
+  InstanceSchema,
+  type Status,
+} from "../../core/instance.js";
 import { clock } from "../format.js";
 import {
   COMMON_HELP,
@@ -24,7 +29,7 @@ const HELP = `usage: regsync register --service S --id I --host H --port P [opti
 ${COMMON_HELP}`;
 
 export function run(argv: string[]): Promise<number> {
-  return runCommand("register", HELP, async () => {
+  return runCommand("register", HELP, argv, async () => {
     const { values } = parseCommand(
       argv,
       {
@@ -71,6 +76,7 @@ export function run(argv: string[]): Promise<number> {
       weight: integer(values.weight, "weight"),
       healthCheckUrl: values["health-check-url"] as string | undefined,
     };
+    checkLocally(instance);
     const client = await connectClient(values);
     try {
       const registration = await client.register(instance, {
@@ -102,4 +108,29 @@ export function run(argv: string[]): Promise<number> {
       await client.close();
     }
   });
+}
+
+/** The instance field each flag sets, for naming the flag in a validation message. */
+const FLAG_OF_FIELD: Record<string, string> = {
+  ttlMs: "ttl",
+  healthCheckUrl: "health-check-url",
+  tags: "tag",
+  capabilities: "capability",
+  dependencies: "dependency",
+  endpoints: "endpoint",
+};
+
+/**
+ * Checks the instance with the registry's own schema before anything is sent, so a bad flag
+ * (`--port 0`, `--ttl 10`) is named as the flag, at once, without a server.
+ */
+function checkLocally(instance: InstanceInput): void {
+  const result = InstanceSchema.safeParse(instance);
+  if (result.success) return;
+  const lines = describeIssues(result.error).map((issue) => {
+    const [field = "", ...rest] = issue.path.split(".");
+    const flag = `--${FLAG_OF_FIELD[field] ?? field}`;
+    return `${rest.length > 0 ? `${flag} ${rest.join(".")}` : flag}: ${issue.message}`;
+  });
+  throw new UsageError(lines.join("\n  "));
 }

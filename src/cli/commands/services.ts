@@ -6,7 +6,7 @@ const HELP = `usage: regsync services
 ${COMMON_HELP}`;
 
 export function run(argv: string[]): Promise<number> {
-  return runCommand("services", HELP, async () => {
+  return runCommand("services", HELP, argv, async () => {
     const { values } = parseCommand(argv, {}, 0);
     if (values.help) {
       console.log(HELP);

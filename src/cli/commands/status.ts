@@ -1,3 +1,4 @@
+import { ErrorCode, NatsError } from "nats";
 import type { RegistryClient } from "../../client/client.js";
 import type { NodeStatus } from "../../node/status.js";
 import { statusSubject } from "../../subjects.js";
@@ -26,7 +27,7 @@ const POLL_WAIT_MS = 500;
 const PLAIN_PROGRESS_INTERVAL_MS = 5_000;
 
 export function run(argv: string[]): Promise<number> {
-  return runCommand("status", HELP, async () => {
+  return runCommand("status", HELP, argv, async () => {
     const { values } = parseCommand(
       argv,
       {
@@ -76,8 +77,13 @@ async function collect(client: RegistryClient, waitMs: number): Promise<NodeStat
     { maxWait: waitMs },
   );
   const nodes: NodeStatus[] = [];
-  for await (const reply of replies)
-    nodes.push(JSON.parse(new TextDecoder().decode(reply.data)) as NodeStatus);
+  try {
+    for await (const reply of replies)
+      nodes.push(JSON.parse(new TextDecoder().decode(reply.data)) as NodeStatus);
+  } catch (error) {
+    // No node subscribed yet (a fleet's first node still starting): nobody answered.
+    if (!(error instanceof NatsError && error.code === ErrorCode.NoResponders)) throw error;
+  }
   return nodes.sort((a, b) => (a.node < b.node ? -1 : 1));
 }
 

@@ -9,7 +9,7 @@ notifications are detected and repaired from a fresh snapshot (docs/watch.md).
 ${COMMON_HELP}`;
 
 export function run(argv: string[]): Promise<number> {
-  return runCommand("watch", HELP, async () => {
+  return runCommand("watch", HELP, argv, async () => {
     const { values, positionals } = parseCommand(argv, {}, 1);
     if (values.help) {
       console.log(HELP);

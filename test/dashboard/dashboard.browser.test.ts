@@ -1,0 +1,106 @@
+import assert from "node:assert/strict";
+import { existsSync } from "node:fs";
+import { test } from "node:test";
+import type { Browser } from "playwright-core";
+import { startNode, stopAll } from "../node/fleet.js";
+import { sharedNatsServer } from "../support/nats.js";
+import { freePort } from "../support/ports.js";
+
+/** Debian's chromium; `.ci/run` installs it when missing. */
+const CHROMIUM = process.env.REGSYNC_TEST_CHROMIUM ?? "/usr/bin/chromium";
+const CHROMIUM_ARGS = [
+  "--headless",
+  "--no-sandbox",
+  "--disable-gpu",
+  "--disable-quic",
+  "--no-first-run",
+  "--disable-background-networking",
+  "--disable-component-update",
+  "--disable-sync",
+];
+const WAIT_MS = 20_000;
+
+const shared = sharedNatsServer();
+
+async function launch(): Promise<Browser> {
+  const { chromium } = await import("playwright-core");
+  return chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, headless: true });
+}
+
+test("the dashboard lists a registered instance, drops it after deregister, and shows a dead peer", {
+  skip: existsSync(CHROMIUM)
+    ? false
+    : `chromium not found at ${CHROMIUM} (apt-get install chromium)`,
+}, async (t) => {
+  const httpPort = await freePort();
+  const fast = { forgetPeerAfterMs: 600_000 };
+  const watcher = await startNode(shared.server.url, "dash-w", {
+    ...fast,
+    httpListen: `127.0.0.1:${httpPort}`,
+  });
+  const victim = await startNode(shared.server.url, "dash-v", fast);
+  t.after(() => stopAll([watcher, victim]));
+  const browser = await launch();
+  t.after(() => browser.close());
+  const page = await browser.newPage();
+  const pageErrors: string[] = [];
+  page.on("pageerror", (error) => pageErrors.push(error.message));
+
+  await page.goto(`http://127.0.0.1:${httpPort}/`);
+  await page.locator("#node-id", { hasText: "dash-w" }).waitFor({ timeout: WAIT_MS });
+  await page
+    .locator('#peers tr[data-peer="dash-v"] td.state-healthy')
+    .waitFor({ timeout: WAIT_MS });
+
+  // A registration whose fields hold markup: shown as text, never run.
+  const hostile = '<img src=x onerror="window.__injected=1">';
+  const body = {
+    service: "pay",
+    id: "pay-1",
+    host: "10.0.0.7",
+    port: 8443,
+    status: "running",
+    version: "1.4.2",
+    region: "eu-west",
+    tags: { zone: "a", note: hostile },
+  };
+  const reply = await shared.nc.request(
+    "registry.register",
+    new TextEncoder().encode(JSON.stringify(body)),
+  );
+  assert.match(new TextDecoder().decode(reply.data), /"ok":true/);
+
+  await page.locator('#services tr[data-service="pay"]').waitFor({ timeout: WAIT_MS });
+  const row = page.locator('#instances tr[data-instance="pay-1"]');
+  await row.waitFor({ timeout: WAIT_MS });
+  const cells = await row.locator("td").allTextContents();
+  assert.deepEqual(cells.slice(0, 6), ["pay-1", "10.0.0.7", "8443", "running", "1.4.2", "eu-west"]);
+  assert.ok(cells[6]!.includes(`note=${hostile}`), cells[6]);
+  assert.equal(
+    await page.evaluate(() => (globalThis as { __injected?: number }).__injected),
+    undefined,
+  );
+  assert.equal(await page.locator("#instances img").count(), 0);
+  await page.locator("#changes td", { hasText: "pay/pay-1" }).first().waitFor({ timeout: WAIT_MS });
+
+  // Filters: a region that matches nothing empties the list; clearing it brings it back.
+  await page.fill('#filters input[name="region"]', "us-east");
+  await row.waitFor({ state: "detached", timeout: WAIT_MS });
+  await page.fill('#filters input[name="region"]', "");
+  await row.waitFor({ timeout: WAIT_MS });
+
+  await shared.nc.request(
+    "registry.deregister",
+    new TextEncoder().encode(JSON.stringify({ service: "pay", id: "pay-1" })),
+  );
+  await row.waitFor({ state: "detached", timeout: WAIT_MS });
+  await page
+    .locator("#changes tr", { hasText: "deregistered" })
+    .first()
+    .waitFor({ timeout: WAIT_MS });
+
+  // The peer dies without a word (as under SIGKILL): the page stops calling it healthy.
+  await victim.connection.close();
+  await page.locator('#peers tr[data-peer="dash-v"] td.state-silent').waitFor({ timeout: WAIT_MS });
+  assert.deepEqual(pageErrors, []);
+});
