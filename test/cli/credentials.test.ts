@@ -57,8 +57,12 @@ test("regsync node takes REGSYNC_USER and REGSYNC_PASSWORD; bad ones are logged 
   const args = ["--nats", server.url, "--id", "envs", "--http-listen", `127.0.0.1:${httpPort}`];
   const wrong = spawnNode(t, args, { REGSYNC_USER: "registry-node", REGSYNC_PASSWORD: "nope" });
   await waitFor(() => /authorization violation/i.test(wrong.output()), { timeoutMs: 20_000 });
-  wrong.kill("SIGKILL");
-  await new Promise((resolve) => wrong.once("exit", resolve));
+  // Refused credentials end the start by themselves (exit 1): wait only if it still runs.
+  if (wrong.exitCode === null && wrong.signalCode === null) {
+    const exited = new Promise((resolve) => wrong.once("exit", resolve));
+    wrong.kill("SIGKILL");
+    await exited;
+  }
   const right = spawnNode(t, args, { REGSYNC_USER: "registry-node", REGSYNC_PASSWORD: "node-pw" });
   await waitFor(() => ready(httpPort), { timeoutMs: 20_000, message: right.output() });
 });
