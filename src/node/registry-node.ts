@@ -106,6 +106,8 @@ export class RegistryNode {
   /** Where the HTTP server listens, once started ("" when disabled). */
   httpUrl = "";
   private lifecycle: NodeState = "starting";
+  /** Holds what its peers announced: client requests may be served. */
+  private caughtUp = false;
   private stopping = false;
   private storageClosed = false;
   private readonly startedAtMs = Date.now();
@@ -193,6 +195,9 @@ export class RegistryNode {
     if (this.stopping || this.sync === undefined) return;
     await this.catchUp();
     if (this.stopping) return;
+    // Caught up: the endpoints answer whatever reaches them from now on, even in the flush
+    // round trip below, before the node reports ready.
+    this.caughtUp = true;
     await this.service!.serve();
     if (this.stopping) return;
     // The endpoints' subscriptions leave with the next flush: wait for the server to hold them,
@@ -294,7 +299,7 @@ export class RegistryNode {
       }),
       forward: (node, endpoint, body) => this.forward(node, endpoint, body),
       // A stopping node has left the queue group and answers what it already took.
-      ready: () => this.lifecycle === "ready" || this.lifecycle === "stopping",
+      ready: () => this.caughtUp,
       // Lookups judge leases by the lease clock, which self-preservation may freeze.
       wallClock: () => this.preservation.leaseClock(this.wallClock()),
       admission: new WriteAdmission(this.config, this.store, this.wallClock),
