@@ -45,3 +45,21 @@ export function syntheticRecord(i: number, nowMs: number, node: string): EntryRe
     expiresAt: nowMs + 86_400_000,
   };
 }
+
+/** A registration as a production service would send it (~300 bytes of JSON), for benches
+ * that go through the client API. */
+export function realisticRegistration(service: string, id: string): Record<string, unknown> {
+  return {
+    service,
+    id,
+    host: "10.1.2.3",
+    port: 8443,
+    status: "running",
+    version: "2.14.1",
+    environment: "production",
+    region: "eu-west-1",
+    tags: { zone: "eu-west-1a", team: "payments", tier: "backend" },
+    endpoints: { grpc: "grpc://10.1.2.3:8443", metrics: "http://10.1.2.3:9090/metrics" },
+    ttlMs: 30_000,
+  };
+}

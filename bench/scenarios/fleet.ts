@@ -9,6 +9,7 @@ import { connect } from "nats";
 import { startNatsServer } from "../../src/dev/nats-server.js";
 import { WorkerFleet } from "../fleet/fleet.js";
 import { recordReplications } from "../fleet/replications.js";
+import { realisticRegistration } from "../fleet/synthetic.js";
 import {
   atLeast,
   atMost,
@@ -22,21 +23,7 @@ const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
 function instanceJson(service: string, id: string): Uint8Array {
-  return encoder.encode(
-    JSON.stringify({
-      service,
-      id,
-      host: "10.1.2.3",
-      port: 8443,
-      status: "running",
-      version: "2.14.1",
-      environment: "production",
-      region: "eu-west-1",
-      tags: { zone: "eu-west-1a", team: "payments", tier: "backend" },
-      endpoints: { grpc: "grpc://10.1.2.3:8443", metrics: "http://10.1.2.3:9090/metrics" },
-      ttlMs: 30_000,
-    }),
-  );
+  return encoder.encode(JSON.stringify(realisticRegistration(service, id)));
 }
 
 function nodeConfig(

@@ -4,6 +4,7 @@ import { parseNodeConfig } from "../../src/config/load.js";
 import { startNatsServer } from "../../src/dev/nats-server.js";
 import { RegistryNode } from "../../src/node/registry-node.js";
 import { createSyncCodec } from "../../src/sync/envelope-codec.js";
+import { realisticRegistration } from "../fleet/synthetic.js";
 import {
   atLeast,
   atMost,
@@ -15,21 +16,6 @@ import {
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
-
-function instance(service: string, id: string): Record<string, unknown> {
-  return {
-    service,
-    id,
-    host: "10.1.2.3",
-    port: 8443,
-    status: "running",
-    version: "2.14.1",
-    environment: "production",
-    region: "eu-west-1",
-    tags: { zone: "eu-west-1a", team: "payments", tier: "backend" },
-    endpoints: { grpc: "grpc://10.1.2.3:8443", metrics: "http://10.1.2.3:9090/metrics" },
-  };
-}
 
 async function counter(node: RegistryNode, label: string): Promise<number> {
   const metric = await node.metrics.requests.get();
@@ -63,7 +49,7 @@ async function run(context: BenchContext): Promise<BenchRow[]> {
     for (let start = 0; start < instances; start += 256) {
       const batch = [];
       for (let i = start; i < Math.min(instances, start + 256); i++)
-        batch.push(client.call("register", instance("big", `big-${i}`)));
+        batch.push(client.call("register", realisticRegistration("big", `big-${i}`)));
       await Promise.all(batch);
     }
     context.log(`${instances} instances of service big registered`);
@@ -97,7 +83,9 @@ async function run(context: BenchContext): Promise<BenchRow[]> {
     for (let start = 0; start < attempts; start += 256) {
       const batch = [];
       for (let i = start; i < Math.min(attempts, start + 256); i++)
-        batch.push(client.call("register", instance(`svc-${i}`, "a")).catch(() => undefined));
+        batch.push(
+          client.call("register", realisticRegistration(`svc-${i}`, "a")).catch(() => undefined),
+        );
       await Promise.all(batch);
     }
     const quotaErrors = await counter(node, "quota_exceeded");

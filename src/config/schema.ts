@@ -112,7 +112,7 @@ const nodeConfigFields = z.strictObject({
   /** A peer that said it leaves, or has not announced for three sync intervals (silent), is
    * dropped from the peer table, the status and the metrics this long after; if it returns it
    * is met as a new peer and reconciled. Longer keeps a dead peer visible to operators. */
-  forgetPeerAfterMs: ms(1_000, 7 * 86_400_000).default(600_000),
+  forgetPeerAfterMs: ms(0, 7 * 86_400_000).default(600_000),
   /** How often a suspect peer is probed with a pull. */
   suspectProbeMs: ms(100, 3_600_000).default(30_000),
   /** Batch bounds, in entries and raw bytes. Uncompressed batches are also capped below the
@@ -134,9 +134,6 @@ const nodeConfigFields = z.strictObject({
    * announcement from a further new node id is refused and counted (too_many_peers), so a
    * flood of fake ids cannot grow a node without bound. Far above any real fleet. */
   maxPeers: z.int().min(1).max(100_000).default(1_024),
-  /** A peer silent for the liveness window (3 intervals + pullTimeoutMs) plus this long is
-   * forgotten; if it returns, it is a new peer (a reconciliation, not a resumed pull). */
-  peerGraceMs: ms(0, 86_400_000).default(300_000),
   /** Largest decompressed sync payload accepted: bounds memory against corrupt or hostile input. */
   maxDecompressedBytes: z
     .int()

@@ -3,7 +3,8 @@ import type { RegistryStore } from "../core/mod.js";
 import { periodicInterval } from "./backoff.js";
 import type { MessageCodec } from "./codec.js";
 import { toTuple } from "./entry-codec.js";
-import { type Announce, PROTOCOL_VERSION } from "./messages.js";
+import { headOf } from "./heads.js";
+import type { Announce } from "./messages.js";
 import type { SyncMetrics } from "./sync-metrics.js";
 import type { SyncTimers, TimerHandle } from "./timers.js";
 import type { SyncTransport } from "./transport.js";
@@ -103,18 +104,7 @@ export class Announcer {
 
   private publish(leaving: boolean, periodic: boolean): void {
     const { store } = this.o;
-    const { digest, count } = store.digest();
-    const message: Announce = {
-      type: "announce",
-      v: PROTOCOL_VERSION,
-      node: store.nodeId,
-      epoch: store.epoch,
-      seq: store.seq,
-      digest,
-      count,
-      accepts: [...this.o.accepts],
-      at: store.clock.now(),
-    };
+    const message: Announce = headOf(store, this.o.accepts);
     if (leaving) message.leaving = true;
     if (periodic) message.periodic = true;
     if (this.o.region !== undefined) message.region = this.o.region;

@@ -39,7 +39,7 @@ export interface PeerTableLimits {
  * announcement and our own state in, the peer's new state and the actions to take out.
  *
  * Bounded: at most `maxPeers` peers, and a peer silent past the liveness window and a grace
- * period is evicted (`evictSilent`), so fake node ids cost a refusal each, not memory and CPU
+ * period is forgotten (`forgetGone`), so fake node ids cost a refusal each, not memory and CPU
  * for ever. An evicted peer's announcement stamps are kept (bounded too), so a replay of it
  * stays stale.
  */
@@ -159,27 +159,6 @@ export class PeerTable {
     return [];
   }
 
-  /**
-   * Forgets peers silent for longer than `silentMs` (the liveness window plus a grace period)
-   * and not being pulled; returns their ids. Their stamps are kept, up to `maxPeers` of them.
-   */
-  evictSilent(nowMs: number, silentMs: number): string[] {
-    const gone: string[] = [];
-    for (const [id, peer] of this.#peers) {
-      // Never heard since we started (a saved cursor): kept, as saved cursors are few.
-      if (peer.pulling || peer.lastSeenMs === 0 || nowMs - peer.lastSeenMs <= silentMs) continue;
-      this.#peers.delete(id);
-      this.#evicted.delete(id);
-      this.#evicted.set(id, peer.freshness);
-      gone.push(id);
-    }
-    while (this.#evicted.size > this.#limits.maxPeers) {
-      const oldest = this.#evicted.keys().next().value as string;
-      this.#evicted.delete(oldest);
-    }
-    return gone;
-  }
-
   #returning(id: string): PeerState {
     const stamps = this.#evicted.get(id);
     return stamps === undefined ? new PeerState(id) : PeerState.returning(id, stamps);
@@ -210,7 +189,14 @@ export class PeerTable {
     for (const [id, peer] of this.#peers) {
       if (peer.pulling || peer.goneForMs(nowMs, livenessMs) <= graceMs) continue;
       this.#peers.delete(id);
+      // Its announcement stamps stay, so a replay of it is still stale.
+      this.#evicted.delete(id);
+      this.#evicted.set(id, peer.freshness);
       forgotten.push(id);
+    }
+    while (this.#evicted.size > this.#limits.maxPeers) {
+      const oldest = this.#evicted.keys().next().value as string;
+      this.#evicted.delete(oldest);
     }
     return forgotten;
   }

@@ -25,8 +25,6 @@ import {
 import { REAL_TIMERS, type SyncTimers } from "./timers.js";
 import type { SyncTransport, TransportSubscription } from "./transport.js";
 
-const DEFAULT_FORGET_PEER_AFTER_MS = 600_000;
-
 export interface SyncSettings {
   subjectPrefix: string;
   syncIntervalMs: number;
@@ -44,11 +42,9 @@ export interface SyncSettings {
   region?: string;
   /** Peers tracked at most; announcements of further new node ids are refused and counted. */
   maxPeers: number;
-  /** A peer silent for the liveness window plus this long is forgotten. */
-  peerGraceMs: number;
-  /** Left or silent peers are dropped from the peer table this long after they went quiet.
-   * @default 600000 */
-  forgetPeerAfterMs?: number;
+  /** Left or silent peers are dropped from the peer table this long after they went quiet
+   * (their announcement stamps are kept, so replays stay stale). */
+  forgetPeerAfterMs: number;
 }
 
 /** Called with entries applied from peers, before cursors advance: the node persists them. */
@@ -143,10 +139,7 @@ export class SyncEngine {
       accepts,
       region: settings.region,
       fleetSize: () => this.peers.size + 1,
-      onPeriodic: () => {
-        this.evictSilentPeers();
-        this.updateGauges();
-      },
+      onPeriodic: () => this.updateGauges(),
     });
     this.exchange = {
       transport,
@@ -505,22 +498,8 @@ export class SyncEngine {
   private updateGauges(): void {
     const now = this.o.timers.now();
     const liveness = this.livenessMs();
-    const forgotten = this.peers.forgetGone(
-      now,
-      liveness,
-      this.o.settings.forgetPeerAfterMs ?? DEFAULT_FORGET_PEER_AFTER_MS,
-    );
+    const forgotten = this.peers.forgetGone(now, liveness, this.o.settings.forgetPeerAfterMs);
     if (forgotten.length > 0) this.o.log.info({ peers: forgotten }, "forgot peers gone quiet");
     this.o.metrics.peerStates(this.peers.stateCounts(now, liveness), this.o.store.size);
-  }
-
-  /** Forgets peers silent well past the liveness window (run with the periodic announcement). */
-  private evictSilentPeers(): void {
-    const gone = this.peers.evictSilent(
-      this.o.timers.now(),
-      this.livenessMs() + this.o.settings.peerGraceMs,
-    );
-    if (gone.length > 0)
-      this.o.log.info({ peers: gone.slice(0, 16), count: gone.length }, "forgot silent peers");
   }
 }

@@ -45,7 +45,7 @@ function settings(random: () => number): SyncSettings {
     batchMaxBytes: 1 << 20,
     compression: "none",
     maxPeers: 64,
-    peerGraceMs: 60_000,
+    forgetPeerAfterMs: 60_000,
   };
 }
 

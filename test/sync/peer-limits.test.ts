@@ -36,7 +36,7 @@ describe("peers are bounded", () => {
     const node = await startNode(nats.server.url, "n1", {
       subjectPrefix: prefix,
       maxPeers: 5,
-      peerGraceMs: 0,
+      forgetPeerAfterMs: 0,
     });
     t.after(() => stopAll([node]));
     const subject = syncSubjects(prefix).announce;

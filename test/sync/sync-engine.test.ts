@@ -18,7 +18,7 @@ const SETTINGS: SyncSettings = {
   batchMaxBytes: 1 << 20,
   compression: "none",
   maxPeers: 64,
-  peerGraceMs: 60_000,
+  forgetPeerAfterMs: 60_000,
 };
 
 function fleet(extra: Partial<ConstructorParameters<typeof SimFleet>[0]> = {}): SimFleet {
