@@ -5,12 +5,13 @@ import { connect, type NatsConnection } from "nats";
 import { parseNodeConfig } from "../../src/config/load.js";
 import { syncSubjects } from "../../src/contract/subjects.js";
 import { InstanceSchema, RegistryStore } from "../../src/core/mod.js";
+import type { RegistryNode } from "../../src/node/registry-node.js";
 import { toTuple } from "../../src/sync/entry-codec.js";
 import { createSyncCodec } from "../../src/sync/envelope-codec.js";
 import { PROTOCOL_VERSION } from "../../src/sync/messages.js";
 import { sharedNatsServer } from "../support/nats.js";
 import { waitFor } from "../support/wait.js";
-import { converged, instance, startFleet, startNode, stopAll } from "./fleet.js";
+import { converged, createNode, instance, startFleet, stopAll } from "./fleet.js";
 
 const json = new TextEncoder();
 
@@ -168,7 +169,7 @@ describe("sync under peer failures", () => {
       { stdio: "ignore" },
     );
     const writer = await connect({ servers: nats.server.url });
-    let nodes: Awaited<ReturnType<typeof startFleet>> = [];
+    let nodes: RegistryNode[] = [];
     try {
       await waitFor(
         async () => {
@@ -187,20 +188,37 @@ describe("sync under peer failures", () => {
           json.encode(JSON.stringify(instance("bulk", `b${i}`))),
         );
       await writer.request(`${prefix}.services`, json.encode("{}"), { timeout: 30_000 });
-      const starting = [
-        startNode(nats.server.url, "s1", { subjectPrefix: prefix }),
-        startNode(nats.server.url, "s2", { subjectPrefix: prefix }),
-      ];
-      await new Promise((r) => setTimeout(r, 150));
-      child.kill("SIGKILL");
-      nodes = await Promise.all(starting);
-      for (let i = 0; i < 20; i++)
-        await writer.request(
-          `${prefix}.register`,
-          json.encode(JSON.stringify(instance("after", `x${i}`))),
-          // A stall would last forever; a loaded test machine may well take over a second.
-          { timeout: 10_000 },
-        );
+      const victimExited = new Promise<void>((resolve) =>
+        child.exitCode !== null || child.signalCode !== null
+          ? resolve()
+          : child.once("exit", () => resolve()),
+      );
+      // Killed as soon as either survivor has taken a first page from it: mid-sync.
+      nodes = ["s1", "s2"].map((id) => createNode(nats.server.url, id, { subjectPrefix: prefix }));
+      const kill = () => child.kill("SIGKILL");
+      for (const node of nodes) node.onBootstrapProgress(kill);
+      await Promise.all(nodes.map((n) => n.start()));
+      // Neither had to bootstrap (the machine was slow to start them): kill it now.
+      kill();
+      await victimExited;
+      // A request the server handed to the victim before it saw its socket close dies with it,
+      // as any request in flight on a killed node does; every later one is the survivors'.
+      let lost = 0;
+      for (let i = 0; i < 20; i++) {
+        for (;;) {
+          try {
+            await writer.request(
+              `${prefix}.register`,
+              json.encode(JSON.stringify(instance("after", `x${i}`))),
+              // A stall would last forever; a loaded test machine may well take over a second.
+              { timeout: 5_000 },
+            );
+            break;
+          } catch (error) {
+            if (++lost > 1) throw error;
+          }
+        }
+      }
       await waitFor(
         () => nodes.every((n) => n.store.lookup({ service: "after" }, Date.now()).length === 20),
         { timeoutMs: 5_000, message: "survivors keep syncing" },

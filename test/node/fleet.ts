@@ -18,14 +18,24 @@ export const FAST_SYNC: Partial<NodeConfigInput> = {
   sweepIntervalMs: 50,
 };
 
+/** A test node, not started yet: for a test that listens to it from its first step. */
+export function createNode(
+  url: string,
+  id: string,
+  overrides: Partial<NodeConfigInput> = {},
+  wallClock?: () => number,
+): RegistryNode {
+  const config = parseNodeConfig({ ...FAST_SYNC, nats: [url], id, ...overrides });
+  return new RegistryNode({ config, codec: createSyncCodec(config), wallClock });
+}
+
 export async function startNode(
   url: string,
   id: string,
   overrides: Partial<NodeConfigInput> = {},
   wallClock?: () => number,
 ): Promise<RegistryNode> {
-  const config = parseNodeConfig({ ...FAST_SYNC, nats: [url], id, ...overrides });
-  const node = new RegistryNode({ config, codec: createSyncCodec(config), wallClock });
+  const node = createNode(url, id, overrides, wallClock);
   await node.start();
   return node;
 }
