@@ -272,7 +272,14 @@ export class RegistryNode {
       cursors: {
         initial: this.restored?.cursors ?? new Map(),
         save: (peer, epoch, cursor) => {
-          if (!this.storageClosed) this.storage.saveCursor(peer, epoch, cursor);
+          if (this.storageClosed) return;
+          // A cursor only saves a re-pull after a restart: a failed write costs that, never the
+          // node (unhandled, the rejection would end the process).
+          this.storage
+            .saveCursor(peer, epoch, cursor)
+            .catch((error: unknown) =>
+              this.log.warn({ err: error, peer }, "saving a peer's cursor failed"),
+            );
         },
       },
     });
