@@ -178,6 +178,10 @@ async function runAttacks(t: TestContext, defer: Defer, deployment: Deployment):
     await node2.denied("publish a client write", (nc) =>
       nc.publish("registry.register", encoder.encode("{}")),
     );
+    // A node publishes in inboxes only as the reply to a request it received.
+    await node2.denied("publish into a team's inbox unasked", (nc) =>
+      nc.publish("_INBOX.team-a.forged", encoder.encode('{"ok":true,"instances":[]}')),
+    );
   });
 
   await t.test("the operator reads but never writes", async () => {
