@@ -211,7 +211,20 @@ async function runAttacks(t: TestContext, defer: Defer, deployment: Deployment):
 
 test("nats.conf holds against the attacks", async (t) => {
   const defer = cleanups(t);
-  await runAttacks(t, defer, await devDeployment(defer));
+  const deployment = await devDeployment(defer);
+  await runAttacks(t, defer, deployment);
+  await t.test("the shared dev `service` user reads only its own inboxes", async () => {
+    const service = await as(defer, deployment, "service");
+    await service.denied("subscribe _INBOX.>", (nc) => nc.subscribe("_INBOX.>"));
+    await service.denied("subscribe a team's inboxes", (nc) => nc.subscribe("_INBOX.team-a.>"));
+    await service.denied("subscribe registry.sync.>", (nc) => nc.subscribe("registry.sync.>"));
+    await service.denied("queue subscription on registry.lookup", (nc) =>
+      nc.subscribe("registry.lookup", { queue: "registry" }),
+    );
+    await service.denied("publish registry.sync.announce", (nc) =>
+      nc.publish("registry.sync.announce", encoder.encode("{}")),
+    );
+  });
 });
 
 test("deploy/nats-cluster.conf holds against the attacks", async (t) => {
