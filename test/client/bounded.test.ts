@@ -63,7 +63,7 @@ describe("bounded replies on a real node", () => {
     assert.equal((await client.snapshot("big")).length, 5_000);
   });
 
-  test("oversized instances are refused at registration; large ones still look up", async (t) => {
+  test("oversized instances are refused at registration; large ones still look up and watch", async (t) => {
     const { nc } = await setup(t, {}, "max_payload: 64KB");
     const client = new RegistryClient(nc);
     // The attack of issue 13: ~23 KB instances that made lookups time out for everyone.
@@ -88,6 +88,13 @@ describe("bounded replies on a real node", () => {
     await registerMany(client, "fat", 60, { tags });
     assert.equal((await client.lookup("fat")).length, 60);
     assert.equal((await client.snapshot("fat")).length, 60);
+    // A watch starts from the same paged snapshot: it sees every instance too.
+    const watch = await client.watch("fat", () => {}, { resyncIntervalMs: 60_000 });
+    try {
+      assert.equal(watch.instances().length, 60);
+    } finally {
+      watch.stop();
+    }
   });
 
   test("quota_exceeded with the micro error headers, counted in the metrics", async (t) => {
