@@ -176,6 +176,7 @@ export class RegistryApi {
 
   private async deregister(body: unknown): Promise<string> {
     const request = validate(DeregisterRequest, body);
+    this.deps.admission?.admitDeregister(request.service, request.id);
     const { entry, event } = this.deps.store.deregister(request.service, request.id);
     await this.deps.commit([entry]);
     this.deps.onWrite(event);
