@@ -342,8 +342,14 @@ export class RegistryNode {
       maxFreezeMs: this.config.selfPreservationMaxMs,
       ready: () => this.isReady,
       commit: (entries) => this.commit(entries),
-      onExpired: (event, instanceJson) => this.onLocalWrite(event, instanceJson),
+      announce: () => this.sync?.notifyChange(),
+      publish: (event, instanceJson) => this.publisher?.publish(event, instanceJson),
       livePeers: (now) => this.sync!.livePeers(now).map((p) => p.id),
+      knownPeers: () => this.sync!.knownPeers(),
+      askVersions: (keys) => this.sync!.askVersions(keys),
+      saveUnreported: (unreported) =>
+        this.storageClosed ? Promise.resolve() : this.storage.saveUnreported(unreported),
+      restoredUnreported: this.restored?.unreported,
       forget: (removed) => this.forget(removed),
       // Leases held by a region this node cannot hear are not its to expire
       // (docs/topologies.md), nor evidence of a network failure here.

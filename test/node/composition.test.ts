@@ -29,6 +29,7 @@ function countingStorage(): ReplicaStorage & { committed: number } {
     },
     remove: () => inner.remove(),
     saveCursor: () => inner.saveCursor(),
+    saveUnreported: () => inner.saveUnreported(),
     close: () => inner.close(),
   };
   return storage;
