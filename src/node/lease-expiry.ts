@@ -57,8 +57,8 @@ interface Lapsed {
   node: string;
 }
 
-/** Most expiries confirmed in one round: what one `versions` question may name. */
-const MAX_CONFIRM_KEYS = 512;
+/** Most keys one round asks about: what one `versions` question may name. */
+const MAX_ROUND_KEYS = 512;
 
 /**
  * Lease expiry for one node: the periodic sweep that notices lapsed leases and collects old
@@ -181,14 +181,38 @@ export class LeaseExpiry {
     });
   }
 
-  /** Ends the lapses this node is the writer of, then reports the tombstones agreed on. */
+  /**
+   * One round: asks the nodes it hears which version they hold of the lapses this node is the
+   * writer of and of the tombstones it owes a report for; ends the lapses every node that
+   * answered (a majority of those it knows) still holds as lapsed, and reports the tombstones
+   * they all hold. Ending only what the majority has not ended keeps a node that rejoins after a
+   * split from ending again a lapse the other side ended and reported while it was away.
+   */
   private async report(now: number): Promise<void> {
     if (this.reporting || !this.deps.ready()) return;
     if (this.pending.size === 0 && this.unreported.size === 0) return;
     this.reporting = true;
     try {
-      await this.endLapses(now);
-      await this.reportAgreed();
+      const owed = this.owedStill();
+      const toEnd = this.lapsesToEnd(now).slice(0, MAX_ROUND_KEYS - owed.length);
+      if (owed.length + toEnd.length === 0) return;
+      const keys = [...owed, ...toEnd.map((l) => l.entry)].map((e) => [e.service, e.id] as const);
+      const agreed = await this.askAgreement(keys);
+      let reported = 0;
+      owed.forEach((entry, i) => {
+        const key = entryKey(entry.service, entry.id);
+        const debt = this.unreported.get(key);
+        // Rechecked after the question: the tombstone may have lost meanwhile.
+        if (debt === undefined || !holdsVersion(entry, { hlc: debt.hlc, node: this.deps.nodeId }))
+          return;
+        if (!agreed(i, entry)) return;
+        this.unreported.delete(key);
+        this.deps.publish({ type: "expired", entry }, debt.instance);
+        reported++;
+      });
+      const ending = toEnd.filter((lapsed, i) => agreed(owed.length + i, lapsed));
+      await this.end(ending);
+      if (reported > 0) await this.saveUnreported();
     } catch (error) {
       this.deps.log.warn({ err: error }, "reporting expired leases");
     } finally {
@@ -197,87 +221,108 @@ export class LeaseExpiry {
   }
 
   /**
-   * Writes a tombstone for each pending lapse this node is the writer of, while it hears a
-   * majority of the nodes it knows: the minority side of a split writes none, so the tombstone
-   * the majority reported is not beaten after the heal by one written where nobody could see it.
+   * The pending lapses this node writes the tombstone of, while it hears a majority of the
+   * nodes it knows (the minority side of a split ends none): the node that last wrote the lease,
+   * or when that node is gone the survivor with the smallest id. Lapses renewed, deleted or ended
+   * elsewhere meanwhile are dropped.
    */
-  private async endLapses(now: number): Promise<void> {
-    if (this.pending.size === 0) return;
+  private lapsesToEnd(now: number): Lapsed[] {
+    if (this.pending.size === 0) return [];
     const live = new Set(this.deps.livePeers(now));
     const known = new Set([...this.deps.knownPeers(), ...live]);
-    if (!isMajority(live.size + 1, known.size + 1)) return;
+    if (!isMajority(live.size + 1, known.size + 1)) return [];
     const self = this.deps.nodeId;
     const survivor = [self, ...live].sort()[0];
-    const written: { entry: Entry; owed: UnreportedExpiry }[] = [];
+    const mine: Lapsed[] = [];
     for (const [key, lapsed] of this.pending) {
       const { entry } = lapsed;
-      if (entry.hlc !== lapsed.hlc || entry.node !== lapsed.node || entry.body === null) {
-        // Renewed, deleted or ended by another node since: nothing to end.
-        this.pending.delete(key);
-        continue;
-      }
-      if (heldLeaseEnd(entry) > now) {
+      if (!holdsVersion(entry, lapsed) || entry.body === null || heldLeaseEnd(entry) > now) {
         this.pending.delete(key);
         continue;
       }
       const owner = lapsed.node;
       if (owner !== self && (live.has(owner) || survivor !== self)) continue;
+      mine.push(lapsed);
+    }
+    return mine;
+  }
+
+  /** Ends lapses with tombstones, durable and owed a report before peers hear of them. */
+  private async end(lapses: readonly Lapsed[]): Promise<void> {
+    const written: Entry[] = [];
+    for (const lapsed of lapses) {
+      const { entry } = lapsed;
+      this.pending.delete(entryKey(entry.service, entry.id));
       const instance = renderInstance(entry);
       const event = this.deps.store.expire(entry.service, entry.id, lapsed);
-      this.pending.delete(key);
       if (event === undefined) continue;
-      const owed = { service: entry.service, id: entry.id, hlc: event.entry.hlc, instance };
-      written.push({ entry: event.entry, owed });
+      written.push(event.entry);
+      this.unreported.set(entryKey(entry.service, entry.id), {
+        service: entry.service,
+        id: entry.id,
+        hlc: event.entry.hlc,
+        instance,
+      });
     }
     if (written.length === 0) return;
-    await this.deps.commit(written.map((w) => w.entry));
-    for (const { owed } of written) this.unreported.set(entryKey(owed.service, owed.id), owed);
-    await this.deps.saveUnreported([...this.unreported.values()]);
+    await this.deps.commit(written);
+    await this.saveUnreported();
     this.deps.announce();
   }
 
   /**
-   * Publishes `expired` for the tombstones written here that a majority of the known nodes, and
-   * every node that answered, hold: no other version of the key is left anywhere this node can
-   * hear, and none can be written where it cannot (endLapses). A tombstone replaced by another
-   * version lost: its writer owes nothing, the winner's writer reports.
+   * The tombstones written here still held here (one replaced by another version lost: its
+   * writer owes nothing, the winner's writer reports), at most a round's worth.
    */
-  private async reportAgreed(): Promise<void> {
-    const { store, nodeId } = this.deps;
+  private owedStill(): Entry[] {
+    const still: Entry[] = [];
     let dropped = false;
-    const round: { key: string; owed: UnreportedExpiry; entry: Entry }[] = [];
     for (const [key, owed] of this.unreported) {
-      const entry = store.get(owed.service, owed.id);
-      if (entry === undefined || entry.hlc !== owed.hlc || entry.node !== nodeId) {
+      const entry = this.deps.store.get(owed.service, owed.id);
+      if (entry === undefined || !holdsVersion(entry, { hlc: owed.hlc, node: this.deps.nodeId })) {
         this.unreported.delete(key);
         dropped = true;
-        continue;
+      } else if (still.length < MAX_ROUND_KEYS / 2) {
+        still.push(entry);
       }
-      if (round.length < MAX_CONFIRM_KEYS) round.push({ key, owed, entry });
     }
-    const reported: { event: ChangeEvent; instance: string }[] = [];
-    if (round.length > 0) {
-      const held = await this.deps.askVersions(round.map((r) => [r.owed.service, r.owed.id]));
-      const fleet = new Set([nodeId, ...this.deps.knownPeers(), ...held.keys()]);
-      round.forEach(({ key, owed, entry }, i) => {
-        let holders = 1;
-        for (const versions of held.values()) {
-          const version = versions[i];
-          if (version === null || version === undefined) return;
-          if (version[0] !== owed.hlc || version[1] !== nodeId) return;
-          holders++;
-        }
-        if (!isMajority(holders, fleet.size)) return;
-        // Still the tombstone written here: the question took a while.
-        if (entry.hlc !== owed.hlc || entry.node !== nodeId || entry.body !== null) return;
-        this.unreported.delete(key);
-        reported.push({ event: { type: "expired", entry }, instance: owed.instance });
-      });
-    }
-    for (const { event, instance } of reported) this.deps.publish(event, instance);
-    if (reported.length > 0 || dropped)
-      await this.deps.saveUnreported([...this.unreported.values()]);
+    if (dropped) void this.saveUnreported();
+    return still;
   }
+
+  /**
+   * Asks which versions of `keys` the nodes hold; resolves with a test of agreement: whether
+   * key `i` is held at `version` by every node that answered, and with this node by a majority
+   * of the nodes it knows. No node can then hold another version of it where this node cannot
+   * hear, and none can write one (lapsesToEnd), so the version is the fleet's.
+   */
+  private async askAgreement(
+    keys: readonly (readonly [string, string])[],
+  ): Promise<(i: number, version: { hlc: number; node: string }) => boolean> {
+    const held = await this.deps.askVersions(keys);
+    const fleet = new Set([this.deps.nodeId, ...this.deps.knownPeers(), ...held.keys()]);
+    return (i, version) => {
+      let holders = 1;
+      for (const versions of held.values()) {
+        const v = versions[i];
+        if (v === null || v === undefined || v[0] !== version.hlc || v[1] !== version.node)
+          return false;
+        holders++;
+      }
+      return isMajority(holders, fleet.size);
+    };
+  }
+
+  private saveUnreported(): Promise<void> {
+    return this.deps.saveUnreported([...this.unreported.values()]).catch((error: unknown) => {
+      this.deps.log.warn({ err: error }, "saving the expiries owed a report");
+    });
+  }
+}
+
+/** Whether the entry is still at this version (not renewed, deleted or ended since). */
+function holdsVersion(entry: Entry, version: { hlc: number; node: string }): boolean {
+  return entry.hlc === version.hlc && entry.node === version.node;
 }
 
 /** More than half: two sides of a split cannot both have it. */

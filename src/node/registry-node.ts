@@ -157,6 +157,14 @@ export class RegistryNode {
     return this.lifecycle === "ready" && this.connected;
   }
 
+  /** Lapsed leases waiting for a tombstone, and tombstones written here whose `expired` is owed. */
+  get expiryBacklog(): { pending: number; unreported: number } {
+    return {
+      pending: this.expiry?.pendingCount ?? 0,
+      unreported: this.expiry?.unreportedCount ?? 0,
+    };
+  }
+
   get connection(): NatsConnection {
     if (this.nc === undefined) throw new Error("node is not started");
     return this.nc;
