@@ -3,13 +3,13 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
+import { setTimeout as sleep } from "node:timers/promises";
 import { RegistryClient } from "../../src/client/mod.js";
 import { sharedNatsServer } from "../support/nats.js";
 import { waitFor } from "../support/wait.js";
 import { instance, startNode, stopAll } from "./fleet.js";
 
 const nats = sharedNatsServer();
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 const FREEZE = {
   selfPreservationThreshold: 0.5,
