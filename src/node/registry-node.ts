@@ -158,6 +158,14 @@ export class RegistryNode {
     return this.lifecycle === "ready" && this.connected;
   }
 
+  /** Lapsed leases waiting for a tombstone, and tombstones written here whose `expired` is owed. */
+  get expiryBacklog(): { pending: number; unreported: number } {
+    return {
+      pending: this.expiry?.pendingCount ?? 0,
+      unreported: this.expiry?.unreportedCount ?? 0,
+    };
+  }
+
   get connection(): NatsConnection {
     if (this.nc === undefined) throw new Error("node is not started");
     return this.nc;
@@ -350,8 +358,14 @@ export class RegistryNode {
       maxFreezeMs: this.config.selfPreservationMaxMs,
       ready: () => this.isReady,
       commit: (entries) => this.commit(entries),
-      onExpired: (event, instanceJson) => this.onLocalWrite(event, instanceJson),
+      announce: () => this.sync?.notifyChange(),
+      publish: (event, instanceJson) => this.publisher?.publish(event, instanceJson),
       livePeers: (now) => this.sync!.livePeers(now).map((p) => p.id),
+      knownPeers: () => this.sync!.knownPeers(),
+      askVersions: (keys) => this.sync!.askVersions(keys),
+      saveUnreported: (unreported) =>
+        this.storageClosed ? Promise.resolve() : this.storage.saveUnreported(unreported),
+      restoredUnreported: this.restored?.unreported,
       forget: (removed) => this.forget(removed),
       // Leases held by a region this node cannot hear are not its to expire
       // (docs/topologies.md), nor evidence of a network failure here.

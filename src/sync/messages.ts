@@ -65,6 +65,30 @@ export const HeadsRequestSchema = z.object({
 });
 export type HeadsRequest = z.output<typeof HeadsRequestSchema>;
 
+/** Most keys one `versions` question names: a sweep's unreported expiries go in rounds. */
+export const MAX_VERSION_KEYS = 512;
+
+/** "Which version of these keys do you hold?": asked by a node before it reports an expiry
+ * (docs/watch.md), answered by every node that hears it. Keys are [service, id]. */
+export const VersionsRequestSchema = z.object({
+  type: z.literal("versions"),
+  v: z.int().min(1),
+  node: nodeId,
+  keys: z
+    .array(z.tuple([z.string().min(1).max(256), z.string().min(1).max(256)]))
+    .max(MAX_VERSION_KEYS),
+});
+export type VersionsRequest = z.output<typeof VersionsRequestSchema>;
+
+/** One version per key asked, in order: [hlc, writer], or null for a key not held. */
+export const VersionsAnswerSchema = z.object({
+  type: z.literal("versions-answer"),
+  v: z.int().min(1),
+  node: nodeId,
+  versions: z.array(z.tuple([z.int().min(0), nodeId]).nullable()).max(MAX_VERSION_KEYS),
+});
+export type VersionsAnswer = z.output<typeof VersionsAnswerSchema>;
+
 /** "Send me what changed after `since` in your epoch `epoch`." */
 export const PullRequestSchema = z.object({
   type: z.literal("pull"),

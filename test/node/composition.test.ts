@@ -37,6 +37,7 @@ function countingStorage(failCursors = false): ReplicaStorage & {
       storage.cursorWrites++;
       if (failCursors) throw new Error("MDB_MAP_FULL: Environment mapsize limit reached");
     },
+    saveUnreported: () => inner.saveUnreported(),
     close: () => inner.close(),
   };
   return storage;

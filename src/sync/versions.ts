@@ -1,0 +1,73 @@
+import type { RegistryStore } from "../core/mod.js";
+import type { MessageCodec } from "./codec.js";
+import { HEADS_STALL_MS } from "./heads.js";
+import {
+  PROTOCOL_VERSION,
+  parseMessage,
+  VersionsAnswerSchema,
+  VersionsRequestSchema,
+} from "./messages.js";
+import type { SyncTransport, TransportMessage } from "./transport.js";
+
+/**
+ * The `versions` question (docs/protocol.md): which version of these keys does every node that
+ * hears it hold? A node asks it before it reports an expiry, to know that the tombstone it wrote
+ * is the one every node it hears holds (docs/watch.md).
+ */
+
+/** A key's version as a node holds it: [hlc, writer], or null when it holds none. */
+export type HeldVersion = readonly [number, string] | null;
+
+/** What each node that answered holds, by node id, one version per key asked, in order. */
+export type HeldVersions = Map<string, readonly HeldVersion[]>;
+
+export async function askVersions(
+  transport: SyncTransport,
+  subject: string,
+  codec: MessageCodec,
+  nodeId: string,
+  keys: readonly (readonly [string, string])[],
+  maxWaitMs: number,
+): Promise<HeldVersions> {
+  const held: HeldVersions = new Map();
+  if (transport.requestAll === undefined || keys.length === 0) return held;
+  const question = codec.encode(
+    { type: "versions", v: PROTOCOL_VERSION, node: nodeId, keys: keys.map((k) => [...k]) },
+    false,
+  );
+  const answers = await transport.requestAll(subject, question, {
+    stallMs: HEADS_STALL_MS,
+    maxWaitMs: Math.max(HEADS_STALL_MS, maxWaitMs),
+  });
+  for (const data of answers) {
+    try {
+      const answer = parseMessage(VersionsAnswerSchema, codec.decode(data));
+      // An answer that does not cover every key asked says nothing reliable about any.
+      if (answer.node !== nodeId && answer.versions.length === keys.length)
+        held.set(answer.node, answer.versions);
+    } catch {
+      // A malformed answer is no answer: the node counts as not heard.
+    }
+  }
+  return held;
+}
+
+/** Answers a peer's versions question from the store; throws on a malformed question. */
+export function answerVersions(
+  msg: TransportMessage,
+  store: RegistryStore,
+  codec: MessageCodec,
+): void {
+  if (msg.reply === undefined) return;
+  const question = parseMessage(VersionsRequestSchema, codec.decode(msg.data));
+  const versions = question.keys.map(([service, id]): HeldVersion => {
+    const entry = store.get(service, id);
+    return entry === undefined ? null : [entry.hlc, entry.node];
+  });
+  msg.respond(
+    codec.encode(
+      { type: "versions-answer", v: PROTOCOL_VERSION, node: store.nodeId, versions },
+      false,
+    ),
+  );
+}
