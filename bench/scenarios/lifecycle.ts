@@ -352,7 +352,8 @@ async function idleTraffic(
     const start = await traffic();
     for (let i = 0; i < 20; i++)
       await client.register(
-        { service: "idle", id: `i${i}`, host: "h", port: 1 },
+        // Leases that outlast the window: an expiry is a write, and the window is for idling.
+        { service: "idle", id: `i${i}`, host: "h", port: 1, ttlMs: 600_000 },
         { keepAlive: false },
       );
     await sleep(3_000);
