@@ -1,4 +1,5 @@
 import { randomBytes } from "node:crypto";
+import { setTimeout as sleep } from "node:timers/promises";
 import type { NatsConnection, Subscription } from "nats";
 import type { Logger } from "pino";
 import type { NodeConfig } from "../config/schema.js";
@@ -271,7 +272,14 @@ export class RegistryNode {
       cursors: {
         initial: this.restored?.cursors ?? new Map(),
         save: (peer, epoch, cursor) => {
-          if (!this.storageClosed) this.storage.saveCursor(peer, epoch, cursor);
+          if (this.storageClosed) return;
+          // A cursor only saves a re-pull after a restart: a failed write costs that, never the
+          // node (unhandled, the rejection would end the process).
+          this.storage
+            .saveCursor(peer, epoch, cursor)
+            .catch((error: unknown) =>
+              this.log.warn({ err: error, peer }, "saving a peer's cursor failed"),
+            );
         },
       },
     });
@@ -464,7 +472,7 @@ export class RegistryNode {
         .filter((p) => p?.needsSync && p.state !== "suspect" && p.state !== "left");
       if (pending.length === 0) break;
       this.setState(sync.bootstrapping !== undefined ? "bootstrapping" : "catching-up");
-      await delay(READY_POLL_MS);
+      await sleep(READY_POLL_MS);
     }
     this.log.debug(
       { ms: this.wallClock() - started, peers: answered.length },
@@ -559,8 +567,4 @@ export class RegistryNode {
 
 function newEpoch(): string {
   return randomBytes(8).toString("hex");
-}
-
-function delay(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }

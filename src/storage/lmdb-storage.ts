@@ -2,6 +2,7 @@ import { chmodSync, existsSync, mkdirSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { type Database, open, type RootDatabase } from "lmdb";
 import { type Entry, type EntryRecord, entryKey } from "../core/mod.js";
+import { NamedError } from "../core/named-error.js";
 import { DirLock, LOCK_FILE } from "./dir-lock.js";
 import { checkLmdbFile } from "./lmdb-file-check.js";
 import { isSealed, seal, unpackLegacy, unseal } from "./sealed.js";
@@ -24,12 +25,7 @@ interface Meta {
 }
 
 /** A data directory that belongs to another node or layout, or cannot be read. Never wiped. */
-export class DataDirError extends Error {
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = "DataDirError";
-  }
-}
+export class DataDirError extends NamedError {}
 
 /**
  * The replica in LMDB (DESIGN.md §5): one record per key, the newest seq issued, and peers'

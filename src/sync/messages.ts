@@ -1,6 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { z } from "zod";
 import { NODE_ID } from "../contract/ids.js";
+import { NamedError } from "../core/named-error.js";
 import { REGION_NAME } from "../core/region.js";
 
 /**
@@ -143,12 +144,7 @@ export type PullReply = z.output<typeof PullReplySchema>;
  * A reply that does not echo the nonce (and `since`) of the request it claims to answer: a
  * replay of an earlier reply, or one meant for another request. Counted as `stale`.
  */
-export class StaleReplyError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = "StaleReplyError";
-  }
-}
+export class StaleReplyError extends NamedError {}
 
 /** Throws a StaleReplyError unless `reply` echoes `nonce` (and `since`, when given). */
 export function checkEcho(
@@ -164,12 +160,7 @@ export function checkEcho(
 }
 
 /** A sync message failed validation; counted as a rejected batch with reason `invalid`. */
-export class InvalidMessageError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = "InvalidMessageError";
-  }
-}
+export class InvalidMessageError extends NamedError {}
 
 export function parseMessage<S extends z.ZodType>(schema: S, value: unknown): z.output<S> {
   const result = schema.safeParse(value);
