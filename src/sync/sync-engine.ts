@@ -141,6 +141,10 @@ export class SyncEngine {
       region: settings.region,
       fleetSize: () => this.peers.size + 1,
       onPeriodic: () => this.updateGauges(),
+      onOwnWritesAnnounced: () => {
+        const now = timers.now();
+        for (const peer of this.peers.values()) peer.awaitEcho(now);
+      },
     });
     this.exchange = {
       transport,
