@@ -11,9 +11,11 @@
  * watch by reason and bytes per differential resync against a full snapshot; and the final view
  * of each watch against a lookup on every node (identical).
  */
+
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
 import { connect } from "nats";
 import { RegistryClient, type Watch, type WatchEvent } from "../../src/client/mod.js";
 import { parseNodeConfig } from "../../src/config/load.js";
@@ -25,7 +27,6 @@ import { createSyncCodec } from "../../src/sync/envelope-codec.js";
 import { startCluster } from "../../test/support/cluster.js";
 import { atMost, type BenchRow, exactly, type Scenario } from "../scenario.js";
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const decoder = new TextDecoder();
 const SERVICES = ["s0", "s1", "s2", "s3", "s4", "s5"];
 const WATCHED = SERVICES.slice(0, 4);

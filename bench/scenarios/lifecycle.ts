@@ -8,10 +8,12 @@
  * `REGSYNC_BENCH_BASELINE_CLI=<other build>/dist/src/cli/main.js` measures the idle traffic of
  * that build too, in the same run.
  */
+
 import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
 import { connect, type NatsConnection, RequestStrategy } from "nats";
 import { RegistryClient } from "../../src/client/client.js";
 import { RegistryClientError } from "../../src/client/errors.js";
@@ -32,8 +34,6 @@ const json = new TextEncoder();
 
 /** The default `syncIntervalMs` the partitioned nodes run with. */
 const DEFAULT_SYNC_INTERVAL_MS = 5_000;
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 async function inProcessNode(
   url: string,

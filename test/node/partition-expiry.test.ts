@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
+import { setTimeout as sleep } from "node:timers/promises";
 import { connect, type NatsConnection } from "nats";
 import { RegistryClient } from "../../src/client/mod.js";
 import { CHANGE_HEADERS } from "../../src/node/changes.js";
@@ -8,7 +9,6 @@ import { startCluster } from "../support/cluster.js";
 import { waitFor } from "../support/wait.js";
 import { converged, instance, startNode, stopAll } from "./fleet.js";
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const decoder = new TextDecoder();
 
 /**
