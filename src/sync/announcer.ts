@@ -9,8 +9,13 @@ import type { SyncMetrics } from "./sync-metrics.js";
 import type { SyncTimers, TimerHandle } from "./timers.js";
 import type { SyncTransport } from "./transport.js";
 
-/** Digest announcements after merges wait this long, so a burst of merges costs one message. */
-export const MERGED_ANNOUNCE_DELAY_MS = 50;
+/**
+ * Digest announcements after merges wait this long, so a burst of merges costs one message.
+ * Under steady writes every node sends one per delay: at 50 ms a 9-node fleet's traffic per
+ * change grew by 70%; at 200 ms "converged" still shows within a fifth of a second, and a
+ * peer's answer still comes well inside ECHO_WINDOW_MS.
+ */
+export const MERGED_ANNOUNCE_DELAY_MS = 200;
 
 export interface AnnouncerOptions {
   transport: SyncTransport;
