@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { packHlc } from "../../src/core/mod.js";
+import { InvalidMessageError, PullRequestSchema, parseMessage } from "../../src/sync/messages.js";
 import {
   MAX_NONCES_PER_PEER,
   RefusedRequestError,
@@ -98,6 +99,29 @@ describe("request freshness", () => {
     assert.equal(
       refusal(() => g.admit({ node: "a", nonce: nonceOf(0), at: later })),
       undefined,
+    );
+  });
+
+  test("a v2 peer, whose requests carry no stamp, is refused by name", () => {
+    assert.throws(
+      () =>
+        parseMessage(PullRequestSchema, {
+          type: "pull",
+          v: 2,
+          node: "old",
+          epoch: "",
+          since: 0,
+          maxEntries: 10,
+          maxBytes: 4096,
+          originOnly: true,
+          nonce: nonceOf(1),
+          at: 0,
+        }),
+      (e: unknown) =>
+        e instanceof InvalidMessageError &&
+        /node old speaks sync protocol v2.*requests carry a fresh stamp and nonce since v3.*upgrade/.test(
+          e.message,
+        ),
     );
   });
 });
