@@ -20,6 +20,7 @@ import { toTuple } from "../../src/sync/entry-codec.js";
 import { createSyncCodec } from "../../src/sync/envelope-codec.js";
 import { newNonce, PROTOCOL_VERSION } from "../../src/sync/messages.js";
 import { NodeIdentity } from "../../src/wire/identity.js";
+import { deflatedEnvelope } from "../attacks/envelopes.js";
 import type { TargetStats } from "../attacks/target-node.js";
 import type { BenchRow, Scenario } from "../scenario.js";
 
@@ -118,17 +119,6 @@ async function register(nc: NatsConnection, count: number): Promise<void> {
       json.encode(JSON.stringify({ service: "api", id: `a${i}`, host: "10.0.0.1", port: 80 })),
       { timeout: 5_000 },
     );
-}
-
-/** An envelope (format 1, deflated, unsigned) declaring `declared` bytes. */
-function envelope(payload: Uint8Array, declared: number, crc: number): Uint8Array {
-  const out = new Uint8Array(12 + payload.length);
-  const view = new DataView(out.buffer);
-  out.set([0x52, 0x53, 1, 1]);
-  view.setUint32(4, declared);
-  view.setUint32(8, crc);
-  out.set(payload, 12);
-  return out;
 }
 
 /** The keys of the target and of n1 in a signed fleet: each node's settings. */
@@ -327,7 +317,11 @@ const ATTACKS: Record<string, AttackSpec> = {
     what: "30 envelopes of ~65 KB inflating to 64 MiB of zeros",
     run: async (nc) => {
       const zeros = new Uint8Array(64 * MIB - 64);
-      const bomb = envelope(deflateRawSync(zeros, { level: 9 }), zeros.length, crc32(zeros));
+      const bomb = deflatedEnvelope(
+        deflateRawSync(zeros, { level: 9 }),
+        zeros.length,
+        crc32(zeros),
+      );
       await replay(nc, [bomb], 30, 0);
       return undefined;
     },
@@ -335,7 +329,7 @@ const ATTACKS: Record<string, AttackSpec> = {
   "declared-64mib": {
     what: "200 envelopes of 14 bytes declaring 64 MiB",
     run: async (nc) => {
-      const tiny = envelope(deflateRawSync(new Uint8Array(0)), 64 * MIB - 64, 0);
+      const tiny = deflatedEnvelope(deflateRawSync(new Uint8Array(0)), 64 * MIB - 64, 0);
       await replay(nc, [tiny], 200, 0);
       return undefined;
     },
