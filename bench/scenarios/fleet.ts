@@ -2,9 +2,11 @@
  * The running fleet: propagation latency, registrations per second through one node, and sync
  * traffic per change, each node in its own worker thread beside one real nats-server.
  */
+
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
 import { connect } from "nats";
 import { startNatsServer } from "../../src/dev/nats-server.js";
 import { WorkerFleet } from "../fleet/fleet.js";
@@ -41,8 +43,6 @@ function nodeConfig(
     ...extra,
   };
 }
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** 3,000 writes at 500/s to a 5-node fleet: from the ack to visible on every other node. */
 async function propagation(url: string, context: BenchContext): Promise<BenchRow[]> {

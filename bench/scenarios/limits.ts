@@ -4,6 +4,7 @@ import { parseNodeConfig } from "../../src/config/load.js";
 import { startNatsServer } from "../../src/dev/nats-server.js";
 import { RegistryNode } from "../../src/node/registry-node.js";
 import { createSyncCodec } from "../../src/sync/envelope-codec.js";
+import { readRawPages } from "../../test/support/pages.js";
 import { realisticRegistration } from "../fleet/synthetic.js";
 import {
   atLeast,
@@ -15,7 +16,6 @@ import {
 } from "../scenario.js";
 
 const encoder = new TextEncoder();
-const decoder = new TextDecoder();
 
 async function counter(node: RegistryNode, label: string): Promise<number> {
   const metric = await node.metrics.requests.get();
@@ -54,21 +54,13 @@ async function run(context: BenchContext): Promise<BenchRow[]> {
     }
     context.log(`${instances} instances of service big registered`);
     const maxPayload = nc.info!.max_payload;
-    let pages = 0;
-    let bytes = 0;
-    let largestPage = 0;
-    let cursor: string | undefined;
-    do {
-      const reply = await nc.request(
-        "registry.lookup",
-        encoder.encode(JSON.stringify({ service: "big", ...(cursor ? { cursor } : {}) })),
-        { timeout: 10_000 },
-      );
-      pages++;
-      bytes += reply.data.length;
-      largestPage = Math.max(largestPage, reply.data.length);
-      cursor = JSON.parse(decoder.decode(reply.data)).nextCursor;
-    } while (cursor !== undefined);
+    const {
+      pages,
+      bytes,
+      largest: largestPage,
+    } = await readRawPages(nc, "registry.lookup", {
+      service: "big",
+    });
     const times: number[] = [];
     let answered = 0;
     for (let i = 0; i < lookups; i++) {

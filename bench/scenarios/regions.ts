@@ -4,6 +4,7 @@
  * change and when idle (from the servers' /gatewayz counters), and how much later a change
  * reaches the other region than the other node of its own (loopback: read it as relative).
  */
+import { setTimeout as sleep } from "node:timers/promises";
 import { connect, type NatsConnection } from "nats";
 import {
   gatewayz,
@@ -21,7 +22,6 @@ import { type BenchContext, type BenchRow, percentile, type Scenario } from "../
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 /** The production default: idle traffic is one periodic announcement per node per interval. */
 const SYNC_INTERVAL_MS = 5_000;
 const WRITE_RATE_PER_S = 100;

@@ -3,6 +3,7 @@
  * must plateau; at the end every node must hold the same digest.
  * REGSYNC_BENCH_SOAK_SECONDS (default 60, quick 15) and REGSYNC_BENCH_SOAK_RATE (writes/s, default 2000).
  */
+import { setTimeout as sleep } from "node:timers/promises";
 import { connect, type NatsConnection } from "nats";
 import { startNatsServer } from "../../src/dev/nats-server.js";
 import { WorkerFleet } from "../fleet/fleet.js";
@@ -10,7 +11,6 @@ import { atLeast, atMost, type BenchRow, type Scenario } from "../scenario.js";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const KEYSPACE = 20_000;
 
 async function fleetDigests(nc: NatsConnection): Promise<string[]> {

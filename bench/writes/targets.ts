@@ -3,9 +3,11 @@
  * processes beside one nats-server, or a JetStream KV bucket on one server (R1) or a 3-server
  * cluster (R3), file storage. The same client code drives both.
  */
+
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
 import { connect, type KV, KvWatchInclude, type NatsConnection, StorageType } from "nats";
 import { startNatsCluster } from "../../src/dev/nats-cluster.js";
 import { type NatsServerHandle, startNatsServer } from "../../src/dev/nats-server.js";
@@ -266,5 +268,3 @@ async function createBucket(nc: NatsConnection, replicas: number): Promise<KV> {
     }
   }
 }
-
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));

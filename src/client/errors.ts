@@ -1,7 +1,8 @@
 import { type ErrorCode, isErrorCode, type ValidationIssue } from "../contract/errors.js";
+import { NamedError } from "../core/named-error.js";
 
 /** A failed registry call: the node's error code, or `unavailable` when no node answered. */
-export class RegistryClientError extends Error {
+export class RegistryClientError extends NamedError {
   constructor(
     readonly code: ErrorCode,
     message: string,
@@ -9,7 +10,6 @@ export class RegistryClientError extends Error {
     options?: { cause?: unknown },
   ) {
     super(message, options);
-    this.name = "RegistryClientError";
   }
 
   /** Worth retrying: no node answered, or the one that did could not serve yet. */

@@ -1,14 +1,10 @@
 import { readFileSync } from "node:fs";
+import { NamedError } from "../core/named-error.js";
 import { CREDENTIAL_SHORTCUTS, mergeSources, OBJECT_SETTINGS, setShortcut } from "./credentials.js";
 import { type NodeConfig, type NodeConfigInput, NodeConfigSchema } from "./schema.js";
 
 /** A configuration that cannot be used; the message lists every problem. */
-export class ConfigError extends Error {
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = "ConfigError";
-  }
-}
+export class ConfigError extends NamedError {}
 
 const ARRAY_KEYS = new Set(["nats", "trustedPeers", "replyPrefixes"]);
 

@@ -1,3 +1,5 @@
+import { NamedError } from "../core/named-error.js";
+
 /**
  * The client API's error codes (DESIGN.md §2). The codes are a contract: clients branch on
  * them, so they only grow. Each carries the number sent in the NATS micro
@@ -29,7 +31,7 @@ export interface ValidationIssue {
 }
 
 /** An error the API reports to its caller with a stable code. */
-export class RegistryError extends Error {
+export class RegistryError extends NamedError {
   constructor(
     readonly code: ErrorCode,
     message: string,
@@ -37,7 +39,6 @@ export class RegistryError extends Error {
     options?: { cause?: unknown },
   ) {
     super(message, options);
-    this.name = "RegistryError";
   }
 
   get status(): number {

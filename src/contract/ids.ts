@@ -1,2 +1,2 @@
-/** A node id: 1-64 characters of [A-Za-z0-9_-]; it names the node's sync subjects. */
-export const NODE_ID = /^[A-Za-z0-9_-]{1,64}$/;
+/** Node ids are part of the client contract (they name sync subjects): see src/core/node-id.ts. */
+export { NODE_ID } from "../core/node-id.js";

@@ -53,6 +53,8 @@ export function syncSubjects(prefix: string) {
     announce: `${prefix}.sync.announce`,
     /** Every live node answers with its head (no queue group): a starting node's question. */
     heads: `${prefix}.sync.heads`,
+    /** Every node answers which version of some keys it holds: a reporter of expiries asks. */
+    versions: `${prefix}.sync.versions`,
     pull: (node: string) => `${prefix}.sync.${node}.pull`,
     reconcile: (node: string) => `${prefix}.sync.${node}.reconcile`,
     /** A client request a node behind the client's token hands to the node that took its write. */

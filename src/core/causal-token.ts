@@ -1,3 +1,5 @@
+import { NamedError } from "./named-error.js";
+
 /**
  * Causal tokens: read-your-writes for one client (DESIGN.md §2). A write's reply names the
  * accepting node, its history (epoch) and its change seq after the write; a client passes the
@@ -16,12 +18,7 @@ export const MAX_TOKEN_MARKS = 16;
 const MARK = /^([A-Za-z0-9_-]{1,64}):([A-Za-z0-9_-]{1,64}):(\d{1,15})$/;
 
 /** A token that is not one this registry issued. */
-export class CausalTokenError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = "CausalTokenError";
-  }
-}
+export class CausalTokenError extends NamedError {}
 
 export function formatToken(marks: readonly CausalMark[]): string {
   return marks.map((m) => `${m.node}:${m.epoch}:${m.seq}`).join(",");

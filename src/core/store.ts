@@ -1,5 +1,4 @@
 import { ChangeLog } from "./change-log.js";
-import { StateDigest } from "./digest.js";
 import { DueQueue } from "./due-queue.js";
 import {
   assignEntry,
@@ -100,7 +99,6 @@ export class RegistryStore {
    * hashing the key again (register and merge look a key up just before writing it). */
   private readonly lastKey: KeyHashed = { k0: 0, k1: 0 };
   private readonly log = new ChangeLog<Entry>();
-  private readonly digestSum = new StateDigest();
   private readonly due = new DueQueue<Entry>();
   /** Range fingerprints over (key hash, entry hash) for differential reconciliation. */
   readonly reconIndex = new ReconIndex<Entry>();
@@ -154,7 +152,7 @@ export class RegistryStore {
 
   /** Entries held, tombstones and expired leases included (the digest's `count`). */
   get size(): number {
-    return this.digestSum.count;
+    return this.reconIndex.size;
   }
 
   get seq(): number {
@@ -162,7 +160,7 @@ export class RegistryStore {
   }
 
   digest(): { digest: string; count: number } {
-    return { digest: this.digestSum.hex(), count: this.digestSum.count };
+    return this.reconIndex.digest();
   }
 
   get(service: string, id: string): Entry | undefined {
@@ -422,7 +420,6 @@ export class RegistryStore {
       entry.seq = record.seq;
       assignKeyHash(entry, entry.service, entry.id);
       this.insert(entry);
-      this.digestSum.add(entry);
       this.log.restore(entry);
       this.schedule(entry);
       if (entry.hlc > newest) newest = entry.hlc;
@@ -491,7 +488,6 @@ export class RegistryStore {
       entry.k1 = this.lastKey.k1;
       this.insert(entry);
     } else {
-      this.digestSum.remove(existing);
       this.uncount(existing);
       const previous = { h0: existing.h0, h1: existing.h1, h2: existing.h2, h3: existing.h3 };
       assignEntry(existing, record);
@@ -500,7 +496,6 @@ export class RegistryStore {
       this.count(existing);
       entry = existing;
     }
-    this.digestSum.add(entry);
     this.log.append(entry);
     this.schedule(entry);
     return entry;
@@ -534,7 +529,6 @@ export class RegistryStore {
   private collect(entry: Entry): void {
     this.byKey.remove(entry);
     this.services.remove(entry);
-    this.digestSum.remove(entry);
     this.reconIndex.remove(entry);
     this.log.remove(entry);
   }

@@ -122,3 +122,9 @@ function trafficOf(connection: ConnectionJson): LinkTraffic {
     outBytes: connection.out_bytes ?? 0,
   };
 }
+
+/** A server's own counters (`/varz`): every message and byte in and out of it so far. */
+export async function serverTraffic(server: NatsServerHandle): Promise<LinkTraffic | undefined> {
+  const body = await monitorJson<ConnectionJson>(server, "/varz");
+  return body === undefined ? undefined : trafficOf(body);
+}

@@ -3,6 +3,8 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "n
 import { connect as tcpConnect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+import { NamedError } from "../core/named-error.js";
 import { forgetDirectory, trackChild, trackDirectory } from "./leftovers.js";
 import { type ClusterConfig, renderServerConfig } from "./nats-config.js";
 import { LOOPBACK } from "./ports.js";
@@ -96,7 +98,7 @@ export interface NatsServerHandle {
 }
 
 /** A server that exited, or never accepted connections, while starting. */
-export class NatsServerStartError extends Error {
+export class NatsServerStartError extends NamedError {
   readonly code = "nats_server_start_failed";
   constructor(
     message: string,
@@ -105,7 +107,6 @@ export class NatsServerStartError extends Error {
     options?: { cause?: unknown },
   ) {
     super(`${message}\n--- last lines of the nats-server log ---\n${tail(log)}`, options);
-    this.name = "NatsServerStartError";
   }
 }
 
@@ -388,8 +389,4 @@ function tail(log: string): string {
   return lines.length === 0 || log.trim() === ""
     ? "(the server wrote nothing)"
     : lines.slice(-START_ERROR_LOG_LINES).join("\n");
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }

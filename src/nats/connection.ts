@@ -7,6 +7,7 @@ import {
   type NatsConnection,
   nkeyAuthenticator,
 } from "nats";
+import { NamedError } from "../core/named-error.js";
 import { connectFailureCause } from "./connect-failure.js";
 
 /**
@@ -37,14 +38,13 @@ export interface NatsSettings {
 export const DEFAULT_CONNECT_TIMEOUT_MS = 5_000;
 
 /** NATS could not be reached; the message names the servers and the cause. */
-export class NatsConnectError extends Error {
+export class NatsConnectError extends NamedError {
   constructor(
     readonly servers: readonly string[],
     readonly reason: string,
     options?: { cause?: unknown },
   ) {
     super(`cannot connect to NATS at ${servers.join(",")}: ${reason}`, options);
-    this.name = "NatsConnectError";
   }
 }
 

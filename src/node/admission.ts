@@ -46,12 +46,27 @@ export class WriteAdmission {
     const now = this.now();
     const existing = this.store.get(instance.service, instance.id);
     if (!isLive(this.store, existing, now)) this.checkCounts(instance.service, now);
-    if (!this.rate.take(instance.service, now)) {
-      throw new RegistryError(
-        "quota_exceeded",
-        `service ${instance.service} is over its ${this.quotas.maxRegistrationsPerSecondPerService} registrations per second on this node; retry later`,
-      );
-    }
+    this.takeRate(instance.service, now);
+  }
+
+  /**
+   * A deregister of a key this replica holds no live instance for still writes a tombstone (a
+   * registration of it may be on its way from a peer), so it costs what a registration costs:
+   * a token of its service's rate. Deleting a live instance is free, so a service at its limit
+   * can always shrink.
+   */
+  admitDeregister(service: string, id: string): void {
+    const now = this.now();
+    if (isLive(this.store, this.store.get(service, id), now)) return;
+    this.takeRate(service, now);
+  }
+
+  private takeRate(service: string, now: number): void {
+    if (this.rate.take(service, now)) return;
+    throw new RegistryError(
+      "quota_exceeded",
+      `service ${service} is over its ${this.quotas.maxRegistrationsPerSecondPerService} registrations per second on this node (deregisters of instances it does not hold count too); retry later`,
+    );
   }
 
   private checkSize(instance: Instance, requestBytes: number): void {

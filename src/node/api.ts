@@ -1,5 +1,12 @@
 import type { z } from "zod";
 import {
+  DeregisterRequest,
+  HeartbeatRequest,
+  LookupRequest,
+  ServicesRequest,
+  SnapshotRequest,
+} from "../contract/requests.js";
+import {
   type CausalMark,
   type ChangeEvent,
   describeIssues,
@@ -20,13 +27,6 @@ import type { WriteAdmission } from "./admission.js";
 import { byKey, nextCursorField, renderPage, replyBudget } from "./pages.js";
 import { CausalWait } from "./read-your-writes.js";
 import type { ApiRegions } from "./regions.js";
-import {
-  DeregisterRequest,
-  HeartbeatRequest,
-  LookupRequest,
-  ServicesRequest,
-  SnapshotRequest,
-} from "./requests.js";
 
 export interface ApiDependencies {
   store: RegistryStore;
@@ -176,6 +176,7 @@ export class RegistryApi {
 
   private async deregister(body: unknown): Promise<string> {
     const request = validate(DeregisterRequest, body);
+    this.deps.admission?.admitDeregister(request.service, request.id);
     const { entry, event } = this.deps.store.deregister(request.service, request.id);
     await this.deps.commit([entry]);
     this.deps.onWrite(event);

@@ -1,21 +1,5 @@
-import { z } from "zod";
+import { DEFAULT_PAGE_LIMIT, type PageRequest } from "../contract/requests.js";
 import { RegistryError } from "../errors.js";
-
-/** Items per page when a request names no limit; bytes bound a page too (see `replyBudget`). */
-export const DEFAULT_PAGE_LIMIT = 1_000;
-export const MAX_PAGE_LIMIT = 10_000;
-
-/** `limit` and `cursor` of the paged reads (`lookup`, `snapshot`, `services`). The cursor is
- * the `nextCursor` of the previous page, opaque to clients. */
-export const PageFields = {
-  limit: z.int().min(1).max(MAX_PAGE_LIMIT).optional(),
-  cursor: z.string().min(1).max(256).optional(),
-};
-
-export interface PageRequest {
-  limit?: number;
-  cursor?: string;
-}
 
 /**
  * Share of the server's max_payload a page may fill: the rest is room for the reply's envelope

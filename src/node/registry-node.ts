@@ -1,4 +1,5 @@
 import { randomBytes } from "node:crypto";
+import { setTimeout as sleep } from "node:timers/promises";
 import type { NatsConnection, Subscription } from "nats";
 import type { Logger } from "pino";
 import type { NodeConfig } from "../config/schema.js";
@@ -157,6 +158,14 @@ export class RegistryNode {
     return this.lifecycle === "ready" && this.connected;
   }
 
+  /** Lapsed leases waiting for a tombstone, and tombstones written here whose `expired` is owed. */
+  get expiryBacklog(): { pending: number; unreported: number } {
+    return {
+      pending: this.expiry?.pendingCount ?? 0,
+      unreported: this.expiry?.unreportedCount ?? 0,
+    };
+  }
+
   get connection(): NatsConnection {
     if (this.nc === undefined) throw new Error("node is not started");
     return this.nc;
@@ -271,7 +280,14 @@ export class RegistryNode {
       cursors: {
         initial: this.restored?.cursors ?? new Map(),
         save: (peer, epoch, cursor) => {
-          if (!this.storageClosed) this.storage.saveCursor(peer, epoch, cursor);
+          if (this.storageClosed) return;
+          // A cursor only saves a re-pull after a restart: a failed write costs that, never the
+          // node (unhandled, the rejection would end the process).
+          this.storage
+            .saveCursor(peer, epoch, cursor)
+            .catch((error: unknown) =>
+              this.log.warn({ err: error, peer }, "saving a peer's cursor failed"),
+            );
         },
       },
     });
@@ -342,8 +358,14 @@ export class RegistryNode {
       maxFreezeMs: this.config.selfPreservationMaxMs,
       ready: () => this.isReady,
       commit: (entries) => this.commit(entries),
-      onExpired: (event, instanceJson) => this.onLocalWrite(event, instanceJson),
+      announce: () => this.sync?.notifyChange(),
+      publish: (event, instanceJson) => this.publisher?.publish(event, instanceJson),
       livePeers: (now) => this.sync!.livePeers(now).map((p) => p.id),
+      knownPeers: () => this.sync!.knownPeers(),
+      askVersions: (keys) => this.sync!.askVersions(keys),
+      saveUnreported: (unreported) =>
+        this.storageClosed ? Promise.resolve() : this.storage.saveUnreported(unreported),
+      restoredUnreported: this.restored?.unreported,
       forget: (removed) => this.forget(removed),
       // Leases held by a region this node cannot hear are not its to expire
       // (docs/topologies.md), nor evidence of a network failure here.
@@ -464,7 +486,7 @@ export class RegistryNode {
         .filter((p) => p?.needsSync && p.state !== "suspect" && p.state !== "left");
       if (pending.length === 0) break;
       this.setState(sync.bootstrapping !== undefined ? "bootstrapping" : "catching-up");
-      await delay(READY_POLL_MS);
+      await sleep(READY_POLL_MS);
     }
     this.log.debug(
       { ms: this.wallClock() - started, peers: answered.length },
@@ -559,8 +581,4 @@ export class RegistryNode {
 
 function newEpoch(): string {
   return randomBytes(8).toString("hex");
-}
-
-function delay(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }

@@ -1,10 +1,11 @@
+import { NamedError } from "../core/named-error.js";
 import { DataDirError } from "../storage/lmdb-storage.js";
 
 /**
  * A node could not start. The message is one line that names the setting to change, so an
  * operator who reads only the last line of a failed unit knows what to fix.
  */
-export class StartFailure extends Error {
+export class StartFailure extends NamedError {
   constructor(
     /** The configuration setting at fault (`httpListen`, `dataDir`, `natsAuth`, `tls`, …). */
     readonly setting: string,
@@ -12,7 +13,6 @@ export class StartFailure extends Error {
     options?: { cause?: unknown },
   ) {
     super(message, options);
-    this.name = "StartFailure";
   }
 }
 

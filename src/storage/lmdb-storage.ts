@@ -2,10 +2,11 @@ import { chmodSync, existsSync, mkdirSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { type Database, open, type RootDatabase } from "lmdb";
 import { type Entry, type EntryRecord, entryKey } from "../core/mod.js";
+import { NamedError } from "../core/named-error.js";
 import { DirLock, LOCK_FILE } from "./dir-lock.js";
 import { checkLmdbFile } from "./lmdb-file-check.js";
 import { isSealed, seal, unpackLegacy, unseal } from "./sealed.js";
-import type { PersistedState, ReplicaStorage } from "./storage.js";
+import type { PersistedState, ReplicaStorage, UnreportedExpiry } from "./storage.js";
 import { fromStored, storedFromLegacy, toStored } from "./stored-entry.js";
 
 /**
@@ -24,12 +25,7 @@ interface Meta {
 }
 
 /** A data directory that belongs to another node or layout, or cannot be read. Never wiped. */
-export class DataDirError extends Error {
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = "DataDirError";
-  }
-}
+export class DataDirError extends NamedError {}
 
 /**
  * The replica in LMDB (DESIGN.md §5): one record per key, the newest seq issued, and peers'
@@ -104,7 +100,12 @@ export class LmdbStorage implements ReplicaStorage {
     const cursors = new Map<string, { epoch: string; cursor: number }>();
     for (const { key, value } of this.cursors.getRange())
       cursors.set(key, this.unsealOrRefuse(`cursor of ${key}`, value) as never);
-    return this.restored(meta, entries, cursors);
+    const saved = this.meta.getBinary(UNREPORTED_KEY);
+    const unreported =
+      saved === undefined ? [] : checkUnreported(this.unsealOrRefuse("unreported expiries", saved));
+    if (unreported === undefined)
+      throw new DataDirError(`${this.dir} holds a corrupt list of unreported expiries`);
+    return this.restored(meta, entries, cursors, unreported);
   }
 
   async initialise(epoch: string): Promise<void> {
@@ -143,6 +144,10 @@ export class LmdbStorage implements ReplicaStorage {
 
   async saveCursor(peer: string, epoch: string, cursor: number): Promise<void> {
     await this.cursors.put(peer, seal({ epoch, cursor }));
+  }
+
+  async saveUnreported(unreported: readonly UnreportedExpiry[]): Promise<void> {
+    await this.meta.put(UNREPORTED_KEY, seal(unreported));
   }
 
   async close(): Promise<void> {
@@ -228,6 +233,7 @@ export class LmdbStorage implements ReplicaStorage {
     meta: Meta,
     entries: (EntryRecord & { seq: number })[],
     cursors: Map<string, { epoch: string; cursor: number }>,
+    unreported: UnreportedExpiry[] = [],
   ): PersistedState {
     for (const entry of entries) {
       if (entry.seq > meta.head)
@@ -237,7 +243,7 @@ export class LmdbStorage implements ReplicaStorage {
     }
     this.epoch = meta.epoch;
     entries.sort((a, b) => a.seq - b.seq);
-    return { epoch: meta.epoch, head: meta.head, entries, cursors };
+    return { epoch: meta.epoch, head: meta.head, entries, cursors, unreported };
   }
 
   /** A format-1 directory: every value rewritten sealed, in one transaction, then loaded. */
@@ -272,4 +278,24 @@ export class LmdbStorage implements ReplicaStorage {
     });
     return this.restored({ ...meta, format: STORAGE_FORMAT }, entries, cursors);
   }
+}
+
+/** The meta record's neighbour that lists the expiries owed an `expired` event. */
+const UNREPORTED_KEY = "unreported";
+
+/** The saved list if every item has the shape of an UnreportedExpiry, else undefined. */
+function checkUnreported(value: unknown): UnreportedExpiry[] | undefined {
+  if (!Array.isArray(value)) return undefined;
+  for (const item of value as Partial<UnreportedExpiry>[]) {
+    if (
+      item === null ||
+      typeof item !== "object" ||
+      typeof item.service !== "string" ||
+      typeof item.id !== "string" ||
+      !Number.isSafeInteger(item.hlc) ||
+      typeof item.instance !== "string"
+    )
+      return undefined;
+  }
+  return value as UnreportedExpiry[];
 }

@@ -1,5 +1,6 @@
 import { crc32 } from "node:zlib";
 import { Packr } from "msgpackr";
+import { NamedError } from "../core/named-error.js";
 
 /**
  * How every value of a format-2 data directory is stored: a tag byte, the CRC-32 of the
@@ -15,12 +16,7 @@ const HEADER = 5;
 
 const packr = new Packr({ useRecords: false, mapsAsObjects: true, moreTypes: false });
 
-export class SealError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = "SealError";
-  }
-}
+export class SealError extends NamedError {}
 
 export function seal(value: unknown): Buffer {
   const body = packr.pack(value);

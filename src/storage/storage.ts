@@ -8,6 +8,17 @@ export interface PersistedState {
   entries: (EntryRecord & { seq: number })[];
   /** Cursors into peers' histories, so a restart pulls only what changed meanwhile. */
   cursors: Map<string, { epoch: string; cursor: number }>;
+  /** Expiries this node wrote the tombstone of and has not reported yet (docs/watch.md). */
+  unreported: UnreportedExpiry[];
+}
+
+/** An `expired` event owed: the tombstone (service, id, hlc) this node wrote, and the instance
+ * that lapsed, as the event shows it. */
+export interface UnreportedExpiry {
+  service: string;
+  id: string;
+  hlc: number;
+  instance: string;
 }
 
 /**
@@ -24,6 +35,8 @@ export interface ReplicaStorage {
   remove(entries: readonly Entry[]): Promise<void>;
   /** Resolves once written; a failure only leaves an older cursor for the next start. */
   saveCursor(peer: string, epoch: string, cursor: number): Promise<void>;
+  /** Replaces the saved list of unreported expiries; resolves once durable. */
+  saveUnreported(unreported: readonly UnreportedExpiry[]): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -36,5 +49,6 @@ export class MemoryStorage implements ReplicaStorage {
   async commit(): Promise<void> {}
   async remove(): Promise<void> {}
   async saveCursor(): Promise<void> {}
+  async saveUnreported(): Promise<void> {}
   async close(): Promise<void> {}
 }

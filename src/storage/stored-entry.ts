@@ -10,6 +10,7 @@ import {
   STATUSES,
   type Status,
 } from "../core/mod.js";
+import { NODE_ID } from "../core/node-id.js";
 
 /**
  * The disk layout of one entry (format 2), independent of the sync wire format so either can
@@ -30,7 +31,6 @@ export type StoredEntry = [
 ];
 
 const STORED_LENGTH = 10;
-const NODE_ID = /^[A-Za-z0-9_-]{1,64}$/;
 const STATUS_SET: ReadonlySet<string> = new Set(STATUSES);
 
 export function toStored(entry: EntryState & { seq: number }): StoredEntry {

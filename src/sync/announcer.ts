@@ -33,6 +33,8 @@ export interface AnnouncerOptions {
   fleetSize: () => number;
   /** Runs after each periodic announcement (gauges). */
   onPeriodic?: () => void;
+  /** Runs after an announcement that told peers of new writes of our own. */
+  onOwnWritesAnnounced?: () => void;
 }
 
 /**
@@ -109,6 +111,7 @@ export class Announcer {
     if (periodic) message.periodic = true;
     if (this.o.region !== undefined) message.region = this.o.region;
     let inline = false;
+    let ownWrites = false;
     if (!leaving && store.seq > this.#announcedSeq && this.o.inlineChangesMaxBytes > 0) {
       // Only our own writes: every node announces its own, so relaying what we merged from
       // others would multiply traffic by the fleet size. Entries that miss a peer this way are
@@ -118,6 +121,7 @@ export class Announcer {
         maxEntries: this.o.batchMaxEntries,
         maxBytes: this.o.inlineChangesMaxBytes,
       });
+      ownWrites = !page.complete || page.records.length > 0;
       if (page.complete) {
         message.from = this.#announcedSeq;
         message.entries = page.records.map(toTuple);
@@ -127,6 +131,7 @@ export class Announcer {
     this.#announcedSeq = store.seq;
     this.o.transport.publish(this.o.subject, this.o.codec.encode(message, false));
     this.o.metrics.announced("out", inline);
+    if (ownWrites) this.o.onOwnWritesAnnounced?.();
   }
 
   private schedulePeriodic(): void {

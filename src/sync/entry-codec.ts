@@ -15,6 +15,7 @@ import {
   STATUSES,
   type Status,
 } from "../core/mod.js";
+import { NamedError } from "../core/named-error.js";
 import { isJsonObjectText } from "../wire/json-object-text.js";
 
 /**
@@ -67,13 +68,12 @@ export function toTuple(e: EntryState): EntryTuple {
 }
 
 /** A peer sent an entry that no valid node could have written. */
-export class InvalidEntryError extends Error {
+export class InvalidEntryError extends NamedError {
   constructor(
     readonly index: number,
     detail: string,
   ) {
     super(`entry ${index}: ${detail}`);
-    this.name = "InvalidEntryError";
   }
 }
 

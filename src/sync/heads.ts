@@ -1,13 +1,7 @@
 import type { RegistryStore } from "../core/mod.js";
 import type { MessageCodec } from "./codec.js";
-import {
-  type Announce,
-  HeadsRequestSchema,
-  newNonce,
-  PROTOCOL_VERSION,
-  parseMessage,
-} from "./messages.js";
-import type { RequestGate } from "./request-freshness.js";
+import { type Announce, HeadsRequestSchema, newNonce, PROTOCOL_VERSION } from "./messages.js";
+import { admitQuestion, type RequestGate } from "./request-freshness.js";
 import type { SyncTransport, TransportMessage } from "./transport.js";
 
 /**
@@ -69,10 +63,7 @@ export function answerHeads(
   accepts: readonly string[],
   gate: RequestGate,
 ): void {
-  if (msg.reply === undefined) return;
-  const question = parseMessage(HeadsRequestSchema, codec.decode(msg.data));
-  // Our own question needs no answer (the asker skips it anyway).
-  if (question.node === store.nodeId) return;
-  gate.admit(question);
+  const question = admitQuestion(msg, HeadsRequestSchema, codec, store.nodeId, gate);
+  if (question === undefined) return;
   msg.respond(codec.encode({ ...headOf(store, accepts), nonce: question.nonce }, false));
 }

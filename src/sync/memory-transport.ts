@@ -1,3 +1,4 @@
+import { NamedError } from "../core/named-error.js";
 import type { SyncTimers } from "./timers.js";
 import type {
   RequestOptions,
@@ -21,13 +22,12 @@ export interface MemoryNetworkOptions {
 }
 
 /** The error a request fails with on timeout, as nats.js reports it. */
-export class MemoryRequestError extends Error {
+export class MemoryRequestError extends NamedError {
   constructor(
     readonly code: "TIMEOUT" | "503" | "CLOSED" | "MAX_PAYLOAD_EXCEEDED",
     message: string,
   ) {
     super(message);
-    this.name = "MemoryRequestError";
   }
 }
 

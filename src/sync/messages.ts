@@ -1,6 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { z } from "zod";
 import { NODE_ID } from "../contract/ids.js";
+import { NamedError } from "../core/named-error.js";
 import { REGION_NAME } from "../core/region.js";
 
 /**
@@ -35,9 +36,9 @@ export function newNonce(): string {
   return randomBytes(8).toString("hex");
 }
 
-/** When a request was sent, as the requester's hybrid logical clock: a server answers only
- * requests stamped within its freshness window (request-freshness.ts). */
-export const requestStamp = z.int().min(0);
+/** What every request carries to be judged fresh (request-freshness.ts): a nonce its reply
+ * echoes, and `at`, when it was sent as the requester's hybrid logical clock. */
+export const requestFreshness = { nonce, at: z.int().min(0) };
 
 /** "My state is (digest, count) at seq, and here is what changed since `from`." */
 export const AnnounceSchema = z.object({
@@ -74,10 +75,36 @@ export const HeadsRequestSchema = z.object({
   type: z.literal("heads"),
   v: z.int().min(1),
   node: nodeId,
-  nonce,
-  at: requestStamp,
+  ...requestFreshness,
 });
 export type HeadsRequest = z.output<typeof HeadsRequestSchema>;
+
+/** Most keys one `versions` question names: a sweep's unreported expiries go in rounds. */
+export const MAX_VERSION_KEYS = 512;
+
+/** "Which version of these keys do you hold?": asked by a node before it reports an expiry
+ * (docs/watch.md), answered by every node that hears it. Keys are [service, id]. */
+export const VersionsRequestSchema = z.object({
+  type: z.literal("versions"),
+  v: z.int().min(1),
+  node: nodeId,
+  keys: z
+    .array(z.tuple([z.string().min(1).max(256), z.string().min(1).max(256)]))
+    .max(MAX_VERSION_KEYS),
+  ...requestFreshness,
+});
+export type VersionsRequest = z.output<typeof VersionsRequestSchema>;
+
+/** One version per key asked, in order: [hlc, writer], or null for a key not held. */
+export const VersionsAnswerSchema = z.object({
+  type: z.literal("versions-answer"),
+  v: z.int().min(1),
+  node: nodeId,
+  versions: z.array(z.tuple([z.int().min(0), nodeId]).nullable()).max(MAX_VERSION_KEYS),
+  /** The question's nonce, echoed: an answer captured earlier vouches for nothing now. */
+  nonce: nonce.optional(),
+});
+export type VersionsAnswer = z.output<typeof VersionsAnswerSchema>;
 
 /** "Send me what changed after `since` in your epoch `epoch`." */
 export const PullRequestSchema = z.object({
@@ -96,8 +123,7 @@ export const PullRequestSchema = z.object({
    * everything. Either way the puller gets the newest version of each key. */
   originOnly: z.boolean(),
   accepts: z.array(z.string().max(16)).max(8).default([]),
-  nonce,
-  at: requestStamp,
+  ...requestFreshness,
 });
 export type PullRequest = z.output<typeof PullRequestSchema>;
 
@@ -159,12 +185,7 @@ export type PullReply = z.output<typeof PullReplySchema>;
  * A reply that does not echo the nonce (and `since`) of the request it claims to answer: a
  * replay of an earlier reply, or one meant for another request. Counted as `stale`.
  */
-export class StaleReplyError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = "StaleReplyError";
-  }
-}
+export class StaleReplyError extends NamedError {}
 
 /** Throws a StaleReplyError unless `reply` echoes `nonce` (and `since`, when given). */
 export function checkEcho(
@@ -180,12 +201,7 @@ export function checkEcho(
 }
 
 /** A sync message failed validation; counted as a rejected batch with reason `invalid`. */
-export class InvalidMessageError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = "InvalidMessageError";
-  }
-}
+export class InvalidMessageError extends NamedError {}
 
 export function parseMessage<S extends z.ZodType>(schema: S, value: unknown): z.output<S> {
   const result = schema.safeParse(value);

@@ -36,6 +36,8 @@ export class PeerState {
   #digest = "";
   #count = 0;
   #lastSeenMs = 0;
+  /** When we announced writes of our own that this peer has not answered since (0: none). */
+  #echoAwaitedSinceMs = 0;
   #failures = 0;
   #totalFailures = 0;
   #suspectSinceMs = 0;
@@ -91,6 +93,20 @@ export class PeerState {
     return this.#lastSeenMs;
   }
   /** Pull failures in a row. */
+  /** Since when we wait for this peer to be heard after announcing our writes (0: not waiting). */
+  get echoAwaitedSinceMs(): number {
+    return this.#echoAwaitedSinceMs;
+  }
+
+  /**
+   * We announced writes of our own: a peer that hears them merges them and announces its new
+   * digest within moments, so until it is heard again it may not have heard us. The oldest
+   * unanswered announcement counts.
+   */
+  awaitEcho(nowMs: number): void {
+    if (this.#echoAwaitedSinceMs === 0) this.#echoAwaitedSinceMs = nowMs;
+  }
+
   get failures(): number {
     return this.#failures;
   }
@@ -194,6 +210,7 @@ export class PeerState {
   ): boolean {
     this.stamp(epoch, at);
     this.#lastSeenMs = nowMs;
+    this.#echoAwaitedSinceMs = 0;
     this.#leaving = false;
     // A suspect peer that speaks again gets another chance at once.
     this.#suspectSinceMs = 0;

@@ -25,7 +25,7 @@ import {
   nonce,
   PROTOCOL_VERSION,
   parseMessage,
-  requestStamp,
+  requestFreshness,
 } from "./messages.js";
 import type { RequestGate } from "./request-freshness.js";
 import type { SyncTransport, TransportMessage } from "./transport.js";
@@ -42,24 +42,21 @@ const ReconRequest = z.object({
   type: z.literal("recon"),
   v: z.int().min(1),
   node: nodeId,
-  nonce,
-  at: requestStamp,
+  ...requestFreshness,
   query: z.unknown(),
 });
 const FetchRequest = z.object({
   type: z.literal("fetch"),
   v: z.int().min(1),
   node: nodeId,
-  nonce,
-  at: requestStamp,
+  ...requestFreshness,
   keys: z.instanceof(Uint8Array),
 });
 const PushRequest = z.object({
   type: z.literal("push"),
   v: z.int().min(1),
   node: nodeId,
-  nonce,
-  at: requestStamp,
+  ...requestFreshness,
   entries: z.array(z.unknown()),
 });
 const ExchangeRequest = z.discriminatedUnion("type", [ReconRequest, FetchRequest, PushRequest]);

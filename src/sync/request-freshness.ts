@@ -1,4 +1,8 @@
+import type { z } from "zod";
 import { hlcWall } from "../core/mod.js";
+import type { MessageCodec } from "./codec.js";
+import { parseMessage } from "./messages.js";
+import type { TransportMessage } from "./transport.js";
 
 /**
  * Freshness of the requests a node answers (pull, reconcile, fetch, push, heads): a captured
@@ -35,6 +39,25 @@ export interface RequestGate {
 }
 
 export const ADMIT_ALL: RequestGate = { admit: () => {} };
+
+/**
+ * A question asked of every node (heads, versions), parsed and judged: undefined when nobody
+ * waits for an answer or it is our own (the asker skips its own answer anyway); throws on a
+ * malformed question and on one `gate` refuses, which is then left unanswered.
+ */
+export function admitQuestion<S extends z.ZodType>(
+  msg: TransportMessage,
+  schema: S,
+  codec: MessageCodec,
+  self: string,
+  gate: RequestGate,
+): (z.output<S> & StampedRequest) | undefined {
+  if (msg.reply === undefined) return undefined;
+  const question = parseMessage(schema, codec.decode(msg.data)) as z.output<S> & StampedRequest;
+  if (question.node === self) return undefined;
+  gate.admit(question);
+  return question;
+}
 
 /** Nonces remembered per peer and per generation: far above what an honest peer sends in a
  * window (a bootstrap pulls a few pages a second), small enough to bound a faulty one. */

@@ -36,6 +36,7 @@ import {
 } from "./sync-metrics.js";
 import { REAL_TIMERS, type SyncTimers } from "./timers.js";
 import type { SyncTransport, TransportSubscription } from "./transport.js";
+import { answerVersions, askVersions, type HeldVersions } from "./versions.js";
 
 export interface SyncSettings {
   subjectPrefix: string;
@@ -162,6 +163,10 @@ export class SyncEngine {
       region: settings.region,
       fleetSize: () => this.peers.size + 1,
       onPeriodic: () => this.updateGauges(),
+      onOwnWritesAnnounced: () => {
+        const now = timers.now();
+        for (const peer of this.peers.values()) peer.awaitEcho(now);
+      },
     });
     this.exchange = {
       transport,
@@ -244,6 +249,13 @@ export class SyncEngine {
           this.reject(error, "heads");
         }
       }),
+      transport.subscribe(this.subjects.versions, (msg) => {
+        try {
+          answerVersions(msg, this.o.store, this.codec, this.gate);
+        } catch (error) {
+          this.reject(error, "versions");
+        }
+      }),
       transport.subscribe(this.subjects.reconcile(this.nodeId), (msg) => {
         serveExchange(this.exchange, msg).catch((error: unknown) =>
           this.reject(error, "reconcile"),
@@ -322,6 +334,24 @@ export class SyncEngine {
   /** Runs one suspect-probe round now (tests; the engine runs them on its own timer). */
   probeSuspects(): void {
     this.probe.probe();
+  }
+
+  /** Peers this node knows of and that did not say they left: live, silent, partitioned away
+   * or dead, until forgotten (`forgetPeerAfterMs`). */
+  knownPeers(): string[] {
+    return [...this.peers.values()].filter((p) => p.state !== "left").map((p) => p.id);
+  }
+
+  /** Asks every node that hears it which version of `keys` it holds (versions.ts). */
+  async askVersions(keys: readonly (readonly [string, string])[]): Promise<HeldVersions> {
+    return askVersions(
+      this.o.transport,
+      this.subjects.versions,
+      this.codec,
+      this.o.store,
+      keys,
+      this.o.settings.pullTimeoutMs,
+    );
   }
 
   /**

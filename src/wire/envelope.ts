@@ -1,6 +1,7 @@
 import { createHash } from "node:crypto";
 import { crc32, deflateRawSync, inflateRawSync } from "node:zlib";
 import { Packr } from "msgpackr";
+import { NamedError } from "../core/named-error.js";
 import type { NodeIdentity, TrustedPeers } from "./identity.js";
 
 /**
@@ -51,14 +52,13 @@ export const ENVELOPE_REJECTIONS = [
 export type EnvelopeRejection = (typeof ENVELOPE_REJECTIONS)[number];
 
 /** A payload that must not be applied; `reason` is the label of the rejection metric. */
-export class EnvelopeError extends Error {
+export class EnvelopeError extends NamedError {
   constructor(
     readonly reason: EnvelopeRejection,
     message: string,
     options?: { cause?: unknown },
   ) {
     super(message, options);
-    this.name = "EnvelopeError";
   }
 }
 

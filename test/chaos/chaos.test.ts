@@ -3,12 +3,14 @@
  * server killed under load, a partition with conflicting writes, a clock running ahead.
  * REGSYNC_TEST_CHAOS_SCALE (default 1) multiplies load and durations for a long run.
  */
+
 import assert from "node:assert/strict";
 import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, test } from "node:test";
+import { setTimeout as sleep } from "node:timers/promises";
 import { connect, type NatsConnection } from "nats";
 import { lww } from "../../src/core/merge.js";
 import { type EntryRecord, entryKey, entryRecord } from "../../src/core/mod.js";
@@ -21,7 +23,6 @@ import { waitFor } from "../support/wait.js";
 const SCALE = Math.max(1, Number(process.env.REGSYNC_TEST_CHAOS_SCALE ?? 1));
 const json = new TextEncoder();
 const text = new TextDecoder();
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Registrations at a steady rate with bounded concurrency; returns the ids acknowledged. */
 async function writeLoad(

@@ -3,10 +3,12 @@ import { execFile } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { after, before, test } from "node:test";
 import { promisify } from "node:util";
+import { connect } from "nats";
 import { NODE_RUNTIME_FLAGS } from "../../src/cli/runtime-flags.js";
+import { RegistryClient } from "../../src/client/mod.js";
 import { type NatsServerHandle, startNatsServer } from "../../src/dev/nats-server.js";
 import type { RegistryNode } from "../../src/node/registry-node.js";
-import { startNode, stopAll } from "../node/fleet.js";
+import { instance, startNode, stopAll } from "../node/fleet.js";
 
 const exec = promisify(execFile);
 let server: NatsServerHandle;
@@ -155,4 +157,22 @@ test("status shows every node and its peers", async () => {
   const text = await regsync("status");
   assert.match(text.stdout, /node cli-a {2}region default .*ready/);
   assert.match(text.stdout, /cli-b\s+default\s+healthy/);
+});
+
+test("lookup prints registered control and bidi characters escaped, one row per instance", async () => {
+  const nc = await connect({ servers: server.url });
+  try {
+    // A host is checked at registration; version, region and the service list are free text.
+    await new RegistryClient(nc).register(
+      instance("tty", "t1", { version: "\u001b[2K\u001b[1A\u202e1.0", region: "eu\r\nfake" }),
+      { keepAlive: false },
+    );
+  } finally {
+    await nc.close();
+  }
+  const lookup = await regsync("lookup", "tty");
+  assert.equal(lookup.code, 0, lookup.stderr);
+  for (const raw of ["\u001b", "\r", "\u202e"]) assert.ok(!lookup.stdout.includes(raw), raw);
+  assert.match(lookup.stdout, /\\u\{1b\}\[2K\\u\{1b\}\[1A\\u\{202e\}1\.0\s+eu\\u\{d\}\\u\{a\}fake/);
+  assert.equal(lookup.stdout.split("\n").filter((l) => l.startsWith("t1 ")).length, 1);
 });

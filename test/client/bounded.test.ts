@@ -6,9 +6,9 @@ import type { NodeConfigInput } from "../../src/config/schema.js";
 import { startNatsServer } from "../../src/dev/nats-server.js";
 import { instance, startNode, stopAll } from "../node/fleet.js";
 import { cleanups } from "../support/cleanups.js";
+import { readRawPages } from "../support/pages.js";
 
 const encoder = new TextEncoder();
-const decoder = new TextDecoder();
 
 /** A nats-server, a node and a connection, closed in that order's reverse after the test. */
 async function setup(
@@ -51,23 +51,11 @@ describe("bounded replies on a real node", () => {
     };
     await registerMany(client, "big", 5_000, big);
     const maxPayload = nc.info!.max_payload;
-    let pages = 0;
-    let bytes = 0;
-    let cursor: string | undefined;
-    do {
-      const reply = await nc.request(
-        "registry.lookup",
-        encoder.encode(JSON.stringify({ service: "big", ...(cursor ? { cursor } : {}) })),
-        { timeout: 10_000 },
-      );
-      assert.ok(reply.data.length <= maxPayload);
-      const body = JSON.parse(decoder.decode(reply.data));
-      assert.equal(body.ok, true);
-      pages++;
-      bytes += reply.data.length;
-      cursor = body.nextCursor;
-    } while (cursor !== undefined && pages < 100);
-    console.log(`5,000 instances: ${pages} pages, ${bytes} bytes, max_payload ${maxPayload}`);
+    const { pages, bytes, largest } = await readRawPages(nc, "registry.lookup", { service: "big" });
+    assert.ok(largest <= maxPayload);
+    console.log(
+      `5,000 instances: ${pages} pages, ${bytes} bytes, largest ${largest} of max_payload ${maxPayload}`,
+    );
     assert.ok(pages > 1);
     const all = await client.lookup("big");
     assert.equal(all.length, 5_000);
@@ -75,7 +63,7 @@ describe("bounded replies on a real node", () => {
     assert.equal((await client.snapshot("big")).length, 5_000);
   });
 
-  test("oversized instances are refused at registration; large ones still look up", async (t) => {
+  test("oversized instances are refused at registration; large ones still look up and watch", async (t) => {
     const { nc } = await setup(t, {}, "max_payload: 64KB");
     const client = new RegistryClient(nc);
     // The attack of issue 13: ~23 KB instances that made lookups time out for everyone.
@@ -100,6 +88,13 @@ describe("bounded replies on a real node", () => {
     await registerMany(client, "fat", 60, { tags });
     assert.equal((await client.lookup("fat")).length, 60);
     assert.equal((await client.snapshot("fat")).length, 60);
+    // A watch starts from the same paged snapshot: it sees every instance too.
+    const watch = await client.watch("fat", () => {}, { resyncIntervalMs: 60_000 });
+    try {
+      assert.equal(watch.instances().length, 60);
+    } finally {
+      watch.stop();
+    }
   });
 
   test("quota_exceeded with the micro error headers, counted in the metrics", async (t) => {

@@ -8,7 +8,7 @@ import type { NodeConfigInput } from "../../src/config/schema.js";
 import { freePort, startNatsServer } from "../../src/dev/nats-server.js";
 
 /** The users an attack plays or defends as; each has its own inbox prefix `_INBOX.<role>`. */
-export type Role = "node-1" | "node-2" | "team-a" | "team-b" | "operator";
+export type Role = "node-1" | "node-2" | "team-a" | "team-b" | "operator" | "service";
 
 /** A nats-server started from one of the repository's configurations, and how to join it. */
 export interface Deployment {
@@ -36,6 +36,8 @@ const DEV_PASSWORDS: Record<Role, string> = {
   "team-a": "dev-team-a-password",
   "team-b": "dev-team-b-password",
   operator: "dev-operator-password",
+  // The shared user of nats.conf only; the template has teams instead.
+  service: "dev-service-password",
 };
 
 /** nats.conf at the repository root, on free loopback ports, with its published passwords. */
@@ -60,7 +62,7 @@ export async function devDeployment(defer: (cleanup: () => unknown) => void): Pr
   };
 }
 
-const TEMPLATE_USERS: Record<Role | "node-3" | "system", string> = {
+const TEMPLATE_USERS: Record<Exclude<Role, "service"> | "node-3" | "system", string> = {
   "node-1": "NODE_1",
   "node-2": "NODE_2",
   "node-3": "NODE_3",
@@ -123,6 +125,7 @@ export async function templateDeployment(
 }
 
 function seedOf(seeds: Map<string, string>, role: string): string {
+  if (!seeds.has(role)) throw new Error(`deploy/nats-cluster.conf has no user ${role}`);
   return readFileSync(seeds.get(role)!, "utf8").trim();
 }
 

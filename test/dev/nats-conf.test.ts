@@ -178,6 +178,10 @@ async function runAttacks(t: TestContext, defer: Defer, deployment: Deployment):
     await node2.denied("publish a client write", (nc) =>
       nc.publish("registry.register", encoder.encode("{}")),
     );
+    // A node publishes in inboxes only as the reply to a request it received.
+    await node2.denied("publish into a team's inbox unasked", (nc) =>
+      nc.publish("_INBOX.team-a.forged", encoder.encode('{"ok":true,"instances":[]}')),
+    );
   });
 
   await t.test("the operator reads but never writes", async () => {
@@ -207,7 +211,20 @@ async function runAttacks(t: TestContext, defer: Defer, deployment: Deployment):
 
 test("nats.conf holds against the attacks", async (t) => {
   const defer = cleanups(t);
-  await runAttacks(t, defer, await devDeployment(defer));
+  const deployment = await devDeployment(defer);
+  await runAttacks(t, defer, deployment);
+  await t.test("the shared dev `service` user reads only its own inboxes", async () => {
+    const service = await as(defer, deployment, "service");
+    await service.denied("subscribe _INBOX.>", (nc) => nc.subscribe("_INBOX.>"));
+    await service.denied("subscribe a team's inboxes", (nc) => nc.subscribe("_INBOX.team-a.>"));
+    await service.denied("subscribe registry.sync.>", (nc) => nc.subscribe("registry.sync.>"));
+    await service.denied("queue subscription on registry.lookup", (nc) =>
+      nc.subscribe("registry.lookup", { queue: "registry" }),
+    );
+    await service.denied("publish registry.sync.announce", (nc) =>
+      nc.publish("registry.sync.announce", encoder.encode("{}")),
+    );
+  });
 });
 
 test("deploy/nats-cluster.conf holds against the attacks", async (t) => {

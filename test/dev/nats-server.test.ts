@@ -128,7 +128,10 @@ describe("one nats-server", { timeout: TEST_TIMEOUT_MS }, () => {
     );
     await assert.rejects(
       startNatsServer({ binary: "/nonexistent/nats-server" }),
-      (error: unknown) => error instanceof NatsServerStartError && /ENOENT/.test(error.message),
+      (error: unknown) =>
+        error instanceof NatsServerStartError &&
+        /ENOENT/.test(error.message) &&
+        /apt-get install nats-server.*\$NATS_SERVER/.test(error.message),
     );
   });
 });

@@ -10,16 +10,16 @@ import fc from "fast-check";
 import { connect, type NatsConnection } from "nats";
 import { parseNodeConfig } from "../../src/config/load.js";
 import { ERROR_CODES } from "../../src/contract/errors.js";
-import { syncSubjects } from "../../src/contract/subjects.js";
-import { InstanceSchema } from "../../src/core/mod.js";
-import { type NatsServerHandle, startNatsServer } from "../../src/dev/nats-server.js";
-import type { RegistryNode } from "../../src/node/registry-node.js";
 import {
   DeregisterRequest,
   HeartbeatRequest,
   LookupRequest,
   SnapshotRequest,
-} from "../../src/node/requests.js";
+} from "../../src/contract/requests.js";
+import { syncSubjects } from "../../src/contract/subjects.js";
+import { InstanceSchema } from "../../src/core/mod.js";
+import { type NatsServerHandle, startNatsServer } from "../../src/dev/nats-server.js";
+import type { RegistryNode } from "../../src/node/registry-node.js";
 import { createSyncCodec } from "../../src/sync/envelope-codec.js";
 import { PROTOCOL_VERSION } from "../../src/sync/messages.js";
 import { FORMAT_VERSION } from "../../src/wire/envelope.js";

@@ -137,6 +137,18 @@ describe("bounded instances and quotas", () => {
     await call("register", inst("api", "later"));
     await fails("quota_exceeded", "register", inst("api", "latest"));
   });
+
+  test("a deregister of an instance not held pays the rate; removing a live one is free", async () => {
+    const { call, fails, advance } = setup({ maxRegistrationsPerSecondPerService: 3 });
+    for (const id of ["a", "b", "c"]) await call("register", inst("api", id));
+    // Out of tokens: a tombstone for a key nobody registered is refused, a live one goes.
+    await fails("quota_exceeded", "deregister", { service: "api", id: "never" });
+    assert.equal((await call("deregister", { service: "api", id: "a" })).ok, true);
+    await fails("quota_exceeded", "deregister", { service: "api", id: "a" });
+    advance(1_000);
+    for (const id of ["g1", "g2", "g3"]) await call("deregister", { service: "api", id });
+    await fails("quota_exceeded", "register", inst("api", "d"));
+  });
 });
 
 describe("paged reads", () => {

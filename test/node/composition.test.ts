@@ -17,18 +17,27 @@ const higherPort: CustomMerge = (a, b) =>
     ? a
     : b;
 
-/** Memory storage that counts what it was asked to make durable. */
-function countingStorage(): ReplicaStorage & { committed: number } {
+/** Memory storage that counts what it was asked to make durable and the cursors it saved;
+ * with `failCursors` every cursor write fails, as a full or broken disk would make it. */
+function countingStorage(failCursors = false): ReplicaStorage & {
+  committed: number;
+  cursorWrites: number;
+} {
   const inner = new MemoryStorage();
   const storage = {
     committed: 0,
+    cursorWrites: 0,
     load: () => inner.load(),
     initialise: () => inner.initialise(),
     commit: async (entries: readonly Entry[]) => {
       storage.committed += entries.length;
     },
     remove: () => inner.remove(),
-    saveCursor: () => inner.saveCursor(),
+    saveCursor: async () => {
+      storage.cursorWrites++;
+      if (failCursors) throw new Error("MDB_MAP_FULL: Environment mapsize limit reached");
+    },
+    saveUnreported: () => inner.saveUnreported(),
     close: () => inner.close(),
   };
   return storage;
@@ -73,6 +82,49 @@ describe("RegistryNode as a composition root", () => {
       assert.ok(nodes[0]!.storage.committed > 0, "replicated entries went to the injected storage");
     } finally {
       await Promise.all([x.stop(), y.stop()]);
+    }
+  });
+
+  test("a cursor that cannot be saved costs a re-pull after a restart, not the node", async () => {
+    const rejections: unknown[] = [];
+    const onRejection = (reason: unknown) => rejections.push(reason);
+    process.on("unhandledRejection", onRejection);
+    const storage = countingStorage(true);
+    const start = (id: string, injected?: ReplicaStorage) => {
+      const config = parseNodeConfig({
+        ...FAST_SYNC,
+        nats: [nats.server.url],
+        id,
+        subjectPrefix: "cursorfail",
+      });
+      return new RegistryNode({ config, codec: createSyncCodec(config), storage: injected });
+    };
+    const writer = start("w");
+    const reader = start("r", storage);
+    try {
+      await Promise.all([writer.start(), reader.start()]);
+      for (let i = 0; i < 20; i++)
+        writer.store.register({
+          service: "s",
+          id: `i${i}`,
+          host: "10.0.0.1",
+          port: 80,
+          status: "running",
+          weight: 100,
+          ttlMs: 60_000,
+        });
+      writer.syncEngine.notifyChange();
+      await waitFor(() => reader.store.digest().digest === writer.store.digest().digest, {
+        timeoutMs: 10_000,
+        message: "the reader pulled the writer's entries",
+      });
+      await waitFor(() => storage.cursorWrites > 0, { message: "the reader saved a cursor" });
+      await new Promise((resolve) => setImmediate(resolve));
+      assert.deepEqual(rejections, [], "no failed cursor write escaped unhandled");
+      assert.ok(reader.isReady, "the reader still serves");
+    } finally {
+      process.off("unhandledRejection", onRejection);
+      await Promise.all([writer.stop(), reader.stop()]);
     }
   });
 });

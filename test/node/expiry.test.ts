@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
+import { setTimeout as sleep } from "node:timers/promises";
 import { RegistryClient } from "../../src/client/mod.js";
 import { CHANGE_HEADERS } from "../../src/node/changes.js";
 import type { RegistryNode } from "../../src/node/registry-node.js";
@@ -11,7 +12,6 @@ import { waitFor } from "../support/wait.js";
 import { instance, startNode, stopAll } from "./fleet.js";
 
 const nats = sharedNatsServer();
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Counts `expired` notifications per instance id on a prefix. */
 function countExpired(prefix: string): Map<string, number> {

@@ -3,13 +3,13 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
+import { setTimeout as sleep } from "node:timers/promises";
 import { RegistryClient } from "../../src/client/mod.js";
 import { sharedNatsServer } from "../support/nats.js";
 import { waitFor } from "../support/wait.js";
 import { instance, startNode, stopAll } from "./fleet.js";
 
 const nats = sharedNatsServer();
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 const FREEZE = {
   selfPreservationThreshold: 0.5,
@@ -79,15 +79,20 @@ test("many short junk leases that were never renewed cannot trip the freeze", as
   t.after(() => stopAll([node]));
   const client = new RegistryClient(nats.nc, { prefix });
   await renewed(client, "real", 20, 60_000);
+  // One real instance crashes after its first renewal: the junk must not keep it in lookups.
+  await renewed(client, "crashed", 1, 1_000);
   for (let i = 0; i < 150; i++)
     await client.register(instance("junk", `j${i}`, { ttlMs: 1_000 }), { keepAlive: false });
   let everFrozen = false;
   await waitFor(
-    () => {
+    async () => {
       everFrozen ||= node.status().selfPreservation;
-      return node.store.lookup({ service: "junk" }, Date.now()).length === 0;
+      return (
+        node.store.lookup({ service: "junk" }, Date.now()).length === 0 &&
+        (await client.lookup("crashed")).length === 0
+      );
     },
-    { timeoutMs: 5_000, message: "junk expired" },
+    { timeoutMs: 5_000, message: "junk and the crashed instance expired" },
   );
   for (let i = 0; i < 10; i++) {
     await sleep(50);

@@ -1,3 +1,7 @@
+import { setTimeout as sleep } from "node:timers/promises";
+
+export { sleep };
+
 /** Polling defaults: short enough to keep tests quick, long enough for a loaded 2-core machine. */
 export const DEFAULT_WAIT_TIMEOUT_MS = 5_000;
 export const DEFAULT_WAIT_INTERVAL_MS = 20;
@@ -38,8 +42,4 @@ export async function waitFor(
     }
     await sleep(intervalMs);
   }
-}
-
-export function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }

@@ -43,7 +43,7 @@ function countingCodec(codec: SyncCodec, counts: Map<string, number>): SyncCodec
 describe("replayed requests cost O(1)", () => {
   const nats = sharedNatsServer();
 
-  test("captured pull, reconcile and heads requests replayed are refused, counted, and build nothing", async (t) => {
+  test("captured pull, reconcile, heads and versions requests replayed are refused, counted, and build nothing", async (t) => {
     const prefix = "replay-requests";
     const subjects = syncSubjects(prefix);
     const seeds = { n1: newSeed(), n2: newSeed() };
@@ -119,6 +119,20 @@ describe("replayed requests cost O(1)", () => {
       "recon-reply",
       "the original is answered",
     );
+    // A versions question as n1 asks it before ending a lapsed lease, answered once by n2.
+    const versions = n1Codec.encode(
+      {
+        type: "versions",
+        v: PROTOCOL_VERSION,
+        node: "n1",
+        keys: [["api", "a0"]],
+        nonce: newNonce(),
+        at: n1.store.clock.now(),
+      },
+      false,
+    ).bytes;
+    const answered = n1Codec.decode((await nats.nc.request(subjects.versions, versions)).data);
+    assert.equal((answered.message as { type: string }).type, "versions-answer");
 
     const replies: Msg[] = [];
     const inbox = nats.nc.subscribe("_INBOX.replays.>", { callback: (_e, m) => replies.push(m) });
@@ -127,6 +141,7 @@ describe("replayed requests cost O(1)", () => {
       [subjects.pull("n2"), captured.pull[0]!],
       [subjects.heads, captured.heads[0]!],
       [subjects.reconcile("n2"), recon],
+      [subjects.versions, versions],
     ];
     const replayAll = async () => {
       for (let r = 0; r < REPLAYS; r++)
@@ -147,24 +162,25 @@ describe("replayed requests cost O(1)", () => {
         0,
       ),
     };
-    // Within the window: the reconcile request was answered a moment ago, so it is `replayed`;
-    // the pull and heads requests are `replayed` or, on a slow machine, already `stale`.
+    // Within the window: the reconcile and versions requests were answered a moment ago, so
+    // they are `replayed`; the pull and heads requests are `replayed` or, on a slow machine,
+    // already `stale`.
     await replayAll();
-    await waitFor(async () => (await refused()) >= before.refused + 3 * REPLAYS, {
+    await waitFor(async () => (await refused()) >= before.refused + 4 * REPLAYS, {
       timeoutMs: 5_000,
       message: "every replay within the window refused",
     });
-    assert.ok((await rejectedCount(n2, "replayed")) >= before.replayed + REPLAYS);
+    assert.ok((await rejectedCount(n2, "replayed")) >= before.replayed + 2 * REPLAYS);
     // Past the window, every one of them is `stale`.
     await sleep(WINDOW_MS + 200);
     const staleBefore = await rejectedCount(n2, "stale");
     await replayAll();
-    await waitFor(async () => (await rejectedCount(n2, "stale")) >= staleBefore + 3 * REPLAYS, {
+    await waitFor(async () => (await rejectedCount(n2, "stale")) >= staleBefore + 4 * REPLAYS, {
       timeoutMs: 5_000,
       message: "every replay past the window refused as stale",
     });
     await sleep(200);
-    assert.equal(await refused(), before.refused + 6 * REPLAYS, "each replay counted once");
+    assert.equal(await refused(), before.refused + 8 * REPLAYS, "each replay counted once");
     assert.equal(replies.length, 0, "a replay was answered");
     for (const kind of [
       "batch",
@@ -173,6 +189,7 @@ describe("replayed requests cost O(1)", () => {
       "entries",
       "pushed",
       "heads-answer",
+      "versions-answer",
       "error",
     ])
       assert.equal(

@@ -3,7 +3,7 @@ import { test } from "node:test";
 import { type Announce, PROTOCOL_VERSION } from "../../src/sync/messages.js";
 import type { PeerState } from "../../src/sync/peer.js";
 import { type PeerAction, PeerTable } from "../../src/sync/peer-table.js";
-import { SilenceWatch } from "../../src/sync/silence-watch.js";
+import { ECHO_WINDOW_MS, SilenceWatch } from "../../src/sync/silence-watch.js";
 import { VirtualTimers } from "../../src/sync/virtual-timers.js";
 
 const DIGEST_A = "a".repeat(32);
@@ -56,28 +56,54 @@ test("a peer heard again after silence is answered at once, and reconciled with 
 });
 
 test("while a peer is overdue the node announces every quarter second, and stops once it is back", async () => {
+  const { timers, table, local, watch, announced } = watchedPeer(2_000);
+  await timers.runFor(2_000);
+  assert.equal(announced(), 0, "not overdue yet");
+  await timers.runFor(1_000);
+  assert.ok(
+    announced() >= 2,
+    `announced ${announced()} times in the second after the peer fell silent`,
+  );
+  table.onAnnounce(announce(1, DIGEST_A), undefined, timers.now(), local);
+  const before = announced();
+  await timers.runFor(1_000);
+  assert.equal(announced(), before, "the peer is back: periodic announcements suffice");
+  watch.stop();
+});
+
+/** One peer heard once, and a silence watch counting the announcements it asks for. */
+function watchedPeer(overdueMs: number) {
   const timers = new VirtualTimers(7);
   const table = new PeerTable();
-  const local = { seq: 1, digest: DIGEST_A, overdueMs: 2_000 };
+  const local = { seq: 1, digest: DIGEST_A, overdueMs };
   table.onAnnounce(announce(1, DIGEST_A), undefined, timers.now(), local);
   let announced = 0;
   const watch = new SilenceWatch(
     timers,
-    () => 2_000,
+    () => overdueMs,
     () => table.values(),
     () => announced++,
   );
   watch.start();
-  await timers.runFor(2_000);
-  assert.equal(announced, 0, "not overdue yet");
+  return { timers, table, local, watch, announced: () => announced };
+}
+
+test("a peer not heard within a second of our writes' announcement is announced to every quarter second until it answers", async () => {
+  // A period far longer than the test: the peer is never overdue here.
+  const { timers, table, local, watch, announced } = watchedPeer(60_000);
+  table.get("p")!.awaitEcho(timers.now());
+  await timers.runFor(ECHO_WINDOW_MS);
+  assert.equal(announced(), 0, "the peer may still answer");
   await timers.runFor(1_000);
   assert.ok(
-    announced >= 2,
-    `announced ${announced} times in the second after the peer fell silent`,
+    announced() >= 3,
+    `announced ${announced()} times in the second after the echo was due`,
   );
-  table.onAnnounce(announce(1, DIGEST_A), undefined, timers.now(), local);
-  const before = announced;
-  await timers.runFor(1_000);
-  assert.equal(announced, before, "the peer is back: periodic announcements suffice");
+  // The peer's merged digest arrives: the route holds, nothing more to send.
+  table.onAnnounce(announce(2, DIGEST_A), undefined, timers.now(), local);
+  assert.equal(table.get("p")!.echoAwaitedSinceMs, 0);
+  const before = announced();
+  await timers.runFor(2_000);
+  assert.equal(announced(), before, "answered: periodic announcements suffice");
   watch.stop();
 });

@@ -58,6 +58,8 @@ Try:
   ${cli} services --nats ${server.url}
   ${cli} watch demo --nats ${server.url}
   ${cli} status --nats ${server.url}
+
+With the NATS CLI (github.com/nats-io/natscli; Debian does not package it):
   nats req registry.lookup '{"service":"demo"}' -s ${server.url}
   nats micro ls -s ${server.url}
 

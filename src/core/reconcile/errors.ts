@@ -1,3 +1,5 @@
+import { NamedError } from "../named-error.js";
+
 /**
  * Why a reconciliation session failed. The codes are stable (metrics and logs count them); only
  * append. A failed session changes nothing: the node may start another one later.
@@ -12,13 +14,12 @@ export const RECONCILE_ERROR_CODES = {
 
 export type ReconcileErrorCode = keyof typeof RECONCILE_ERROR_CODES;
 
-export class ReconcileError extends Error {
+export class ReconcileError extends NamedError {
   constructor(
     readonly code: ReconcileErrorCode,
     message: string,
     options?: { cause?: unknown },
   ) {
     super(message, options);
-    this.name = "ReconcileError";
   }
 }

@@ -47,7 +47,7 @@ export function addSum(t: Int32Array, at: number, from: Int32Array, fromAt: numb
 
 /**
  * Writes the two's complement of (a0..a3) into `out[0..3]`: adding it subtracts (a0..a3)
- * modulo 2^128, as StateDigest.remove does.
+ * modulo 2^128.
  */
 export function negate128(a0: number, a1: number, a2: number, a3: number, out: Int32Array): void {
   let s = (~a3 >>> 0) + 1;
@@ -90,7 +90,7 @@ export function clearSums(t: Int32Array, at: number, ranges: number): void {
   t.fill(0, at, at + ranges * SUM_WIDTH);
 }
 
-/** The sum's 128-bit value as 32 lowercase hex digits (the StateDigest format). */
+/** The sum's 128-bit value as 32 lowercase hex digits (the state digest's format). */
 export function sumHex(t: Int32Array, at: number): string {
   let out = "";
   for (let i = 1; i < SUM_WIDTH; i++) out += (t[at + i]! >>> 0).toString(16).padStart(8, "0");

@@ -1,7 +1,15 @@
 import type { HashLanes } from "../digest.js";
 import { assignKeyHash, type KeyHashed } from "./key-hash.js";
 import { bitsAt, nodeHolds, type RangeNode } from "./range-node.js";
-import { addSum, addToSum, clearSums, difference128, negate128, SUM_WIDTH } from "./range-sum.js";
+import {
+  addSum,
+  addToSum,
+  clearSums,
+  difference128,
+  negate128,
+  SUM_WIDTH,
+  sumHex,
+} from "./range-sum.js";
 
 /**
  * What the index holds: the store's Entry satisfies it once it has the two key-hash fields.
@@ -76,6 +84,14 @@ export class ReconIndex<T extends ReconItem = ReconItem> {
   /** Items held. */
   get size(): number {
     return this.count;
+  }
+
+  /**
+   * The state digest: the whole key space's sum, which the index keeps anyway, so the store has
+   * one sum to update per write and announcements and reconciliation can never disagree.
+   */
+  digest(): { digest: string; count: number } {
+    return { digest: sumHex(this.levels[0]!, 0), count: this.count };
   }
 
   /** Bits of key-hash prefix that select a bucket (grows with the size). */

@@ -1,7 +1,22 @@
 import { z } from "zod";
 import { instanceId, serviceName, status } from "../core/instance.js";
 import type { LookupQuery } from "../core/lookup.js";
-import { PageFields, type PageRequest } from "./pages.js";
+
+/** Items per page when a request names no limit; bytes bound a page too (see `replyBudget`). */
+export const DEFAULT_PAGE_LIMIT = 1_000;
+export const MAX_PAGE_LIMIT = 10_000;
+
+/** `limit` and `cursor` of the paged reads (`lookup`, `snapshot`, `services`). The cursor is
+ * the `nextCursor` of the previous page, opaque to clients. */
+export const PageFields = {
+  limit: z.int().min(1).max(MAX_PAGE_LIMIT).optional(),
+  cursor: z.string().min(1).max(256).optional(),
+};
+
+export interface PageRequest {
+  limit?: number;
+  cursor?: string;
+}
 
 /** Request bodies of the client API other than `register` (whose body is an instance). */
 export const HeartbeatRequest = z.strictObject({
