@@ -1,18 +1,26 @@
 /**
  * What each attack on the sync subjects costs one target node (issue 14): CPU seconds and peak
- * RSS of the target's process, reconciliations and pull resets it was driven to, and what it
- * rejected. Each attack runs against a fresh target process beside an honest node, through a
- * real nats-server, bounded in count and time. Run it on this tree and on an older one to
- * compare (`npm run bench -- attacks`).
+ * RSS of the target's process, reconciliations and pull resets it was driven to, what it
+ * rejected, and the bytes it answered to the attacker. Each attack runs against a fresh target
+ * process beside an honest node, through a real nats-server, bounded in count and time. The
+ * request replays run in a signed fleet (`nodeSeed` + `trustedPeers`), where freshness means
+ * something. Run it on this tree and on an older one to compare (`npm run bench -- attacks`).
  */
 import { type ChildProcess, fork } from "node:child_process";
 import { crc32, deflateRawSync } from "node:zlib";
 import { connect, type NatsConnection } from "nats";
+import { createServer } from "nkeys.js";
 import { parseNodeConfig } from "../../src/config/load.js";
+import { packHlc } from "../../src/core/mod.js";
+import { keyHashOf, packKeyHashes, ReconcileSession } from "../../src/core/reconcile/mod.js";
+import { RegistryStore } from "../../src/core/store.js";
 import { startNatsServer } from "../../src/dev/nats-server.js";
 import { RegistryNode } from "../../src/node/registry-node.js";
+import { toTuple } from "../../src/sync/entry-codec.js";
 import { createSyncCodec } from "../../src/sync/envelope-codec.js";
-import { PROTOCOL_VERSION } from "../../src/sync/messages.js";
+import { newNonce, PROTOCOL_VERSION } from "../../src/sync/messages.js";
+import { NodeIdentity } from "../../src/wire/identity.js";
+import { deflatedEnvelope } from "../attacks/envelopes.js";
 import type { TargetStats } from "../attacks/target-node.js";
 import type { BenchRow, Scenario } from "../scenario.js";
 
@@ -27,8 +35,15 @@ function sleep(ms: number): Promise<void> {
 class Target {
   private constructor(private readonly child: ChildProcess) {}
 
-  static async start(url: string): Promise<Target> {
-    const config = { ...SYNC, id: "target", memory: true, nats: [url], subjectPrefix: PREFIX };
+  static async start(url: string, overrides: object = {}): Promise<Target> {
+    const config = {
+      ...SYNC,
+      id: "target",
+      memory: true,
+      nats: [url],
+      subjectPrefix: PREFIX,
+      ...overrides,
+    };
     const child = fork(
       new URL("../attacks/target-node.js", import.meta.url),
       [JSON.stringify(config)],
@@ -58,13 +73,14 @@ class Target {
   }
 }
 
-async function honestNode(url: string): Promise<RegistryNode> {
+async function honestNode(url: string, overrides: object = {}): Promise<RegistryNode> {
   const config = parseNodeConfig({
     ...SYNC,
     id: "n1",
     memory: true,
     nats: [url],
     subjectPrefix: PREFIX,
+    ...overrides,
   });
   const node = new RegistryNode({ config, codec: createSyncCodec(config) });
   await node.start();
@@ -105,20 +121,164 @@ async function register(nc: NatsConnection, count: number): Promise<void> {
     );
 }
 
-/** An envelope (format 1, deflated, unsigned) declaring `declared` bytes. */
-function envelope(payload: Uint8Array, declared: number, crc: number): Uint8Array {
-  const out = new Uint8Array(12 + payload.length);
-  const view = new DataView(out.buffer);
-  out.set([0x52, 0x53, 1, 1]);
-  view.setUint32(4, declared);
-  view.setUint32(8, crc);
-  out.set(payload, 12);
-  return out;
+/** The keys of the target and of n1 in a signed fleet: each node's settings. */
+interface SignedFleet {
+  target: object;
+  n1: object;
 }
 
-type Attack = (nc: NatsConnection, url: string) => Promise<void>;
+function signedFleet(): SignedFleet {
+  const seed = () => new TextDecoder().decode(createServer().getSeed());
+  const seeds = { target: seed(), n1: seed() };
+  const trustedPeers = {
+    target: NodeIdentity.fromSeed(seeds.target).publicKey,
+    n1: NodeIdentity.fromSeed(seeds.n1).publicKey,
+  };
+  return {
+    target: { nodeSeed: seeds.target, trustedPeers },
+    n1: { nodeSeed: seeds.n1, trustedPeers },
+  };
+}
 
-const ATTACKS: Record<string, { what: string; run: Attack }> = {
+/** Sends each request `perRound` times a round, `rounds` rounds `everyMs` apart, each with a
+ * reply inbox; resolves with the replies and bytes the target answered. */
+async function replayRequests(
+  nc: NatsConnection,
+  requests: readonly [subject: string, bytes: Uint8Array][],
+  rounds: number,
+  perRound: number,
+  everyMs: number,
+): Promise<{ replies: number; bytes: number }> {
+  const answered = { replies: 0, bytes: 0 };
+  const inbox = `_INBOX.attacker.${newNonce()}`;
+  const sub = nc.subscribe(inbox, {
+    callback: (_e, msg) => {
+      answered.replies++;
+      answered.bytes += msg.data.length;
+    },
+  });
+  for (let r = 0; r < rounds; r++) {
+    for (const [subject, bytes] of requests)
+      for (let i = 0; i < perRound; i++) nc.publish(subject, bytes, { reply: inbox });
+    await nc.flush();
+    await sleep(everyMs);
+  }
+  await sleep(2_000);
+  sub.unsubscribe();
+  return answered;
+}
+
+/** The target with 2,000 entries of its own, then n1 started beside it (it bootstraps from
+ * the target), its requests to the target captured on the way. */
+async function bootstrappedPair(
+  nc: NatsConnection,
+  url: string,
+  fleet: SignedFleet,
+): Promise<{ n1: RegistryNode; pulls: Uint8Array[]; heads: Uint8Array[] }> {
+  await register(nc, 2_000);
+  const pulls: Uint8Array[] = [];
+  const heads: Uint8Array[] = [];
+  const taps = [
+    nc.subscribe(`${PREFIX}.sync.target.pull`, {
+      callback: (_e, msg) => pulls.push(Uint8Array.from(msg.data)),
+    }),
+    nc.subscribe(`${PREFIX}.sync.heads`, {
+      callback: (_e, msg) => heads.push(Uint8Array.from(msg.data)),
+    }),
+  ];
+  const n1 = await honestNode(url, fleet.n1);
+  for (let i = 0; i < 100 && n1.store.size < 2_000; i++) await sleep(100);
+  for (const tap of taps) tap.unsubscribe();
+  if (n1.store.size < 2_000) throw new Error(`n1 holds ${n1.store.size} of 2,000 entries`);
+  return { n1, pulls, heads };
+}
+
+/** The three reconciliation requests as n1 sends them, signed with its key (what a capture of
+ * n1's traffic holds): a range query from an empty replica, a fetch of every key, a push of
+ * every entry. */
+function reconcileRequests(n1: RegistryNode, fleet: SignedFleet): Uint8Array[] {
+  const codec = createSyncCodec(
+    parseNodeConfig({ id: "n1", memory: true, httpListen: "", ...fleet.n1 }),
+  );
+  const empty = new RegistryStore({
+    nodeId: "n1",
+    epoch: "e",
+    wallClock: () => Date.now(),
+    maxClockSkewMs: 30_000,
+    tombstoneTtlMs: 90_000_000,
+  });
+  const session = new ReconcileSession(empty.reconIndex, {
+    salt: 7,
+    maxMessageBytes: 1 << 20,
+    retainKeys: false,
+  });
+  const entries = n1.store.changesSince(0, { maxEntries: 5_000, maxBytes: 64 << 20 }).records;
+  const keys = packKeyHashes(entries.map((e) => keyHashOf(e.service, e.id)));
+  const request = (body: object) =>
+    codec.encode(
+      {
+        v: PROTOCOL_VERSION,
+        node: "n1",
+        nonce: newNonce(),
+        at: packHlc(Date.now(), 0),
+        ...body,
+      },
+      true,
+    ).bytes;
+  return [
+    request({ type: "recon", query: session.start() }),
+    request({ type: "fetch", keys }),
+    request({ type: "push", entries: entries.map(toTuple) }),
+  ];
+}
+
+/** What an attack reports beyond the target's own counters. */
+interface AttackOutcome {
+  replies: number;
+  bytes: number;
+}
+
+/** `measureFromHere`: the target's costs count from this call on (set-up excluded); by
+ * default from the attack's start. */
+type Attack = (
+  nc: NatsConnection,
+  url: string,
+  fleet: SignedFleet,
+  measureFromHere: () => Promise<void>,
+) => Promise<AttackOutcome | undefined>;
+
+interface AttackSpec {
+  what: string;
+  signed?: boolean;
+  run: Attack;
+}
+
+type Pair = Awaited<ReturnType<typeof bootstrappedPair>>;
+
+/** A replay in the signed pair, measured from its first message: `pick` chooses what of n1's
+ * traffic to replay, `perRound` times every 300 ms for 10 s. */
+function signedReplay(
+  what: string,
+  perRound: number,
+  pick: (pair: Pair, fleet: SignedFleet, nc: NatsConnection) => Promise<[string, Uint8Array][]>,
+): AttackSpec {
+  return {
+    what,
+    signed: true,
+    run: async (nc, url, fleet, measureFromHere) => {
+      const pair = await bootstrappedPair(nc, url, fleet);
+      try {
+        const requests = await pick(pair, fleet, nc);
+        await measureFromHere();
+        return await replayRequests(nc, requests, 33, perRound, 300);
+      } finally {
+        await pair.n1.stop();
+      }
+    },
+  };
+}
+
+const ATTACKS: Record<string, AttackSpec> = {
   "announce-replay": {
     what: "n1's early periodic announcements (0 entries) replayed every 300 ms for 10 s",
     run: async (nc, url) => {
@@ -131,6 +291,7 @@ const ATTACKS: Record<string, { what: string; run: Attack }> = {
       } finally {
         await n1.stop();
       }
+      return undefined;
     },
   },
   "old-epoch-replay": {
@@ -149,21 +310,28 @@ const ATTACKS: Record<string, { what: string; run: Attack }> = {
       } finally {
         await n1.stop();
       }
+      return undefined;
     },
   },
   "decompression-bombs": {
     what: "30 envelopes of ~65 KB inflating to 64 MiB of zeros",
     run: async (nc) => {
       const zeros = new Uint8Array(64 * MIB - 64);
-      const bomb = envelope(deflateRawSync(zeros, { level: 9 }), zeros.length, crc32(zeros));
+      const bomb = deflatedEnvelope(
+        deflateRawSync(zeros, { level: 9 }),
+        zeros.length,
+        crc32(zeros),
+      );
       await replay(nc, [bomb], 30, 0);
+      return undefined;
     },
   },
   "declared-64mib": {
     what: "200 envelopes of 14 bytes declaring 64 MiB",
     run: async (nc) => {
-      const tiny = envelope(deflateRawSync(new Uint8Array(0)), 64 * MIB - 64, 0);
+      const tiny = deflatedEnvelope(deflateRawSync(new Uint8Array(0)), 64 * MIB - 64, 0);
       await replay(nc, [tiny], 200, 0);
+      return undefined;
     },
   },
   "fake-peers": {
@@ -190,8 +358,35 @@ const ATTACKS: Record<string, { what: string; run: Attack }> = {
         );
       for (let i = 0; i < messages.length; i += 500)
         await replay(nc, messages.slice(i, i + 500), 1, 50);
+      return undefined;
     },
   },
+  "signed-idle": signedReplay(
+    "no attack: the signed pair of the replays below, idle for as long as a replay runs (the yardstick)",
+    0,
+    async () => [],
+  ),
+  "pull-replay": signedReplay(
+    "n1's first bootstrap pull (since 0, 2,000 entries) replayed 5 times every 300 ms for 10 s, signed fleet",
+    5,
+    async ({ pulls }) => [[`${PREFIX}.sync.target.pull`, pulls[0]!]],
+  ),
+  "reconcile-replay": signedReplay(
+    "n1's recon query, fetch of 2,000 keys and push of 2,000 entries, each replayed 5 times every 300 ms for 10 s, signed fleet",
+    5,
+    async ({ n1 }, fleet, nc) => {
+      const requests = reconcileRequests(n1, fleet);
+      // Each is sent once and answered, as n1 would have: the replays follow.
+      for (const bytes of requests)
+        await nc.request(`${PREFIX}.sync.target.reconcile`, bytes, { timeout: 5_000 });
+      return requests.map((bytes) => [`${PREFIX}.sync.target.reconcile`, bytes]);
+    },
+  ),
+  "heads-replay": signedReplay(
+    "n1's heads question at its start replayed 20 times every 300 ms for 10 s, signed fleet",
+    20,
+    async ({ heads }) => [[`${PREFIX}.sync.heads`, heads[0]!]],
+  ),
 };
 
 const scenario: Scenario = {
@@ -203,12 +398,17 @@ const scenario: Scenario = {
     const nc = await connect({ servers: server.url });
     const rows: BenchRow[] = [];
     try {
+      const only = process.env.REGSYNC_BENCH_ATTACKS?.split(",");
       for (const [name, attack] of Object.entries(ATTACKS)) {
-        const target = await Target.start(server.url);
+        if (only !== undefined && !only.includes(name)) continue;
+        const fleet = signedFleet();
+        const target = await Target.start(server.url, attack.signed ? fleet.target : {});
         try {
           await sleep(1_000);
-          const before = await target.stats();
-          await attack.run(nc, server.url);
+          let before = await target.stats();
+          const outcome = await attack.run(nc, server.url, fleet, async () => {
+            before = await target.stats();
+          });
           await sleep(3_000);
           const after = await target.stats();
           const rejected = Object.entries(after.rejected)
@@ -241,6 +441,13 @@ const scenario: Scenario = {
               note: `rejected: ${rejected || "none"}; peers tracked ${after.peers}`,
             },
           );
+          if (outcome !== undefined)
+            rows.push({
+              metric: `${name}: bytes answered`,
+              value: outcome.bytes,
+              unit: "bytes",
+              note: `${outcome.replies} replies to the attacker`,
+            });
         } finally {
           await target.stop();
         }

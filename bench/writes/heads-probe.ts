@@ -5,6 +5,8 @@
  * the figure is an upper bound, off by at most one question's round trip plus the interval.
  */
 import { createInbox, type NatsConnection, type Subscription } from "nats";
+import { packHlc } from "../../src/core/mod.js";
+import { newNonce, PROTOCOL_VERSION } from "../../src/sync/messages.js";
 import { decodeEnvelope, encodeEnvelope } from "../../src/wire/envelope.js";
 
 /** A question unanswered by some node for this long is asked again. */
@@ -68,7 +70,13 @@ export class HeadsProbe {
       setTimeout(resolve, QUESTION_TIMEOUT_MS);
     });
     const question = encodeEnvelope(
-      { type: "heads", v: 1, node: "bench-probe" },
+      {
+        type: "heads",
+        v: PROTOCOL_VERSION,
+        node: "bench-probe",
+        nonce: newNonce(),
+        at: packHlc(Date.now(), 0),
+      },
       { compress: false, compressionThreshold: Number.MAX_SAFE_INTEGER },
     );
     this.nc.publish(this.subject, question.bytes, { reply: this.#inbox });

@@ -24,15 +24,41 @@ export const SERVICE_NAME = /^[A-Za-z0-9_-]{1,64}$/;
 export const INSTANCE_ID = /^[A-Za-z0-9_.:-]{1,128}$/;
 
 const MAX_MAP_KEYS = 64;
+const MAX_MAP_KEY_CHARS = 128;
 const shortText = z.string().max(128);
 const url = z.string().min(1).max(2048);
 
-function boundedRecord<T extends z.ZodType>(value: T) {
-  return z
-    .record(z.string().min(1).max(128), value)
-    .refine((r) => Object.keys(r).length <= MAX_MAP_KEYS, {
-      message: `at most ${MAX_MAP_KEYS} keys`,
-    });
+/**
+ * A map of at most MAX_MAP_KEYS strings: keys of 1-128 characters, values within `chars`.
+ * Checked in one pass: z.record runs every key and value through a schema of its own (about
+ * 0.6 µs a key), which made two small maps half of what checking a peer's entry cost, and a
+ * bootstrap checks every entry. The issues name the key, as z.record's do.
+ */
+function boundedMap(chars: { min: number; max: number }) {
+  return z.custom<Record<string, string>>().superRefine((map, ctx) => {
+    if (map === null || typeof map !== "object" || Array.isArray(map)) {
+      ctx.addIssue({ code: "custom", message: "expected an object of strings" });
+      return;
+    }
+    const keys = Object.keys(map);
+    if (keys.length > MAX_MAP_KEYS)
+      ctx.addIssue({ code: "custom", message: `at most ${MAX_MAP_KEYS} keys` });
+    for (const key of keys) {
+      if (key.length < 1 || key.length > MAX_MAP_KEY_CHARS)
+        ctx.addIssue({
+          code: "custom",
+          path: [key],
+          message: `keys are 1-${MAX_MAP_KEY_CHARS} characters`,
+        });
+      const value: unknown = map[key];
+      if (typeof value !== "string" || value.length < chars.min || value.length > chars.max)
+        ctx.addIssue({
+          code: "custom",
+          path: [key],
+          message: `a string of ${chars.min}-${chars.max} characters`,
+        });
+    }
+  });
 }
 
 /** RFC 1123 host names (underscores allowed, as DNS-SD and container names use them): dot-separated
@@ -69,10 +95,10 @@ const instanceFields = z.strictObject({
   version: shortText.optional(),
   environment: shortText.optional(),
   region: shortText.optional(),
-  tags: boundedRecord(z.string().max(256)).optional(),
+  tags: boundedMap({ min: 0, max: 256 }).optional(),
   capabilities: z.array(shortText).max(MAX_MAP_KEYS).optional(),
   dependencies: z.array(shortText).max(MAX_MAP_KEYS).optional(),
-  endpoints: boundedRecord(url).optional(),
+  endpoints: boundedMap({ min: 1, max: 2048 }).optional(),
   weight: z.int().min(1).max(1000).default(DEFAULT_WEIGHT),
   healthCheckUrl: url.optional(),
   ttlMs: z.int().min(MIN_TTL_MS).max(MAX_TTL_MS).default(DEFAULT_TTL_MS),

@@ -8,6 +8,9 @@ export interface SyncCodec {
   encode(message: object, compress: boolean): { bytes: Uint8Array; rawBytes: number };
   /** Decodes and verifies; throws an EnvelopeError (with a `reason`) on any defect. */
   decode(bytes: Uint8Array): { message: unknown; rawBytes: number };
+  /** Every message decoded is signed by a trusted key for the node it names: only then is a
+   * request's freshness worth checking (an unsigned one anybody can forge fresh). */
+  readonly authenticates?: boolean;
 }
 
 /** Encodes and decodes sync messages, counting the bytes at both stages. */

@@ -25,7 +25,7 @@ export interface EnvelopeCodecSettings {
  */
 export function createSyncCodec(
   config: EnvelopeCodecSettings,
-): SyncCodec & { identity: NodeIdentity | undefined } {
+): SyncCodec & { identity: NodeIdentity | undefined; authenticates: boolean } {
   const trustedPeers = new TrustedPeers(config.trustedPeers);
   const identity = nodeIdentity(config, trustedPeers.size > 0);
   const own = identity === undefined ? undefined : trustedPeers.nodeOf(identity.publicKey);
@@ -33,6 +33,7 @@ export function createSyncCodec(
     throw new Error(`trustedPeers gives this node's key to node ${own}, not to ${config.id}`);
   return {
     identity,
+    authenticates: trustedPeers.size > 0,
     encode: (message, compress) =>
       encodeEnvelope(message, {
         compress,

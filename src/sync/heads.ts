@@ -1,6 +1,7 @@
 import type { RegistryStore } from "../core/mod.js";
 import type { MessageCodec } from "./codec.js";
-import { type Announce, HeadsRequestSchema, PROTOCOL_VERSION, parseMessage } from "./messages.js";
+import { type Announce, HeadsRequestSchema, newNonce, PROTOCOL_VERSION } from "./messages.js";
+import { admitQuestion, type RequestGate } from "./request-freshness.js";
 import type { SyncTransport, TransportMessage } from "./transport.js";
 
 /**
@@ -30,31 +31,39 @@ export function headOf(store: RegistryStore, accepts: readonly string[]): Announ
   };
 }
 
-/** Asks every node for its head; resolves with the answers (encoded announcements). A
- * transport that cannot gather many replies, or a fleet with no other node, yields none. */
+/** Asks every node for its head; resolves with the answers (encoded announcements), each of
+ * which must echo `nonce`. A transport that cannot gather many replies, or a fleet with no
+ * other node, yields none. */
 export async function askHeads(
   transport: SyncTransport,
   subject: string,
   codec: MessageCodec,
-  nodeId: string,
+  store: RegistryStore,
   maxWaitMs: number,
-): Promise<Uint8Array[]> {
-  if (transport.requestAll === undefined) return [];
-  const question = codec.encode({ type: "heads", v: PROTOCOL_VERSION, node: nodeId }, false);
-  return transport.requestAll(subject, question, {
+): Promise<{ nonce: string; answers: Uint8Array[] }> {
+  const nonce = newNonce();
+  if (transport.requestAll === undefined) return { nonce, answers: [] };
+  const question = codec.encode(
+    { type: "heads", v: PROTOCOL_VERSION, node: store.nodeId, nonce, at: store.clock.now() },
+    false,
+  );
+  const answers = await transport.requestAll(subject, question, {
     stallMs: HEADS_STALL_MS,
     maxWaitMs: Math.max(HEADS_STALL_MS, maxWaitMs),
   });
+  return { nonce, answers };
 }
 
-/** Answers a peer's heads question with our head; throws on a malformed question. */
+/** Answers a peer's heads question with our head, echoing its nonce; throws on a malformed
+ * question, and on one `gate` refuses (which is left unanswered). */
 export function answerHeads(
   msg: TransportMessage,
   store: RegistryStore,
   codec: MessageCodec,
   accepts: readonly string[],
+  gate: RequestGate,
 ): void {
-  if (msg.reply === undefined) return;
-  parseMessage(HeadsRequestSchema, codec.decode(msg.data));
-  msg.respond(codec.encode(headOf(store, accepts), false));
+  const question = admitQuestion(msg, HeadsRequestSchema, codec, store.nodeId, gate);
+  if (question === undefined) return;
+  msg.respond(codec.encode({ ...headOf(store, accepts), nonce: question.nonce }, false));
 }

@@ -9,13 +9,20 @@ import { REGION_NAME } from "../core/region.js";
  * envelope of src/wire, told apart by `type`; every field is checked here before use.
  * PROTOCOL_VERSION only grows; a node refuses messages from a newer major version.
  */
-export const PROTOCOL_VERSION = 2;
+export const PROTOCOL_VERSION = 3;
 /**
  * The oldest version this node syncs with. v2 hashes the whole entry (body and lease, not only
  * key and version), so a v1 node's digests and fingerprints never match a v2 node's: syncing
- * with it would reconcile forever. Its messages are refused by name instead.
+ * with it would reconcile forever. v3 requests carry a stamp and a nonce the server checks for
+ * freshness, which a v2 node does not send. Older messages are refused by name instead.
  */
-export const MIN_PROTOCOL_VERSION = 2;
+export const MIN_PROTOCOL_VERSION = 3;
+
+/** What each version added, for the refusal of an older peer. */
+const ADDED_IN: Record<number, string> = {
+  2: "entry hashes cover bodies and leases",
+  3: "requests carry a fresh stamp and nonce",
+};
 
 const nodeId = z.string().regex(NODE_ID);
 const epoch = z.string().min(1).max(64);
@@ -28,6 +35,10 @@ export const nonce = z.string().regex(/^[0-9a-f]{16}$/);
 export function newNonce(): string {
   return randomBytes(8).toString("hex");
 }
+
+/** What every request carries to be judged fresh (request-freshness.ts): a nonce its reply
+ * echoes, and `at`, when it was sent as the requester's hybrid logical clock. */
+export const requestFreshness = { nonce, at: z.int().min(0) };
 
 /** "My state is (digest, count) at seq, and here is what changed since `from`." */
 export const AnnounceSchema = z.object({
@@ -53,6 +64,8 @@ export const AnnounceSchema = z.object({
    * across restarts and epochs, so a receiver drops any announcement not newer than the last
    * it took from that sender (a replay) in O(1). */
   at: z.int().min(0),
+  /** Only in an answer to a heads question: the question's nonce, echoed. */
+  nonce: nonce.optional(),
 });
 export type Announce = z.output<typeof AnnounceSchema>;
 
@@ -62,6 +75,7 @@ export const HeadsRequestSchema = z.object({
   type: z.literal("heads"),
   v: z.int().min(1),
   node: nodeId,
+  ...requestFreshness,
 });
 export type HeadsRequest = z.output<typeof HeadsRequestSchema>;
 
@@ -77,6 +91,7 @@ export const VersionsRequestSchema = z.object({
   keys: z
     .array(z.tuple([z.string().min(1).max(256), z.string().min(1).max(256)]))
     .max(MAX_VERSION_KEYS),
+  ...requestFreshness,
 });
 export type VersionsRequest = z.output<typeof VersionsRequestSchema>;
 
@@ -86,6 +101,8 @@ export const VersionsAnswerSchema = z.object({
   v: z.int().min(1),
   node: nodeId,
   versions: z.array(z.tuple([z.int().min(0), nodeId]).nullable()).max(MAX_VERSION_KEYS),
+  /** The question's nonce, echoed: an answer captured earlier vouches for nothing now. */
+  nonce: nonce.optional(),
 });
 export type VersionsAnswer = z.output<typeof VersionsAnswerSchema>;
 
@@ -106,7 +123,7 @@ export const PullRequestSchema = z.object({
    * everything. Either way the puller gets the newest version of each key. */
   originOnly: z.boolean(),
   accepts: z.array(z.string().max(16)).max(8).default([]),
-  nonce,
+  ...requestFreshness,
 });
 export type PullRequest = z.output<typeof PullRequestSchema>;
 
@@ -202,8 +219,16 @@ export function parseMessage<S extends z.ZodType>(schema: S, value: unknown): z.
   }
   if (message.v < MIN_PROTOCOL_VERSION) {
     throw new InvalidMessageError(
-      `node ${message.node ?? "?"} speaks sync protocol v${message.v}; this node needs at least v${MIN_PROTOCOL_VERSION} (entry hashes cover bodies and leases since v2): upgrade it`,
+      `node ${message.node ?? "?"} speaks sync protocol v${message.v}; this node needs at least v${MIN_PROTOCOL_VERSION} (${missedSince(message.v)}): upgrade it`,
     );
   }
   return result.data;
+}
+
+/** What a peer of version `v` lacks, newest change last. */
+function missedSince(v: number): string {
+  const missed: string[] = [];
+  for (let version = Math.max(1, Math.floor(v)) + 1; version <= MIN_PROTOCOL_VERSION; version++)
+    if (ADDED_IN[version] !== undefined) missed.push(`${ADDED_IN[version]} since v${version}`);
+  return missed.join("; ");
 }

@@ -36,6 +36,8 @@ export interface PullClientOptions {
   batchMaxEntries: number;
   maxBatchBytes: () => number;
   accepts: readonly string[];
+  /** The stamp a request carries (our hybrid logical clock), judged by the server's window. */
+  stamp: () => number;
   /** Merges a page and makes it durable. */
   apply: (records: readonly EntryRecord[]) => Promise<unknown>;
   /** One differential reconciliation with the peer; true when it completed. */
@@ -215,6 +217,7 @@ export class PullClient {
       originOnly: o.bootstrap.peer !== peer.id,
       accepts: [...o.accepts],
       nonce,
+      at: o.stamp(),
     };
     const page = o.transport.request(o.subject(peer.id), o.codec.encode(request, false), {
       timeoutMs: o.pullTimeoutMs,

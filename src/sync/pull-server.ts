@@ -10,6 +10,7 @@ import {
   parseMessage,
   type Reset,
 } from "./messages.js";
+import { ADMIT_ALL, RefusedRequestError, type RequestGate } from "./request-freshness.js";
 
 export interface PullServerLimits {
   /** This node's own cap on entries per batch. */
@@ -20,26 +21,32 @@ export interface PullServerLimits {
   maxPayload: number;
 }
 
+/** A refused request (stale or replayed) gets no bytes at all: it costs O(1), and whoever
+ * replays it learns nothing. */
 export type PullAnswer =
   | { bytes: Uint8Array; halvings: number }
-  | { bytes: Uint8Array; rejected: unknown };
+  | { bytes?: Uint8Array; rejected: unknown };
 
 /**
  * Answers one pull request: a pure function of the request bytes and the store (it reads the
  * change log and encodes, nothing else), so every branch is tested without a network. A
  * request that fails validation is answered with an error reply, so the puller fails at once
- * instead of waiting for its timeout; `rejected` carries the reason for the metrics.
+ * instead of waiting for its timeout; `rejected` carries the reason for the metrics. A request
+ * `gate` refuses (not fresh) is not answered.
  */
 export function answerPull(
   data: Uint8Array,
   store: RegistryStore,
   codec: MessageCodec,
   limits: PullServerLimits,
+  gate: RequestGate = ADMIT_ALL,
 ): PullAnswer {
   let request: PullRequest;
   try {
     request = parseMessage(PullRequestSchema, codec.decode(data));
+    gate.admit(request);
   } catch (error) {
+    if (error instanceof RefusedRequestError) return { rejected: error };
     return { bytes: codec.encode(errorReply(store.nodeId, error), false), rejected: error };
   }
   const compress = request.accepts.includes("deflate");

@@ -25,7 +25,9 @@ import {
   nonce,
   PROTOCOL_VERSION,
   parseMessage,
+  requestFreshness,
 } from "./messages.js";
+import type { RequestGate } from "./request-freshness.js";
 import type { SyncTransport, TransportMessage } from "./transport.js";
 
 /**
@@ -40,21 +42,21 @@ const ReconRequest = z.object({
   type: z.literal("recon"),
   v: z.int().min(1),
   node: nodeId,
-  nonce,
+  ...requestFreshness,
   query: z.unknown(),
 });
 const FetchRequest = z.object({
   type: z.literal("fetch"),
   v: z.int().min(1),
   node: nodeId,
-  nonce,
+  ...requestFreshness,
   keys: z.instanceof(Uint8Array),
 });
 const PushRequest = z.object({
   type: z.literal("push"),
   v: z.int().min(1),
   node: nodeId,
-  nonce,
+  ...requestFreshness,
   entries: z.array(z.unknown()),
 });
 const ExchangeRequest = z.discriminatedUnion("type", [ReconRequest, FetchRequest, PushRequest]);
@@ -102,6 +104,8 @@ export interface ExchangeDeps {
   maxMessageBytes: () => number;
   /** Uniform in [0, 1): the session's salt. */
   random: () => number;
+  /** Judges each served request's freshness (request-freshness.ts). */
+  gate: RequestGate;
 }
 
 export interface ReconcileOutcome {
@@ -186,7 +190,8 @@ interface Encoded {
 
 function encodeRequest(deps: ExchangeDeps, message: object): Encoded {
   const nonce = newNonce();
-  return { bytes: deps.codec.encode({ ...message, nonce }, true), nonce };
+  const at = deps.store.clock.now();
+  return { bytes: deps.codec.encode({ ...message, nonce, at }, true), nonce };
 }
 
 type Ask = <S extends z.ZodType>(message: object | Encoded, schema: S) => Promise<z.output<S>>;
@@ -286,6 +291,8 @@ export async function serveExchange(deps: ExchangeDeps, msg: TransportMessage): 
     answer(errorReply(deps.nodeId, error));
     throw error;
   }
+  // A request that is not fresh is left unanswered: replaying one costs a signature check.
+  deps.gate.admit(request);
   try {
     switch (request.type) {
       case "recon": {

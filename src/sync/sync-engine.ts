@@ -8,12 +8,24 @@ import type { BootstrapProgress } from "./bootstrap-progress.js";
 import { type MessageCodec, meteredCodec, type SyncCodec } from "./codec.js";
 import { fromTuples } from "./entry-codec.js";
 import { answerHeads, askHeads } from "./heads.js";
-import { type Announce, AnnounceSchema, InvalidMessageError, parseMessage } from "./messages.js";
+import {
+  type Announce,
+  AnnounceSchema,
+  checkEcho,
+  InvalidMessageError,
+  parseMessage,
+} from "./messages.js";
 import type { PeerState } from "./peer.js";
 import { type PeerAction, PeerTable } from "./peer-table.js";
 import { PullClient } from "./pull-client.js";
 import { answerPull, maxBatchBytes } from "./pull-server.js";
 import { type ExchangeDeps, reconcileWith, serveExchange } from "./reconcile-exchange.js";
+import {
+  ADMIT_ALL,
+  RefusedRequestError,
+  RequestFreshness,
+  type RequestGate,
+} from "./request-freshness.js";
 import { SilenceWatch } from "./silence-watch.js";
 import { SuspectProbe } from "./suspect-probe.js";
 import {
@@ -104,6 +116,8 @@ export class SyncEngine {
   private readonly silence: SilenceWatch;
   private readonly exchange: ExchangeDeps;
   private readonly accepts: readonly string[];
+  /** Judges the freshness of the requests we answer: stale and replayed ones cost O(1). */
+  private readonly gate: RequestGate;
   private subscriptions: TransportSubscription[] = [];
   private stopped = false;
   /** Pull loops and inline applies under way: stopping waits for them, so none writes to
@@ -124,6 +138,14 @@ export class SyncEngine {
     this.peers = new PeerTable(this.o.cursors.initial, { maxPeers: settings.maxPeers });
     const accepts = settings.compression === "deflate" ? ["deflate"] : [];
     this.accepts = accepts;
+    // The window spans the clock skew honest nodes may have, plus a request's time in flight.
+    this.gate = options.codec.authenticates
+      ? new RequestFreshness({
+          windowMs: store.clock.maxSkewMs + settings.pullTimeoutMs,
+          wallClock: () => store.clock.wall(),
+          maxPeers: settings.maxPeers,
+        })
+      : ADMIT_ALL;
     this.bootstrap = new Bootstrap(store, this.peers, () => timers.now(), log);
     this.announcer = new Announcer({
       transport,
@@ -155,6 +177,7 @@ export class SyncEngine {
       timeoutMs: settings.pullTimeoutMs,
       maxMessageBytes: () => this.maxBatchBytes(),
       random: timers.random,
+      gate: this.gate,
     };
     this.pulls = new PullClient({
       transport,
@@ -172,6 +195,7 @@ export class SyncEngine {
       batchMaxEntries: settings.batchMaxEntries,
       maxBatchBytes: () => this.maxBatchBytes(),
       accepts,
+      stamp: () => store.clock.now(),
       apply: (records) => this.apply(records, "pull"),
       reconcile: (peer) => this.reconcileOnce(peer),
       saveCursor: (peer) => this.saveCursor(peer),
@@ -204,24 +228,30 @@ export class SyncEngine {
       transport.subscribe(this.subjects.announce, (msg) => this.onAnnounce(msg.data)),
       transport.subscribe(this.subjects.pull(this.nodeId), (msg) => {
         if (msg.reply === undefined) return;
-        const answer = answerPull(msg.data, this.o.store, this.codec, {
-          batchMaxEntries: this.o.settings.batchMaxEntries,
-          maxBatchBytes: this.maxBatchBytes(),
-          maxPayload: transport.maxPayload(),
-        });
+        const answer = answerPull(
+          msg.data,
+          this.o.store,
+          this.codec,
+          {
+            batchMaxEntries: this.o.settings.batchMaxEntries,
+            maxBatchBytes: this.maxBatchBytes(),
+            maxPayload: transport.maxPayload(),
+          },
+          this.gate,
+        );
         if ("rejected" in answer) this.reject(answer.rejected, "pull");
-        this.respond(msg, answer.bytes);
+        if (answer.bytes !== undefined) this.respond(msg, answer.bytes);
       }),
       transport.subscribe(this.subjects.heads, (msg) => {
         try {
-          answerHeads(msg, this.o.store, this.codec, this.accepts);
+          answerHeads(msg, this.o.store, this.codec, this.accepts, this.gate);
         } catch (error) {
           this.reject(error, "heads");
         }
       }),
       transport.subscribe(this.subjects.versions, (msg) => {
         try {
-          answerVersions(msg, this.o.store, this.codec);
+          answerVersions(msg, this.o.store, this.codec, this.gate);
         } catch (error) {
           this.reject(error, "versions");
         }
@@ -318,7 +348,7 @@ export class SyncEngine {
       this.o.transport,
       this.subjects.versions,
       this.codec,
-      this.nodeId,
+      this.o.store,
       keys,
       this.o.settings.pullTimeoutMs,
     );
@@ -330,26 +360,30 @@ export class SyncEngine {
    * peers that answered.
    */
   async askHeads(): Promise<string[]> {
-    let answers: Uint8Array[] = [];
+    let asked: Awaited<ReturnType<typeof askHeads>> | undefined;
     try {
-      answers = await askHeads(
+      asked = await askHeads(
         this.o.transport,
         this.subjects.heads,
         this.codec,
-        this.nodeId,
+        this.o.store,
         this.o.settings.pullTimeoutMs,
       );
     } catch (error) {
       this.o.log.warn({ err: error }, "asking peers for their heads failed");
     }
-    return answers.map((data) => this.onAnnounce(data, true)).filter((id) => id !== undefined);
+    if (asked === undefined) return [];
+    const { nonce, answers } = asked;
+    return answers.map((data) => this.onAnnounce(data, nonce)).filter((id) => id !== undefined);
   }
 
   /**
-   * Takes in a peer's announcement; returns the peer's id when it was valid. `headsAnswer`: it
-   * answers our heads question, and may arrive after a newer announcement of the same peer.
+   * Takes in a peer's announcement; returns the peer's id when it was valid. `headsNonce`: it
+   * answers our heads question with that nonce (a reply that does not echo it is stale), and
+   * may arrive after a newer announcement of the same peer.
    */
-  private onAnnounce(data: Uint8Array, headsAnswer = false): string | undefined {
+  private onAnnounce(data: Uint8Array, headsNonce?: string): string | undefined {
+    const headsAnswer = headsNonce !== undefined;
     let announce: Announce;
     // Inline entries are checked before anything else: a bad one rejects the whole message,
     // which then changes nothing, not even what we believe of the peer.
@@ -357,6 +391,7 @@ export class SyncEngine {
     try {
       announce = parseMessage(AnnounceSchema, this.codec.decode(data));
       if (announce.node === this.nodeId) return undefined;
+      if (headsNonce !== undefined) checkEcho(announce, headsNonce);
       if (announce.entries !== undefined) inline = ownWrites(announce.node, announce.entries);
     } catch (error) {
       this.reject(error, "announce");
@@ -522,7 +557,9 @@ export class SyncEngine {
   private reject(error: unknown, what: string): void {
     const reason = rejectionReason(error);
     this.o.metrics.rejected(reason);
-    this.o.log.warn({ what, reason, err: error }, "rejected sync message");
+    // A replayed request is counted, not logged one by one: a flood of them would cost a log line each.
+    const level = error instanceof RefusedRequestError ? "debug" : "warn";
+    this.o.log[level]({ what, reason, err: error }, "rejected sync message");
   }
 
   private updateGauges(): void {

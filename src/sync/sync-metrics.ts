@@ -3,6 +3,7 @@ import { EnvelopeError } from "../wire/envelope.js";
 import { InvalidEntryError } from "./entry-codec.js";
 import { InvalidMessageError, StaleReplyError } from "./messages.js";
 import type { PeerStateName } from "./peer.js";
+import { RefusedRequestError } from "./request-freshness.js";
 
 export type ApplyPath = "inline" | "pull" | "reconcile";
 
@@ -36,12 +37,14 @@ export const NO_SYNC_METRICS: SyncMetrics = {
 
 /**
  * The label a refused message is counted under: the envelope's own reason (checksum_mismatch,
- * bad_signature, ...), `invalid` for a message or entry that failed validation, `internal` for
+ * bad_signature, ...), `stale`, `replayed` or `too_many_requests` for a reply or request that is
+ * not fresh, `invalid` for a message or entry that failed validation, `internal` for
  * anything else (a bug or a storage failure, not the peer's fault).
  */
 export function rejectionReason(error: unknown): string {
   if (error instanceof EnvelopeError) return error.reason;
   if (error instanceof StaleReplyError) return "stale";
+  if (error instanceof RefusedRequestError) return error.reason;
   if (error instanceof InvalidEntryError || error instanceof InvalidMessageError) return "invalid";
   return "internal";
 }

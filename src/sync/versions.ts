@@ -2,11 +2,13 @@ import type { RegistryStore } from "../core/mod.js";
 import type { MessageCodec } from "./codec.js";
 import { HEADS_STALL_MS } from "./heads.js";
 import {
+  newNonce,
   PROTOCOL_VERSION,
   parseMessage,
   VersionsAnswerSchema,
   VersionsRequestSchema,
 } from "./messages.js";
+import { admitQuestion, type RequestGate } from "./request-freshness.js";
 import type { SyncTransport, TransportMessage } from "./transport.js";
 
 /**
@@ -25,14 +27,22 @@ export async function askVersions(
   transport: SyncTransport,
   subject: string,
   codec: MessageCodec,
-  nodeId: string,
+  store: RegistryStore,
   keys: readonly (readonly [string, string])[],
   maxWaitMs: number,
 ): Promise<HeldVersions> {
   const held: HeldVersions = new Map();
   if (transport.requestAll === undefined || keys.length === 0) return held;
+  const nonce = newNonce();
   const question = codec.encode(
-    { type: "versions", v: PROTOCOL_VERSION, node: nodeId, keys: keys.map((k) => [...k]) },
+    {
+      type: "versions",
+      v: PROTOCOL_VERSION,
+      node: store.nodeId,
+      keys: keys.map((k) => [...k]),
+      nonce,
+      at: store.clock.now(),
+    },
     false,
   );
   const answers = await transport.requestAll(subject, question, {
@@ -42,8 +52,13 @@ export async function askVersions(
   for (const data of answers) {
     try {
       const answer = parseMessage(VersionsAnswerSchema, codec.decode(data));
-      // An answer that does not cover every key asked says nothing reliable about any.
-      if (answer.node !== nodeId && answer.versions.length === keys.length)
+      // An answer that does not cover every key asked says nothing reliable about any; one
+      // that does not echo our nonce answered another question (a replay).
+      if (
+        answer.node !== store.nodeId &&
+        answer.nonce === nonce &&
+        answer.versions.length === keys.length
+      )
         held.set(answer.node, answer.versions);
     } catch {
       // A malformed answer is no answer: the node counts as not heard.
@@ -52,21 +67,29 @@ export async function askVersions(
   return held;
 }
 
-/** Answers a peer's versions question from the store; throws on a malformed question. */
+/** Answers a peer's versions question from the store, echoing its nonce; throws on a
+ * malformed question, and on one `gate` refuses (which is left unanswered). */
 export function answerVersions(
   msg: TransportMessage,
   store: RegistryStore,
   codec: MessageCodec,
+  gate: RequestGate,
 ): void {
-  if (msg.reply === undefined) return;
-  const question = parseMessage(VersionsRequestSchema, codec.decode(msg.data));
+  const question = admitQuestion(msg, VersionsRequestSchema, codec, store.nodeId, gate);
+  if (question === undefined) return;
   const versions = question.keys.map(([service, id]): HeldVersion => {
     const entry = store.get(service, id);
     return entry === undefined ? null : [entry.hlc, entry.node];
   });
   msg.respond(
     codec.encode(
-      { type: "versions-answer", v: PROTOCOL_VERSION, node: store.nodeId, versions },
+      {
+        type: "versions-answer",
+        v: PROTOCOL_VERSION,
+        node: store.nodeId,
+        versions,
+        nonce: question.nonce,
+      },
       false,
     ),
   );

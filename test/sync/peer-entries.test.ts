@@ -124,6 +124,7 @@ describe("peer entries are validated as client writes are", () => {
           v: PROTOCOL_VERSION,
           node: "evil",
           nonce: "0123456789abcdef",
+          at: packHlc(Date.now(), 0),
           entries: [skewed, validTuple("fine")],
         },
         false,

@@ -12,6 +12,7 @@ import {
   reconcileWith,
   serveExchange,
 } from "../../src/sync/reconcile-exchange.js";
+import { ADMIT_ALL } from "../../src/sync/request-freshness.js";
 import { REAL_TIMERS } from "../../src/sync/timers.js";
 
 const NOW = 1_764_000_000_000;
@@ -55,6 +56,7 @@ test("reconciling 5% of a 300k registry with a full peer converges", async () =>
     timeoutMs: 120_000,
     maxMessageBytes: () => bound,
     random: () => 0.5,
+    gate: ADMIT_ALL,
   });
   const server = deps(full);
   const log = pino({ level: "silent" });

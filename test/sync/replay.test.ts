@@ -109,6 +109,78 @@ describe("replays change nothing", () => {
     assert.ok(n2.syncEngine.isConverged());
   });
 
+  test("a killed node's announcements replayed do not keep it alive: its leases expire on time", async (t) => {
+    const prefix = "replay-killed";
+    const subjects = syncSubjects(prefix);
+    const codec = createSyncCodec(parseNodeConfig({ id: "tap", memory: true, httpListen: "" }));
+    // Three nodes: the two survivors are a majority of the nodes known, which ending a lapse
+    // needs (docs/watch.md).
+    const nodes = await Promise.all(
+      ["n1", "n2", "n3"].map((id) => startNode(nats.server.url, id, { subjectPrefix: prefix })),
+    );
+    t.after(() => stopAll(nodes));
+    const captured = new Map<string, Uint8Array[]>();
+    const tap = nats.nc.subscribe(subjects.announce, {
+      callback: (_e, msg) => {
+        const { node } = codec.decode(msg.data).message as { node: string };
+        captured.set(node, [...(captured.get(node) ?? []), Uint8Array.from(msg.data)]);
+      },
+    });
+    t.after(() => tap.unsubscribe());
+    const expired = new Set<string>();
+    const changes = nats.nc.subscribe(`${prefix}.changes.>`, {
+      callback: (_e, msg) => {
+        const event = JSON.parse(new TextDecoder().decode(msg.data)) as {
+          type: string;
+          id: string;
+        };
+        if (event.type === "expired") expired.add(event.id);
+      },
+    });
+    t.after(() => changes.unsubscribe());
+    for (let i = 0; i < 6; i++)
+      await nats.nc.request(
+        `${prefix}.register`,
+        json.encode(JSON.stringify(instance("short", `s${i}`, { ttlMs: 2_000 }))),
+        { timeout: 5_000 },
+      );
+    await waitFor(() => nodes.every((n) => n.store.size === 6), {
+      timeoutMs: 5_000,
+      message: "every node holds every lease",
+    });
+    await sleep(400);
+    // The owner of s0 is cut off without a goodbye, as a SIGKILL leaves it; its leases are now
+    // the survivor's to expire, unless replays of its announcements keep it "alive".
+    const victim = nodes.find((n) => n.id === nodes[0]!.store.get("short", "s0")?.node)!;
+    const survivors = nodes.filter((n) => n !== victim);
+    const survivor = survivors[0]!;
+    const owned = Array.from({ length: 6 }, (_, i) => `s${i}`).filter(
+      (id) => survivor.store.get("short", id)?.node === victim.id,
+    );
+    await victim.connection.close();
+    const replays = captured.get(victim.id) ?? [];
+    assert.ok(replays.length > 0, "the victim's announcements captured");
+    const stale = await rejectedCount(survivor, "stale");
+    const started = Date.now();
+    // Replayed every 100 ms for 6 s: three times a lease, twice the liveness window.
+    for (let round = 0; round < 60; round++) {
+      for (const bytes of replays) nats.nc.publish(subjects.announce, bytes);
+      await sleep(100);
+      if (owned.every((id) => expired.has(id))) break;
+    }
+    assert.deepEqual(
+      owned.filter((id) => !expired.has(id)),
+      [],
+      `leases of the killed ${victim.id} not expired ${Date.now() - started} ms after the kill`,
+    );
+    for (const node of survivors)
+      assert.ok(
+        node.syncEngine.livePeers().every((p) => p.id !== victim.id),
+        `replays kept the killed node alive for ${node.id}`,
+      );
+    assert.ok((await rejectedCount(survivor, "stale")) > stale, "replays counted as stale");
+  });
+
   test("a pull reply that does not echo the request's nonce and since is rejected as stale", async (t) => {
     const prefix = "replay-pull";
     const node = await startNode(nats.server.url, "n2", { subjectPrefix: prefix });

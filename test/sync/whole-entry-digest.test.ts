@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { parseNodeConfig } from "../../src/config/load.js";
-import { type EntryRecord, RegistryStore } from "../../src/core/mod.js";
+import { type EntryRecord, packHlc, RegistryStore } from "../../src/core/mod.js";
 import { syncSubjects } from "../../src/subjects.js";
 import { toTuple } from "../../src/sync/entry-codec.js";
 import { createSyncCodec } from "../../src/sync/envelope-codec.js";
@@ -71,6 +71,7 @@ describe("equal digests mean equal states", () => {
             v: PROTOCOL_VERSION,
             node: "evil",
             nonce: "0123456789abcdef",
+            at: packHlc(Date.now(), 0),
             entries: [toTuple(version(host))],
           },
           false,
