@@ -6,7 +6,9 @@
  * request replays run in a signed fleet (`nodeSeed` + `trustedPeers`), where freshness means
  * something. Run it on this tree and on an older one to compare (`npm run bench -- attacks`).
  */
+
 import { type ChildProcess, fork } from "node:child_process";
+import { setTimeout as sleep } from "node:timers/promises";
 import { crc32, deflateRawSync } from "node:zlib";
 import { connect, type NatsConnection } from "nats";
 import { createServer } from "nkeys.js";
@@ -27,10 +29,6 @@ import type { BenchRow, Scenario } from "../scenario.js";
 const PREFIX = "attack";
 const SYNC = { syncIntervalMs: 300, pullTimeoutMs: 500, logLevel: "silent", httpListen: "" };
 const MIB = 1 << 20;
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
-}
 
 class Target {
   private constructor(private readonly child: ChildProcess) {}

@@ -5,8 +5,10 @@
  * turn (medians), and a NATS KV watcher catching up on a bucket of the same entries is measured
  * in the same run as the yardstick.
  */
+
 import { spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
+import { setTimeout as sleep } from "node:timers/promises";
 import { NODE_RUNTIME_FLAGS } from "../../src/cli/runtime-flags.js";
 import { freePort, startNatsServer } from "../../src/dev/nats-server.js";
 import { WorkerFleet } from "../fleet/fleet.js";
@@ -17,8 +19,6 @@ import { atLeast, atMost, type BenchContext, median, type Scenario } from "../sc
 const JOINS = 3;
 /** The KV watcher's bucket: the size the issue quotes its catch-up rate for. */
 const KV_ENTRIES = 100_000;
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 function peakRss(pid: number): number {
   try {
