@@ -1,5 +1,21 @@
-import { isIP } from "node:net";
 import { z } from "zod";
+import { acceptedBody } from "./body-fast-path.js";
+import {
+  DEFAULT_TTL_MS,
+  DEFAULT_WEIGHT,
+  ENDPOINT_CHARS,
+  isHostAddress,
+  MAX_HOST_CHARS,
+  MAX_MAP_KEY_CHARS,
+  MAX_MAP_KEYS,
+  MAX_PORT,
+  MAX_SHORT_TEXT_CHARS,
+  MAX_TTL_MS,
+  MAX_URL_CHARS,
+  MAX_WEIGHT,
+  MIN_TTL_MS,
+  TAG_CHARS,
+} from "./instance-limits.js";
 
 /** Instance lifecycle states, in the order DESIGN.md §2 lists them. Only append. */
 export const STATUSES = [
@@ -12,21 +28,20 @@ export const STATUSES = [
 ] as const;
 export type Status = (typeof STATUSES)[number];
 
-/** Lease bounds: a lease shorter than a second cannot be renewed in time over a WAN; one longer
- * than a day outlives any sane tombstone grace period and could be resurrected after collection. */
-export const MIN_TTL_MS = 1_000;
-export const MAX_TTL_MS = 86_400_000;
-export const DEFAULT_TTL_MS = 30_000;
-export const DEFAULT_WEIGHT = 100;
+export {
+  DEFAULT_TTL_MS,
+  DEFAULT_WEIGHT,
+  isHostAddress,
+  MAX_TTL_MS,
+  MIN_TTL_MS,
+} from "./instance-limits.js";
 
 /** A service name is one NATS subject token, so `registry.changes.<service>` is always valid. */
 export const SERVICE_NAME = /^[A-Za-z0-9_-]{1,64}$/;
 export const INSTANCE_ID = /^[A-Za-z0-9_.:-]{1,128}$/;
 
-const MAX_MAP_KEYS = 64;
-const MAX_MAP_KEY_CHARS = 128;
-const shortText = z.string().max(128);
-const url = z.string().min(1).max(2048);
+const shortText = z.string().max(MAX_SHORT_TEXT_CHARS);
+const url = z.string().min(1).max(MAX_URL_CHARS);
 
 /**
  * A map of at most MAX_MAP_KEYS strings: keys of 1-128 characters, values within `chars`.
@@ -61,17 +76,6 @@ function boundedMap(chars: { min: number; max: number }) {
   });
 }
 
-/** RFC 1123 host names (underscores allowed, as DNS-SD and container names use them): dot-separated
- * labels of 1-63 letters, digits, `-` or `_`, not starting or ending with `-`; an optional final dot. */
-const HOST_NAME =
-  /^(?=.{1,253}$)([A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?)(\.[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?)*\.?$/;
-
-/** A host name or an IPv4/IPv6 literal: never text that could pass for something else in a log
- * line or a terminal (control characters, spaces, bidi overrides). */
-export function isHostAddress(host: string): boolean {
-  return HOST_NAME.test(host) || isIP(host) !== 0;
-}
-
 export const serviceName = z
   .string()
   .regex(SERVICE_NAME, "1-64 characters of [A-Za-z0-9_-] (one NATS subject token)");
@@ -88,18 +92,18 @@ const instanceFields = z.strictObject({
   host: z
     .string()
     .min(1)
-    .max(253)
+    .max(MAX_HOST_CHARS)
     .refine(isHostAddress, { message: "a host name (RFC 1123) or an IP address" }),
-  port: z.int().min(1).max(65535),
+  port: z.int().min(1).max(MAX_PORT),
   status: status.default("starting"),
   version: shortText.optional(),
   environment: shortText.optional(),
   region: shortText.optional(),
-  tags: boundedMap({ min: 0, max: 256 }).optional(),
+  tags: boundedMap(TAG_CHARS).optional(),
   capabilities: z.array(shortText).max(MAX_MAP_KEYS).optional(),
   dependencies: z.array(shortText).max(MAX_MAP_KEYS).optional(),
-  endpoints: boundedMap({ min: 1, max: 2048 }).optional(),
-  weight: z.int().min(1).max(1000).default(DEFAULT_WEIGHT),
+  endpoints: boundedMap(ENDPOINT_CHARS).optional(),
+  weight: z.int().min(1).max(MAX_WEIGHT).default(DEFAULT_WEIGHT),
   healthCheckUrl: url.optional(),
   ttlMs: z.int().min(MIN_TTL_MS).max(MAX_TTL_MS).default(DEFAULT_TTL_MS),
 });
@@ -201,7 +205,7 @@ export interface BodyContext {
 /** The fields a body holds, checked by the same definitions as a registration. Strict: a
  * body holding `service`, `id`, `status` or a field the registry sets is refused, so it can
  * never make a lookup render another service or id. */
-const bodyFields = instanceFields.omit({ service: true, id: true, status: true });
+export const InstanceBodySchema = instanceFields.omit({ service: true, id: true, status: true });
 
 /**
  * Checks a body from a peer exactly as a client's registration is checked: the instance schema
@@ -210,6 +214,23 @@ const bodyFields = instanceFields.omit({ service: true, id: true, status: true }
  * hash and compare as equal text. Returns the defect, or undefined.
  */
 export function bodyDefect(body: string, context: BodyContext): string | undefined {
+  return checkBody(body, context, acceptedBody);
+}
+
+/** `bodyDefect` by the schema alone, with no fast path: the reference the fast path is held to. */
+export function schemaBodyDefect(body: string, context: BodyContext): string | undefined {
+  return checkBody(body, context, notSure);
+}
+
+function notSure(): undefined {
+  return undefined;
+}
+
+function checkBody(
+  body: string,
+  context: BodyContext,
+  fastPath: (parsed: object) => InstanceBody | undefined,
+): string | undefined {
   let parsed: unknown;
   try {
     parsed = JSON.parse(body);
@@ -218,12 +239,15 @@ export function bodyDefect(body: string, context: BodyContext): string | undefin
   }
   if (parsed === null || typeof parsed !== "object" || Array.isArray(parsed))
     return "body is not a JSON object";
-  const result = bodyFields.safeParse(parsed);
-  if (!result.success) {
-    const issue = describeIssues(result.error)[0];
-    return `body is not a valid instance (${issue?.path}: ${issue?.message})`;
+  let instance = fastPath(parsed);
+  if (instance === undefined) {
+    const result = InstanceBodySchema.safeParse(parsed);
+    if (!result.success) {
+      const issue = describeIssues(result.error)[0];
+      return `body is not a valid instance (${issue?.path}: ${issue?.message})`;
+    }
+    instance = result.data;
   }
-  const instance = result.data;
   if (instance.ttlMs !== context.ttlMs) return "body's ttlMs differs from the entry's";
   if ((instance.version ?? "") !== context.ver) return "body's version differs from the entry's";
   if (instanceBody(instance) !== body) return "body is not in canonical form";

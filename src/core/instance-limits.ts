@@ -1,0 +1,32 @@
+import { isIP } from "node:net";
+
+/** Lease bounds: a lease shorter than a second cannot be renewed in time over a WAN; one longer
+ * than a day outlives any sane tombstone grace period and could be resurrected after collection. */
+export const MIN_TTL_MS = 1_000;
+export const MAX_TTL_MS = 86_400_000;
+export const DEFAULT_TTL_MS = 30_000;
+export const DEFAULT_WEIGHT = 100;
+export const MAX_WEIGHT = 1000;
+export const MAX_PORT = 65535;
+
+/** Free text (version, environment, region, capabilities, dependencies). */
+export const MAX_SHORT_TEXT_CHARS = 128;
+export const MAX_URL_CHARS = 2048;
+export const MAX_HOST_CHARS = 253;
+/** Tags and endpoints: how many keys, and how long a key may be. Capabilities and dependencies
+ * hold at most as many items. */
+export const MAX_MAP_KEYS = 64;
+export const MAX_MAP_KEY_CHARS = 128;
+export const TAG_CHARS = { min: 0, max: 256 } as const;
+export const ENDPOINT_CHARS = { min: 1, max: MAX_URL_CHARS } as const;
+
+/** RFC 1123 host names (underscores allowed, as DNS-SD and container names use them): dot-separated
+ * labels of 1-63 letters, digits, `-` or `_`, not starting or ending with `-`; an optional final dot. */
+const HOST_NAME =
+  /^(?=.{1,253}$)([A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?)(\.[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?)*\.?$/;
+
+/** A host name or an IPv4/IPv6 literal: never text that could pass for something else in a log
+ * line or a terminal (control characters, spaces, bidi overrides). */
+export function isHostAddress(host: string): boolean {
+  return HOST_NAME.test(host) || isIP(host) !== 0;
+}

@@ -1,0 +1,317 @@
+/**
+ * The single-pass body check against the zod schema it stands in for: whatever it accepts the
+ * schema accepts with a deep-equal output, and a peer's body gets the very same verdict with or
+ * without it. REGSYNC_TEST_BODY_RUNS scales the runs (default 20,000 per property); a failure
+ * prints its seed, and REGSYNC_TEST_BODY_SEED replays it.
+ */
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import fc from "fast-check";
+import { acceptedBody } from "../../src/core/body-fast-path.js";
+import {
+  bodyDefect,
+  InstanceBodySchema,
+  instanceBody,
+  schemaBodyDefect,
+} from "../../src/core/mod.js";
+
+const RUNS = Number(process.env.REGSYNC_TEST_BODY_RUNS ?? 20_000);
+const SEED = Number(process.env.REGSYNC_TEST_BODY_SEED ?? Date.now() % 1_000_000);
+
+const FIELDS = [
+  "host",
+  "port",
+  "version",
+  "environment",
+  "region",
+  "tags",
+  "capabilities",
+  "dependencies",
+  "endpoints",
+  "weight",
+  "healthCheckUrl",
+  "ttlMs",
+] as const;
+/** Keys a body must not hold, and keys that only look like fields. */
+const STRANGERS = ["status", "service", "id", "node", "expiresAt", "__proto__", "0", "Host", ""];
+
+/** Text of a given length, plain or not: lengths count UTF-16 units, as zod's do. */
+function textOf(length: number): fc.Arbitrary<string> {
+  return fc.constantFrom("a", "é", "\u{1F600}", '"', "\u202e").map((unit) => {
+    const repeated = unit.repeat(Math.ceil(length / unit.length) + 1);
+    return repeated.slice(0, length);
+  });
+}
+
+const LENGTHS = [0, 1, 2, 63, 64, 65, 127, 128, 129, 252, 253, 254, 256, 257, 2047, 2048, 2049];
+const INTEGER_EDGES = [
+  -1,
+  -0,
+  0,
+  1,
+  2,
+  99,
+  100,
+  999,
+  1000,
+  1001,
+  65534,
+  65535,
+  65536,
+  29_999,
+  30_000,
+  86_399_999,
+  86_400_000,
+  86_400_001,
+  2 ** 53,
+  1.5,
+  1e300,
+  -1e300,
+];
+
+const hostName = fc.domain().filter((h) => h.length <= 253);
+const goodHost = fc.oneof(fc.ipV4(), fc.ipV6(), hostName, fc.constant("localhost"));
+const badHost = fc.oneof(
+  fc.constantFrom(
+    "",
+    "-a",
+    "a-",
+    "a..b",
+    ".",
+    "a b",
+    "ho\u202est",
+    "\u210Cost",
+    "1.2.3.256",
+    "fe80::1%eth0",
+    `${"a".repeat(64)}.b`,
+    `${"a".repeat(63)}.b`,
+    `${"a.".repeat(126)}a`,
+    `${"a.".repeat(127)}`,
+    "_srv._tcp.example.",
+  ),
+  fc.string({ maxLength: 20 }),
+  fc.string({ unit: "binary", maxLength: 10 }),
+);
+const shortText = fc.oneof(
+  fc.string({ maxLength: 20 }),
+  fc.string({ unit: "binary", maxLength: 5 }),
+);
+const url = fc.oneof(fc.webUrl(), fc.string({ minLength: 1, maxLength: 30 }));
+const mapKey = fc.string({ minLength: 1, maxLength: 12 });
+const tags = fc.dictionary(mapKey, fc.string({ maxLength: 12 }), { maxKeys: 6 });
+const endpoints = fc.dictionary(mapKey, url, { maxKeys: 4 });
+const textList = fc.array(shortText, { maxLength: 5 });
+
+/** Bodies the schema accepts, some with defaults left out. */
+const validBody: fc.Arbitrary<Record<string, unknown>> = fc.record(
+  {
+    host: goodHost,
+    port: fc.integer({ min: 1, max: 65535 }),
+    version: shortText,
+    environment: shortText,
+    region: shortText,
+    tags,
+    capabilities: textList,
+    dependencies: textList,
+    endpoints,
+    weight: fc.integer({ min: 1, max: 1000 }),
+    healthCheckUrl: url,
+    ttlMs: fc.integer({ min: 1_000, max: 86_400_000 }),
+  },
+  { requiredKeys: ["host", "port"] },
+);
+
+/** A map of `count` keys, with one key or value of a chosen length or type. */
+function edgeMap(): fc.Arbitrary<Record<string, unknown>> {
+  return fc
+    .record({
+      count: fc.constantFrom(0, 1, 63, 64, 65),
+      keyLength: fc.constantFrom(0, 1, 128, 129),
+      value: fc.oneof(
+        fc.constantFrom(...LENGTHS).chain(textOf),
+        fc.constantFrom(null, 1, true, {}, [] as unknown),
+      ),
+    })
+    .chain(({ count, keyLength, value }) =>
+      textOf(keyLength).map((oddKey) => {
+        const map: Record<string, unknown> = {};
+        for (let i = 0; i < count; i++) map[`k${i}`] = "v";
+        return withField(map, oddKey, value);
+      }),
+    );
+}
+
+function edgeList(): fc.Arbitrary<unknown[]> {
+  return fc
+    .record({
+      count: fc.constantFrom(0, 1, 63, 64, 65),
+      item: fc.oneof(fc.constantFrom(...LENGTHS).chain(textOf), fc.constantFrom(null, 1, {})),
+    })
+    .map(({ count, item }) => [...Array.from({ length: Math.max(0, count - 1) }, () => "c"), item]);
+}
+
+/** Values that break a field, or sit just inside or outside its bounds. */
+const edgeValue: fc.Arbitrary<unknown> = fc.oneof(
+  fc.constantFrom(...INTEGER_EDGES),
+  fc.constantFrom(...LENGTHS).chain(textOf),
+  goodHost,
+  badHost,
+  edgeMap(),
+  edgeList(),
+  fc.constantFrom(null, true, false, "", {}, [], "80", [80]),
+  fc.jsonValue({ maxDepth: 2 }),
+);
+
+/** A copy with one more field; defineProperty, so that a key named __proto__ is an own field, as
+ * JSON.parse makes it. */
+function withField(body: Record<string, unknown>, field: string, value: unknown) {
+  const copy = { ...body };
+  Object.defineProperty(copy, field, {
+    value,
+    enumerable: true,
+    writable: true,
+    configurable: true,
+  });
+  return copy;
+}
+
+/** Valid bodies with one to three fields broken, removed or added. */
+const nearValidBody: fc.Arbitrary<Record<string, unknown>> = fc
+  .tuple(
+    validBody,
+    fc.array(
+      fc.oneof(
+        fc.record({ field: fc.constantFrom(...FIELDS, ...STRANGERS), value: edgeValue }),
+        fc.record({ field: fc.constantFrom(...FIELDS), value: fc.constant(undefined) }),
+        fc.record({ field: fc.string({ maxLength: 8 }), value: edgeValue }),
+      ),
+      { minLength: 1, maxLength: 3 },
+    ),
+  )
+  .map(([body, changes]) => {
+    let changed = body;
+    for (const { field, value } of changes) {
+      if (value === undefined) {
+        changed = { ...changed };
+        delete changed[field];
+      } else changed = withField(changed, field, value);
+    }
+    return changed;
+  });
+
+const anyBody: fc.Arbitrary<unknown> = fc.oneof(
+  { arbitrary: validBody, weight: 3 },
+  { arbitrary: nearValidBody, weight: 6 },
+  { arbitrary: fc.dictionary(fc.constantFrom(...FIELDS), edgeValue), weight: 1 },
+  { arbitrary: fc.jsonValue({ maxDepth: 3 }), weight: 1 },
+);
+
+/** Through JSON and back, as a peer's body arrives; undefined for what JSON cannot hold. */
+function asParsed(value: unknown): unknown {
+  const text = JSON.stringify(value);
+  return text === undefined ? undefined : JSON.parse(text);
+}
+
+function settings(): fc.Parameters<[unknown]> {
+  return { numRuns: RUNS, seed: SEED };
+}
+
+test(`what the fast path accepts, the schema accepts with the same output (seed ${SEED})`, () => {
+  let accepted = 0;
+  fc.assert(
+    fc.property(anyBody, (value) => {
+      const parsed = asParsed(value);
+      if (parsed === null || typeof parsed !== "object" || Array.isArray(parsed)) return;
+      const bySchema = InstanceBodySchema.safeParse(parsed);
+      const fast = acceptedBody(structuredClone(parsed));
+      if (fast === undefined) return;
+      accepted++;
+      assert.ok(bySchema.success, "the schema refused a body the fast path accepted");
+      assert.deepStrictEqual(fast, bySchema.data);
+    }),
+    settings(),
+  );
+  // The generators must reach the fast path often, or the property proves little.
+  assert.ok(accepted > RUNS / 5, `the fast path accepted only ${accepted} of ${RUNS}`);
+});
+
+test(`the fast path holds for objects JSON cannot make too (seed ${SEED})`, () => {
+  fc.assert(
+    fc.property(anyBody, (value) => {
+      if (value === null || typeof value !== "object" || Array.isArray(value)) return;
+      const bySchema = InstanceBodySchema.safeParse(value);
+      const fast = acceptedBody({ ...value });
+      if (fast === undefined) return;
+      assert.ok(bySchema.success, "the schema refused a body the fast path accepted");
+      assert.deepStrictEqual(fast, bySchema.data);
+    }),
+    settings(),
+  );
+});
+
+/** The body texts a peer may send: canonical ones, plain JSON, and reordered or padded ones. */
+const bodyText: fc.Arbitrary<{ text: string; ttlMs: number; ver: string }> = fc
+  .record({
+    value: anyBody,
+    // Mostly the body's own context and canonical text, so that many bodies are valid.
+    form: fc.constantFrom(
+      ...(["canonical", "canonical", "canonical", "json", "reversed", "padded"] as const),
+    ),
+    ttlMs: fc.constantFrom(...(["own", "own", "own", 30_000, 1_000] as const)),
+    ver: fc.constantFrom(...(["own", "own", "own", "", "1.0"] as const)),
+  })
+  .map(({ value, form, ttlMs, ver }) => {
+    const parsed = asParsed(value);
+    const output = InstanceBodySchema.safeParse(parsed);
+    const own = output.success ? output.data : { ttlMs: 30_000, version: undefined };
+    let text = JSON.stringify(value) ?? "undefined";
+    if (form === "canonical" && output.success) text = instanceBody(output.data);
+    if (form === "reversed" && parsed !== null && typeof parsed === "object")
+      text = JSON.stringify(Object.fromEntries(Object.entries(parsed).reverse()));
+    if (form === "padded") text = ` ${text}`;
+    return {
+      text,
+      ttlMs: ttlMs === "own" ? own.ttlMs : ttlMs,
+      ver: ver === "own" ? (own.version ?? "") : ver,
+    };
+  });
+
+test(`a peer's body gets the same verdict with and without the fast path (seed ${SEED})`, () => {
+  let valid = 0;
+  fc.assert(
+    fc.property(bodyText, ({ text, ttlMs, ver }) => {
+      const expected = schemaBodyDefect(text, { ttlMs, ver });
+      assert.equal(bodyDefect(text, { ttlMs, ver }), expected);
+      if (expected === undefined) valid++;
+    }),
+    settings(),
+  );
+  assert.ok(valid > RUNS / 20, `only ${valid} of ${RUNS} bodies were valid`);
+});
+
+test("bodies off by one at a bound: the same verdict, and a valid one takes the fast path", () => {
+  const base = { host: "10.0.0.1", port: 80, weight: 100, ttlMs: 30_000 };
+  const check = (body: Record<string, unknown>) => {
+    const text = instanceBody(body as never);
+    const context = { ttlMs: body.ttlMs as number, ver: (body.version as string) ?? "" };
+    return [bodyDefect(text, context), schemaBodyDefect(text, context)];
+  };
+  for (const [field, inside, outside] of [
+    ["port", 65535, 65536],
+    ["port", 1, 0],
+    ["weight", 1000, 1001],
+    ["ttlMs", 86_400_000, 86_400_001],
+    ["ttlMs", 1_000, 999],
+    ["version", "v".repeat(128), "v".repeat(129)],
+    ["healthCheckUrl", "u".repeat(2048), "u".repeat(2049)],
+    ["host", `${"h".repeat(63)}.example`, `${"h".repeat(64)}.example`],
+  ] as const) {
+    const [fast, schema] = check({ ...base, [field]: inside });
+    assert.equal(fast, undefined, `${field} = inside`);
+    assert.equal(schema, undefined, `${field} = inside`);
+    const [fastOut, schemaOut] = check({ ...base, [field]: outside });
+    assert.match(fastOut ?? "", new RegExp(`${field}: `));
+    assert.equal(fastOut, schemaOut);
+  }
+  assert.notEqual(acceptedBody(JSON.parse(instanceBody(base as never))), undefined);
+});
