@@ -1,5 +1,25 @@
 import { isIP } from "node:net";
 
+/** Instance lifecycle states, in the order DESIGN.md §2 lists them. Only append. */
+export const STATUSES = [
+  "starting",
+  "running",
+  "stopping",
+  "stopped",
+  "unhealthy",
+  "unknown",
+] as const;
+export type Status = (typeof STATUSES)[number];
+export const DEFAULT_STATUS: Status = "starting";
+
+/** A service name is one NATS subject token, so `registry.changes.<service>` is always valid. */
+export const SERVICE_NAME = /^[A-Za-z0-9_-]{1,64}$/;
+export const INSTANCE_ID = /^[A-Za-z0-9_.:-]{1,128}$/;
+
+/** Fields the registry sets itself; a client may echo them back (re-registering a reply) and
+ * they are ignored rather than rejected. */
+export const SERVER_FIELDS = ["registeredAt", "lastHeartbeat", "expiresAt", "node"] as const;
+
 /** Lease bounds: a lease shorter than a second cannot be renewed in time over a WAN; one longer
  * than a day outlives any sane tombstone grace period and could be resurrected after collection. */
 export const MIN_TTL_MS = 1_000;

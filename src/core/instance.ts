@@ -1,9 +1,11 @@
 import { z } from "zod";
-import { acceptedBody } from "./body-fast-path.js";
+import { acceptedBody, acceptedInstance } from "./instance-fast-path.js";
 import {
+  DEFAULT_STATUS,
   DEFAULT_TTL_MS,
   DEFAULT_WEIGHT,
   ENDPOINT_CHARS,
+  INSTANCE_ID,
   isHostAddress,
   MAX_HOST_CHARS,
   MAX_MAP_KEY_CHARS,
@@ -14,31 +16,23 @@ import {
   MAX_URL_CHARS,
   MAX_WEIGHT,
   MIN_TTL_MS,
+  SERVER_FIELDS,
+  SERVICE_NAME,
+  STATUSES,
   TAG_CHARS,
 } from "./instance-limits.js";
-
-/** Instance lifecycle states, in the order DESIGN.md §2 lists them. Only append. */
-export const STATUSES = [
-  "starting",
-  "running",
-  "stopping",
-  "stopped",
-  "unhealthy",
-  "unknown",
-] as const;
-export type Status = (typeof STATUSES)[number];
 
 export {
   DEFAULT_TTL_MS,
   DEFAULT_WEIGHT,
+  INSTANCE_ID,
   isHostAddress,
   MAX_TTL_MS,
   MIN_TTL_MS,
+  SERVICE_NAME,
+  STATUSES,
+  type Status,
 } from "./instance-limits.js";
-
-/** A service name is one NATS subject token, so `registry.changes.<service>` is always valid. */
-export const SERVICE_NAME = /^[A-Za-z0-9_-]{1,64}$/;
-export const INSTANCE_ID = /^[A-Za-z0-9_.:-]{1,128}$/;
 
 const shortText = z.string().max(MAX_SHORT_TEXT_CHARS);
 const url = z.string().min(1).max(MAX_URL_CHARS);
@@ -82,10 +76,6 @@ export const serviceName = z
 export const instanceId = z.string().regex(INSTANCE_ID, "1-128 characters of [A-Za-z0-9_.:-]");
 export const status = z.enum(STATUSES);
 
-/** Fields the registry sets itself; a client may echo them back (re-registering a reply) and
- * they are ignored rather than rejected. */
-const SERVER_FIELDS = ["registeredAt", "lastHeartbeat", "expiresAt", "node"] as const;
-
 const instanceFields = z.strictObject({
   service: serviceName,
   id: instanceId,
@@ -95,7 +85,7 @@ const instanceFields = z.strictObject({
     .max(MAX_HOST_CHARS)
     .refine(isHostAddress, { message: "a host name (RFC 1123) or an IP address" }),
   port: z.int().min(1).max(MAX_PORT),
-  status: status.default("starting"),
+  status: status.default(DEFAULT_STATUS),
   version: shortText.optional(),
   environment: shortText.optional(),
   region: shortText.optional(),
@@ -117,6 +107,19 @@ export const InstanceSchema = z.preprocess((raw) => {
 }, instanceFields);
 
 export type Instance = z.output<typeof instanceFields>;
+
+/**
+ * `InstanceSchema.safeParse` with the single-pass check first: the same result, and for a valid
+ * registration no zod at all. It may complete `raw` in place, so it takes a freshly parsed
+ * request.
+ */
+export function checkInstance(raw: unknown): z.ZodSafeParseResult<Instance> {
+  if (raw !== null && typeof raw === "object" && !Array.isArray(raw)) {
+    const instance = acceptedInstance(raw);
+    if (instance !== undefined) return { success: true, data: instance };
+  }
+  return InstanceSchema.safeParse(raw);
+}
 export type InstanceInput = z.input<typeof instanceFields>;
 
 /** Printable ASCII without `"` and `\\`: such text is its own JSON body between quotes. */

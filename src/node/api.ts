@@ -9,11 +9,11 @@ import {
 import {
   type CausalMark,
   type ChangeEvent,
+  checkInstance,
   describeIssues,
   type Entry,
   formatToken,
   heldLeaseEnd,
-  InstanceSchema,
   type LookupQuery,
   leaseEnd,
   packHlc,
@@ -144,7 +144,7 @@ export class RegistryApi {
   }
 
   private async register(body: unknown, requestBytes: number): Promise<string> {
-    const instance = validate(InstanceSchema, body);
+    const instance = validated(checkInstance(body));
     this.deps.admission?.admit(instance, requestBytes);
     const event = this.deps.store.register(instance, this.deps.wallClock());
     await this.deps.commit([event.entry]);
@@ -353,7 +353,10 @@ function takeToken(body: unknown): CausalMark[] | undefined {
 }
 
 function validate<S extends z.ZodType>(schema: S, body: unknown): z.output<S> {
-  const result = schema.safeParse(body);
+  return validated(schema.safeParse(body));
+}
+
+function validated<T>(result: z.ZodSafeParseResult<T>): T {
   if (!result.success) {
     const issues = describeIssues(result.error);
     const summary = issues.map((i) => `${i.path}: ${i.message}`).join("; ");

@@ -1,8 +1,10 @@
-import type { InstanceBody } from "./instance.js";
+import type { Instance, InstanceBody } from "./instance.js";
 import {
+  DEFAULT_STATUS,
   DEFAULT_TTL_MS,
   DEFAULT_WEIGHT,
   ENDPOINT_CHARS,
+  INSTANCE_ID,
   isHostAddress,
   MAX_HOST_CHARS,
   MAX_MAP_KEY_CHARS,
@@ -13,28 +15,45 @@ import {
   MAX_URL_CHARS,
   MAX_WEIGHT,
   MIN_TTL_MS,
+  SERVER_FIELDS,
+  SERVICE_NAME,
+  STATUSES,
   TAG_CHARS,
 } from "./instance-limits.js";
 
 /**
- * The body fields of the instance schema checked in one pass over a freshly parsed body, with
- * no object of its own. Every peer entry and every bootstrapped entry is checked, and the zod
- * schema cost about a third of that; most bodies are valid, so only the doubtful ones need it.
+ * The instance schema checked in one pass over a freshly parsed object, with no object of its
+ * own. Every registration, every peer entry and every bootstrapped entry is checked, and the zod
+ * schema cost about a third of checking a peer's entry; most of them are valid, so only the
+ * doubtful ones need it.
  *
- * It answers yes or "not sure", never no: the body itself, with `weight` and `ttlMs` defaults
- * filled in, when the schema certainly accepts it with that output; undefined for anything
- * else, and the schema then decides and words the issue. It fills the defaults in place, so
- * it takes a body no one else holds. A property test holds it to the schema.
+ * It answers yes or "not sure", never no: the object itself, completed as the schema would
+ * complete it, when the schema certainly accepts it with that output; undefined for anything
+ * else, and the schema then decides and words the issue. It completes the object in place, so
+ * it takes one no one else holds. A property test holds it to the schema.
  */
 export function acceptedBody(parsed: object): InstanceBody | undefined {
-  const body = parsed as Record<string, unknown>;
+  return accepted(parsed, false) as InstanceBody | undefined;
+}
+
+/** `acceptedBody` for a client's registration (`InstanceSchema`): the key and status too, and
+ * the fields the registry sets dropped, as the schema drops them. */
+export function acceptedInstance(parsed: object): Instance | undefined {
+  return accepted(parsed, true) as Instance | undefined;
+}
+
+function accepted(parsed: object, registration: boolean): object | undefined {
+  const fields = parsed as Record<string, unknown>;
   let hasHost = false;
   let hasPort = false;
   let hasWeight = false;
   let hasTtl = false;
-  for (const field in body) {
-    if (!Object.hasOwn(body, field)) return undefined;
-    const value = body[field];
+  let keyFields = 0;
+  let hasStatus = false;
+  let serverFields = 0;
+  for (const field in fields) {
+    if (!Object.hasOwn(fields, field)) return undefined;
+    const value = fields[field];
     switch (field) {
       case "host":
         if (!isText(value, 1, MAX_HOST_CHARS) || !isHostAddress(value)) return undefined;
@@ -70,14 +89,37 @@ export function acceptedBody(parsed: object): InstanceBody | undefined {
         if (!isIntegerIn(value, MIN_TTL_MS, MAX_TTL_MS)) return undefined;
         hasTtl = true;
         break;
+      case "service":
+        if (!registration || typeof value !== "string" || !SERVICE_NAME.test(value))
+          return undefined;
+        keyFields++;
+        break;
+      case "id":
+        if (!registration || typeof value !== "string" || !INSTANCE_ID.test(value))
+          return undefined;
+        keyFields++;
+        break;
+      case "status":
+        if (!registration || !(STATUSES as readonly unknown[]).includes(value)) return undefined;
+        hasStatus = true;
+        break;
+      case "registeredAt":
+      case "lastHeartbeat":
+      case "expiresAt":
+      case "node":
+        if (!registration) return undefined;
+        serverFields++;
+        break;
       default:
         return undefined;
     }
   }
-  if (!hasHost || !hasPort) return undefined;
-  if (!hasWeight) body.weight = DEFAULT_WEIGHT;
-  if (!hasTtl) body.ttlMs = DEFAULT_TTL_MS;
-  return body as unknown as InstanceBody;
+  if (!hasHost || !hasPort || (registration && keyFields !== 2)) return undefined;
+  if (serverFields > 0) for (const field of SERVER_FIELDS) delete fields[field];
+  if (registration && !hasStatus) fields.status = DEFAULT_STATUS;
+  if (!hasWeight) fields.weight = DEFAULT_WEIGHT;
+  if (!hasTtl) fields.ttlMs = DEFAULT_TTL_MS;
+  return fields;
 }
 
 function isText(value: unknown, min: number, max: number): value is string {

@@ -1,17 +1,21 @@
 /**
- * The single-pass body check against the zod schema it stands in for: whatever it accepts the
- * schema accepts with a deep-equal output, and a peer's body gets the very same verdict with or
- * without it. REGSYNC_TEST_BODY_RUNS scales the runs (default 20,000 per property); a failure
+ * The single-pass instance check against the zod schemas it stands in for: whatever it accepts
+ * the schema accepts with a deep-equal output, and a peer's body or a client's registration gets
+ * the very same verdict with or without it. REGSYNC_TEST_BODY_RUNS scales the runs (default 20,000 per property); a failure
  * prints its seed, and REGSYNC_TEST_BODY_SEED replays it.
  */
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import fc from "fast-check";
-import { acceptedBody } from "../../src/core/body-fast-path.js";
+import { acceptedBody, acceptedInstance } from "../../src/core/instance-fast-path.js";
 import {
   bodyDefect,
+  checkInstance,
+  describeIssues,
   InstanceBodySchema,
+  InstanceSchema,
   instanceBody,
+  STATUSES,
   schemaBodyDefect,
 } from "../../src/core/mod.js";
 
@@ -175,36 +179,76 @@ function withField(body: Record<string, unknown>, field: string, value: unknown)
   return copy;
 }
 
-/** Valid bodies with one to three fields broken, removed or added. */
-const nearValidBody: fc.Arbitrary<Record<string, unknown>> = fc
+/** Valid objects with one to three fields broken, removed or added. */
+function nearValid(
+  valid: fc.Arbitrary<Record<string, unknown>>,
+  fields: readonly string[],
+): fc.Arbitrary<Record<string, unknown>> {
+  return fc
+    .tuple(
+      valid,
+      fc.array(
+        fc.oneof(
+          fc.record({ field: fc.constantFrom(...fields, ...STRANGERS), value: edgeValue }),
+          fc.record({ field: fc.constantFrom(...fields), value: fc.constant(undefined) }),
+          fc.record({ field: fc.string({ maxLength: 8 }), value: edgeValue }),
+        ),
+        { minLength: 1, maxLength: 3 },
+      ),
+    )
+    .map(([object, changes]) => {
+      let changed = object;
+      for (const { field, value } of changes) {
+        if (value === undefined) {
+          changed = { ...changed };
+          delete changed[field];
+        } else changed = withField(changed, field, value);
+      }
+      return changed;
+    });
+}
+
+function anyOf(valid: fc.Arbitrary<Record<string, unknown>>, fields: readonly string[]) {
+  return fc.oneof(
+    { arbitrary: valid, weight: 3 },
+    { arbitrary: nearValid(valid, fields), weight: 6 },
+    { arbitrary: fc.dictionary(fc.constantFrom(...fields), edgeValue), weight: 1 },
+    { arbitrary: fc.jsonValue({ maxDepth: 3 }), weight: 1 },
+  );
+}
+
+const anyBody: fc.Arbitrary<unknown> = anyOf(validBody, FIELDS);
+
+const REGISTRATION_FIELDS = [
+  ...FIELDS,
+  "service",
+  "id",
+  "status",
+  "registeredAt",
+  "lastHeartbeat",
+  "expiresAt",
+  "node",
+];
+
+/** Registrations the schema accepts, some echoing the fields the registry sets. */
+const validRegistration: fc.Arbitrary<Record<string, unknown>> = fc
   .tuple(
     validBody,
-    fc.array(
-      fc.oneof(
-        fc.record({ field: fc.constantFrom(...FIELDS, ...STRANGERS), value: edgeValue }),
-        fc.record({ field: fc.constantFrom(...FIELDS), value: fc.constant(undefined) }),
-        fc.record({ field: fc.string({ maxLength: 8 }), value: edgeValue }),
-      ),
-      { minLength: 1, maxLength: 3 },
+    fc.record(
+      {
+        service: fc.stringMatching(/^[A-Za-z0-9_-]{1,64}$/),
+        id: fc.stringMatching(/^[A-Za-z0-9_.:-]{1,128}$/),
+        status: fc.constantFrom(...STATUSES),
+        registeredAt: fc.jsonValue({ maxDepth: 1 }),
+        expiresAt: fc.integer(),
+        node: fc.string({ maxLength: 8 }),
+      },
+      { requiredKeys: ["service", "id"] },
     ),
   )
-  .map(([body, changes]) => {
-    let changed = body;
-    for (const { field, value } of changes) {
-      if (value === undefined) {
-        changed = { ...changed };
-        delete changed[field];
-      } else changed = withField(changed, field, value);
-    }
-    return changed;
-  });
+  .map(([body, rest]) => ({ ...body, ...rest }));
 
-const anyBody: fc.Arbitrary<unknown> = fc.oneof(
-  { arbitrary: validBody, weight: 3 },
-  { arbitrary: nearValidBody, weight: 6 },
-  { arbitrary: fc.dictionary(fc.constantFrom(...FIELDS), edgeValue), weight: 1 },
-  { arbitrary: fc.jsonValue({ maxDepth: 3 }), weight: 1 },
-);
+const anyRegistration: fc.Arbitrary<unknown> = anyOf(validRegistration, REGISTRATION_FIELDS);
 
 /** Through JSON and back, as a peer's body arrives; undefined for what JSON cannot hold. */
 function asParsed(value: unknown): unknown {
@@ -216,34 +260,54 @@ function settings(): fc.Parameters<[unknown]> {
   return { numRuns: RUNS, seed: SEED };
 }
 
-test(`what the fast path accepts, the schema accepts with the same output (seed ${SEED})`, () => {
+/** Whatever `fast` accepts, `schema` accepts with a deep-equal output; returns how many it accepted. */
+function holdsToSchema(
+  objects: fc.Arbitrary<unknown>,
+  schema: { safeParse(value: unknown): { success: boolean; data?: unknown } },
+  fast: (value: object) => object | undefined,
+  prepare: (value: unknown) => unknown,
+): number {
   let accepted = 0;
   fc.assert(
-    fc.property(anyBody, (value) => {
-      const parsed = asParsed(value);
-      if (parsed === null || typeof parsed !== "object" || Array.isArray(parsed)) return;
-      const bySchema = InstanceBodySchema.safeParse(parsed);
-      const fast = acceptedBody(structuredClone(parsed));
-      if (fast === undefined) return;
+    fc.property(objects, (value) => {
+      const object = prepare(value);
+      if (object === null || typeof object !== "object" || Array.isArray(object)) return;
+      const bySchema = schema.safeParse(object);
+      const output = fast({ ...object });
+      if (output === undefined) return;
       accepted++;
-      assert.ok(bySchema.success, "the schema refused a body the fast path accepted");
-      assert.deepStrictEqual(fast, bySchema.data);
+      assert.ok(bySchema.success, "the schema refused what the fast path accepted");
+      assert.deepStrictEqual(output, bySchema.data);
     }),
     settings(),
   );
-  // The generators must reach the fast path often, or the property proves little.
-  assert.ok(accepted > RUNS / 5, `the fast path accepted only ${accepted} of ${RUNS}`);
-});
+  return accepted;
+}
 
-test(`the fast path holds for objects JSON cannot make too (seed ${SEED})`, () => {
+for (const [name, objects, schema, fast] of [
+  ["a peer's body", anyBody, InstanceBodySchema, acceptedBody],
+  ["a registration", anyRegistration, InstanceSchema, acceptedInstance],
+] as const) {
+  test(`${name}: what the fast path accepts, the schema accepts with the same output (seed ${SEED})`, () => {
+    const accepted = holdsToSchema(objects, schema, fast, asParsed);
+    // The generators must reach the fast path often, or the property proves little.
+    assert.ok(accepted > RUNS / 5, `the fast path accepted only ${accepted} of ${RUNS}`);
+  });
+
+  test(`${name}: the same holds for objects JSON cannot make (seed ${SEED})`, () => {
+    holdsToSchema(objects, schema, fast, (value) => value);
+  });
+}
+
+test(`checkInstance gives InstanceSchema's result for any registration (seed ${SEED})`, () => {
   fc.assert(
-    fc.property(anyBody, (value) => {
-      if (value === null || typeof value !== "object" || Array.isArray(value)) return;
-      const bySchema = InstanceBodySchema.safeParse(value);
-      const fast = acceptedBody({ ...value });
-      if (fast === undefined) return;
-      assert.ok(bySchema.success, "the schema refused a body the fast path accepted");
-      assert.deepStrictEqual(fast, bySchema.data);
+    fc.property(anyRegistration, (value) => {
+      const parsed = asParsed(value);
+      const bySchema = InstanceSchema.safeParse(parsed);
+      const checked = checkInstance(parsed);
+      assert.equal(checked.success, bySchema.success);
+      if (checked.success) assert.deepStrictEqual(checked.data, bySchema.data);
+      else assert.deepStrictEqual(describeIssues(checked.error), describeIssues(bySchema.error!));
     }),
     settings(),
   );
