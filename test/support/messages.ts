@@ -12,7 +12,9 @@ const SILENCE_PROBES = 5;
  * before, so a lost message means the link is down, not that interest had yet to spread.
  */
 export class MessageProbe {
-  private received = 0;
+  /** The highest sequence number received: a message that crossed late (published by an
+   * earlier check, delivered after it returned) never counts for a later one. */
+  private highest = -1;
   private seq = 0;
 
   private constructor(
@@ -25,7 +27,11 @@ export class MessageProbe {
     const probe: MessageProbe = new MessageProbe(
       from,
       subject,
-      to.subscribe(subject, { callback: () => probe.received++ }),
+      to.subscribe(subject, {
+        callback: (_error, msg) => {
+          probe.highest = Math.max(probe.highest, Number(msg.string()));
+        },
+      }),
     );
     await to.flush();
     return probe;
@@ -36,27 +42,28 @@ export class MessageProbe {
    * poll: interest crosses NATS routes asynchronously, and a route may still be reconnecting.
    */
   async crosses(timeoutMs = 10_000): Promise<void> {
-    const before = this.received;
+    const first = this.seq;
     await waitFor(
       async () => {
         this.from.publish(this.subject, String(this.seq++));
         await this.from.flush();
-        return this.received > before;
+        return this.highest >= first;
       },
       { timeoutMs, intervalMs: 50, message: `a message on ${this.subject} crossing` },
     );
   }
 
-  /** True when none of the messages published over `SILENCE_MS` reaches the subscriber. */
+  /** True when none of the messages published over `SILENCE_MS` reaches the subscriber; one
+   * that an earlier `crosses` published and that arrives only now does not count. */
   async isLost(): Promise<boolean> {
-    const before = this.received;
+    const first = this.seq;
     for (let i = 0; i < SILENCE_PROBES; i++) {
       this.from.publish(this.subject, String(this.seq++));
       await sleep(SILENCE_MS / SILENCE_PROBES);
     }
     await this.from.flush();
     await sleep(SILENCE_MS / SILENCE_PROBES);
-    return this.received === before;
+    return this.highest < first;
   }
 
   close(): void {
