@@ -13,21 +13,28 @@ import { crc32, deflateRawSync } from "node:zlib";
 import { connect, type NatsConnection } from "nats";
 import { createServer } from "nkeys.js";
 import { parseNodeConfig } from "../../src/config/load.js";
+import type { NodeConfigInput } from "../../src/config/schema.js";
 import { packHlc } from "../../src/core/mod.js";
 import { keyHashOf, packKeyHashes, ReconcileSession } from "../../src/core/reconcile/mod.js";
 import { RegistryStore } from "../../src/core/store.js";
 import { startNatsServer } from "../../src/dev/nats-server.js";
-import { RegistryNode } from "../../src/node/registry-node.js";
+import type { RegistryNode } from "../../src/node/registry-node.js";
 import { toTuple } from "../../src/sync/entry-codec.js";
 import { createSyncCodec } from "../../src/sync/envelope-codec.js";
 import { newNonce, PROTOCOL_VERSION } from "../../src/sync/messages.js";
 import { NodeIdentity } from "../../src/wire/identity.js";
 import { deflatedEnvelope } from "../attacks/envelopes.js";
 import type { TargetStats } from "../attacks/target-node.js";
+import { startInProcessNode } from "../fleet/in-process-node.js";
 import type { BenchRow, Scenario } from "../scenario.js";
 
 const PREFIX = "attack";
-const SYNC = { syncIntervalMs: 300, pullTimeoutMs: 500, logLevel: "silent", httpListen: "" };
+const SYNC: Partial<NodeConfigInput> = {
+  syncIntervalMs: 300,
+  pullTimeoutMs: 500,
+  logLevel: "silent",
+  httpListen: "",
+};
 const MIB = 1 << 20;
 
 class Target {
@@ -71,18 +78,8 @@ class Target {
   }
 }
 
-async function honestNode(url: string, overrides: object = {}): Promise<RegistryNode> {
-  const config = parseNodeConfig({
-    ...SYNC,
-    id: "n1",
-    memory: true,
-    nats: [url],
-    subjectPrefix: PREFIX,
-    ...overrides,
-  });
-  const node = new RegistryNode({ config, codec: createSyncCodec(config) });
-  await node.start();
-  return node;
+function honestNode(url: string, overrides: Partial<NodeConfigInput> = {}): Promise<RegistryNode> {
+  return startInProcessNode(url, "n1", { ...SYNC, subjectPrefix: PREFIX, ...overrides });
 }
 
 /** Publishes `messages` every `everyMs`, `rounds` times. */

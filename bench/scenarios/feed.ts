@@ -18,13 +18,12 @@ import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { connect } from "nats";
 import { RegistryClient, type Watch, type WatchEvent } from "../../src/client/mod.js";
-import { parseNodeConfig } from "../../src/config/load.js";
 import type { NodeConfigInput } from "../../src/config/schema.js";
 import { CHANGE_HEADERS } from "../../src/contract/headers.js";
 import { type Entry, lastHeartbeatOf } from "../../src/core/mod.js";
-import { RegistryNode } from "../../src/node/registry-node.js";
-import { createSyncCodec } from "../../src/sync/envelope-codec.js";
+import type { RegistryNode } from "../../src/node/registry-node.js";
 import { startCluster } from "../../test/support/cluster.js";
+import { startInProcessNode } from "../fleet/in-process-node.js";
 import { atMost, type BenchRow, exactly, type Scenario } from "../scenario.js";
 
 const decoder = new TextDecoder();
@@ -34,23 +33,17 @@ const WATCHED = SERVICES.slice(0, 4);
 const STEADY = "steady";
 const IDS_PER_SERVICE = 40;
 
-async function startRegistryNode(url: string, id: string, extra: Partial<NodeConfigInput> = {}) {
-  const config = parseNodeConfig({
-    nats: [url],
-    id,
-    memory: true,
-    httpListen: "",
-    logLevel: "silent",
-    syncIntervalMs: 500,
-    pullTimeoutMs: 500,
-    sweepIntervalMs: 200,
-    retryMaxMs: 1_000,
-    suspectProbeMs: 2_000,
-    ...extra,
-  });
-  const node = new RegistryNode({ config, codec: createSyncCodec(config) });
-  await node.start();
-  return node;
+/** Quick to notice changes and failures, so a 60 s run sees many of them. */
+const FEED_SYNC: Partial<NodeConfigInput> = {
+  syncIntervalMs: 500,
+  pullTimeoutMs: 500,
+  sweepIntervalMs: 200,
+  retryMaxMs: 1_000,
+  suspectProbeMs: 2_000,
+};
+
+function startRegistryNode(url: string, id: string, extra: Partial<NodeConfigInput> = {}) {
+  return startInProcessNode(url, id, { ...FEED_SYNC, ...extra });
 }
 
 /** Gone without a goodbye, as a killed process: its connection drops, its timers stop. */

@@ -17,15 +17,12 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { connect, type NatsConnection, RequestStrategy } from "nats";
 import { RegistryClient } from "../../src/client/client.js";
 import { RegistryClientError } from "../../src/client/errors.js";
-import { parseNodeConfig } from "../../src/config/load.js";
-import type { NodeConfigInput } from "../../src/config/schema.js";
 import { serverTraffic } from "../../src/dev/nats-monitor.js";
 import { startNatsServer } from "../../src/dev/nats-server.js";
-import { RegistryNode } from "../../src/node/registry-node.js";
 import type { NodeStatus } from "../../src/node/status.js";
-import { createSyncCodec } from "../../src/sync/envelope-codec.js";
 import { startCluster } from "../../test/support/cluster.js";
 import { WorkerFleet } from "../fleet/fleet.js";
+import { startInProcessNode } from "../fleet/in-process-node.js";
 import { atMost, type BenchRow, median, type Scenario } from "../scenario.js";
 
 const MAIN = resolve("dist/src/cli/main.js");
@@ -35,28 +32,12 @@ const json = new TextEncoder();
 /** The default `syncIntervalMs` the partitioned nodes run with. */
 const DEFAULT_SYNC_INTERVAL_MS = 5_000;
 
-async function inProcessNode(
-  url: string,
-  id: string,
-  extra: Partial<NodeConfigInput> = {},
-): Promise<RegistryNode> {
-  const config = parseNodeConfig({
-    nats: [url],
-    id,
-    memory: true,
-    httpListen: "",
-    logLevel: "silent",
-    ...extra,
-  });
-  const node = new RegistryNode({ config, codec: createSyncCodec(config) });
-  await node.start();
-  return node;
-}
-
 /** 500 register→deregister and 500 register→heartbeat→lookup sequences on a 3-node fleet. */
 async function readYourWrites(sequences: number): Promise<BenchRow[]> {
   const server = await startNatsServer();
-  const nodes = await Promise.all(["w1", "w2", "w3"].map((id) => inProcessNode(server.url, id)));
+  const nodes = await Promise.all(
+    ["w1", "w2", "w3"].map((id) => startInProcessNode(server.url, id)),
+  );
   const nc = await connect({ servers: server.url });
   try {
     const client = new RegistryClient(nc);
@@ -442,8 +423,8 @@ async function partitionHeal(
  */
 async function healOnce(partitionMs: number): Promise<{ convergeMs: number; routeMs: number }> {
   const cluster = await startCluster(2, { proxiedRoutes: true });
-  const a = await inProcessNode(cluster.urls[0]!, "pa");
-  const b = await inProcessNode(cluster.urls[1]!, "pb");
+  const a = await startInProcessNode(cluster.urls[0]!, "pa");
+  const b = await startInProcessNode(cluster.urls[1]!, "pb");
   const ncs = await Promise.all(cluster.urls.map((url) => connect({ servers: url })));
   try {
     // At a random point of the announcement period: nodes announce as they start, so a

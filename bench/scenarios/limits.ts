@@ -1,10 +1,9 @@
 import { connect } from "nats";
 import { RegistryClient } from "../../src/client/mod.js";
-import { parseNodeConfig } from "../../src/config/load.js";
 import { startNatsServer } from "../../src/dev/nats-server.js";
-import { RegistryNode } from "../../src/node/registry-node.js";
-import { createSyncCodec } from "../../src/sync/envelope-codec.js";
+import type { RegistryNode } from "../../src/node/registry-node.js";
 import { readRawPages } from "../../test/support/pages.js";
+import { startInProcessNode } from "../fleet/in-process-node.js";
 import { realisticRegistration } from "../fleet/synthetic.js";
 import {
   atLeast,
@@ -32,17 +31,11 @@ async function run(context: BenchContext): Promise<BenchRow[]> {
   const lookups = context.quick ? 10 : 50;
   const maxServices = 1_000;
   const server = await startNatsServer();
-  const config = parseNodeConfig({
-    nats: [server.url],
-    id: "limits",
-    memory: true,
-    httpListen: "",
+  const node = await startInProcessNode(server.url, "limits", {
     logLevel: "error",
     maxServices,
     maxRegistrationsPerSecondPerService: 0,
   });
-  const node = new RegistryNode({ config, codec: createSyncCodec(config) });
-  await node.start();
   const nc = await connect({ servers: server.url });
   try {
     const client = new RegistryClient(nc, { timeoutMs: 10_000 });
