@@ -33,6 +33,8 @@ export interface NodeProcessOptions {
 export interface NodeProcess {
   readonly id: string;
   readonly pid: number;
+  /** The node's Prometheus metrics, as text. */
+  metrics(): Promise<string>;
   stop(): Promise<void>;
 }
 
@@ -85,6 +87,7 @@ export async function startNodeProcess(options: NodeProcessOptions): Promise<Nod
   return {
     id: options.id,
     pid: child.pid!,
+    metrics: async () => (await fetch(`http://127.0.0.1:${httpPort}/metrics`)).text(),
     stop: async () => {
       if (child.exitCode !== null || child.signalCode !== null) return;
       const escalate = setTimeout(() => child.kill("SIGKILL"), STOP_TIMEOUT_MS);

@@ -135,10 +135,11 @@ export async function regsyncFleet(
         });
         await heads.ask();
         const converged = heads.converged();
+        const batching = size > 1 ? `; ${await inlineBatching(nodes)}` : "";
         return {
           latenciesMs,
           missing,
-          note: `ack → every node holds as many entries; digests ${converged ? "equal" : "DIFFER"} after`,
+          note: `ack → every node holds as many entries; digests ${converged ? "equal" : "DIFFER"} after${batching}`,
         };
       },
       stop,
@@ -147,6 +148,23 @@ export async function regsyncFleet(
     await stop();
     throw error;
   }
+}
+
+/** The sum over the fleet of one Prometheus counter series, `name{labels}`. */
+function counterSum(texts: readonly string[], series: string): number {
+  let sum = 0;
+  for (const text of texts)
+    for (const line of text.split("\n"))
+      if (line.startsWith(`${series} `)) sum += Number(line.slice(series.length + 1));
+  return sum;
+}
+
+/** How many writes one inline announcement carried to each peer, on average over the run. */
+async function inlineBatching(nodes: readonly NodeProcess[]): Promise<string> {
+  const texts = await Promise.all(nodes.map((n) => n.metrics()));
+  const received = counterSum(texts, 'regsync_announcements_total{direction="in",inline="true"}');
+  const applied = counterSum(texts, 'regsync_entries_applied_total{path="inline"}');
+  return `${(applied / Math.max(1, received)).toFixed(1)} writes per inline announcement`;
 }
 
 /** How long each half of the probe's calibration lasts. */

@@ -4,6 +4,7 @@ import { type Database, open, type RootDatabase } from "lmdb";
 import { type Entry, type EntryRecord, entryKey } from "../core/mod.js";
 import { NamedError } from "../core/named-error.js";
 import { DirLock, LOCK_FILE } from "./dir-lock.js";
+import { GroupCommit } from "./group-commit.js";
 import { checkLmdbFile } from "./lmdb-file-check.js";
 import { isSealed, seal, unpackLegacy, unseal } from "./sealed.js";
 import type { PersistedState, ReplicaStorage, UnreportedExpiry } from "./storage.js";
@@ -16,6 +17,8 @@ import { fromStored, storedFromLegacy, toStored } from "./stored-entry.js";
  */
 const STORAGE_FORMAT = 2;
 const LEGACY_FORMAT = 1;
+/** How long a cursor save may wait for a transaction to ride with. */
+const CURSOR_SAVE_DELAY_MS = 1_000;
 
 interface Meta {
   format: number;
@@ -43,9 +46,14 @@ export class LmdbStorage implements ReplicaStorage {
   private readonly cursors: Database<Buffer, string>;
   private readonly lock: DirLock;
   private epoch = "";
-  /** The highest head queued since the last write of the meta record. */
+  /** Entry writes (a value) and removals (undefined) queued for the next transaction. */
+  private pending: [key: string, value: Buffer | undefined][] = [];
+  /** The highest head queued, and the highest written. */
   private pendingHead = 0;
-  private headWrite: Promise<void> | undefined;
+  private writtenHead = 0;
+  private readonly pendingCursors = new Map<string, Buffer>();
+  private pendingUnreported: Buffer | undefined;
+  private readonly group = new GroupCommit(() => this.writeGroup(), CURSOR_SAVE_DELAY_MS);
 
   constructor(
     private readonly dir: string,
@@ -114,48 +122,61 @@ export class LmdbStorage implements ReplicaStorage {
   }
 
   /**
-   * Queues the entries and resolves once they are durable. LMDB commits everything queued in
-   * one event-loop turn as one transaction; the head is written once per such batch (the last
-   * caller's, which is the highest), not once per write.
+   * Queues the entries and resolves once they are durable. Everything queued while the previous
+   * transaction is on its way to disk goes out as the next one (group-commit.ts): client writes,
+   * peers' entries, the head, cursors, in the order they were queued.
    */
   commit(entries: readonly Entry[], head: number): Promise<void> {
-    let last: Promise<boolean> | undefined;
     for (const entry of entries)
-      last = this.entries.put(entryKey(entry.service, entry.id), seal(toStored(entry)));
+      this.pending.push([entryKey(entry.service, entry.id), seal(toStored(entry))]);
     this.pendingHead = Math.max(this.pendingHead, head);
-    if (this.headWrite === undefined) {
-      this.headWrite = new Promise<void>((resolve, reject) => {
-        queueMicrotask(() => {
-          const head = this.pendingHead;
-          this.headWrite = undefined;
-          this.meta.put("meta", this.metaRecord(head)).then(() => resolve(), reject);
-        });
-      });
-    }
-    const headWritten = this.headWrite;
-    return last === undefined
-      ? headWritten
-      : Promise.all([last, headWritten]).then(() => undefined);
+    return this.group.join();
   }
 
-  async remove(entries: readonly Entry[]): Promise<void> {
-    await Promise.all(entries.map((e) => this.entries.remove(entryKey(e.service, e.id))));
+  remove(entries: readonly Entry[]): Promise<void> {
+    for (const e of entries) this.pending.push([entryKey(e.service, e.id), undefined]);
+    return this.group.join();
   }
 
-  async saveCursor(peer: string, epoch: string, cursor: number): Promise<void> {
-    await this.cursors.put(peer, seal({ epoch, cursor }));
+  /** Rides with the next transaction (at most CURSOR_SAVE_DELAY_MS later): a cursor saved late
+   * costs a longer re-pull after a restart, never an entry, and entries were durable before
+   * their cursor was handed in. */
+  saveCursor(peer: string, epoch: string, cursor: number): Promise<void> {
+    this.pendingCursors.set(peer, seal({ epoch, cursor }));
+    return this.group.joinLazily();
   }
 
-  async saveUnreported(unreported: readonly UnreportedExpiry[]): Promise<void> {
-    await this.meta.put(UNREPORTED_KEY, seal(unreported));
+  saveUnreported(unreported: readonly UnreportedExpiry[]): Promise<void> {
+    this.pendingUnreported = seal(unreported);
+    return this.group.join();
   }
 
   async close(): Promise<void> {
     try {
+      await this.group.drain();
       await this.root.close();
     } finally {
       this.lock.release();
     }
+  }
+
+  /** Queues everything pending in one go, so LMDB commits it as one transaction. */
+  private writeGroup(): Promise<unknown> {
+    const writes = new Set<Promise<unknown>>();
+    for (const [key, value] of this.pending)
+      writes.add(value === undefined ? this.entries.remove(key) : this.entries.put(key, value));
+    this.pending = [];
+    if (this.pendingHead > this.writtenHead) {
+      writes.add(this.meta.put("meta", this.metaRecord(this.pendingHead)));
+      this.writtenHead = this.pendingHead;
+    }
+    for (const [peer, value] of this.pendingCursors) writes.add(this.cursors.put(peer, value));
+    this.pendingCursors.clear();
+    if (this.pendingUnreported !== undefined) {
+      writes.add(this.meta.put(UNREPORTED_KEY, this.pendingUnreported));
+      this.pendingUnreported = undefined;
+    }
+    return Promise.all(writes);
   }
 
   /** LMDB's own count of the entries tree, kept in the tree's record apart from its pages. */

@@ -1,0 +1,104 @@
+/**
+ * Group commit: writes queued while a transaction is on its way to disk go out together as the
+ * next one, so a node writes one transaction (one fsync) per disk round trip however many
+ * client writes, peer announcements and cursor saves arrive meanwhile. Every joiner's promise
+ * resolves once a group written after it joined is durable, or rejects with that group's error.
+ *
+ * A lazy joiner (a cursor save, which only spares a re-pull after a restart) starts no group of
+ * its own: it rides with the next one, or with the one `lazyDelayMs` later at the latest.
+ */
+export class GroupCommit {
+  #waiters: Waiter[] = [];
+  #lazyWaiters: Waiter[] = [];
+  #writing: Promise<void> | undefined;
+  #scheduled = false;
+  #lazyTimer: ReturnType<typeof setTimeout> | undefined;
+
+  /** `writeGroup` queues everything pending in one synchronous go (one LMDB transaction) and
+   * resolves once that transaction is durable. */
+  constructor(
+    private readonly writeGroup: () => Promise<unknown>,
+    private readonly lazyDelayMs: number,
+  ) {}
+
+  /** Resolves once what was queued before this call is durable. */
+  join(): Promise<void> {
+    const joined = waiterOn(this.#waiters);
+    this.schedule();
+    return joined;
+  }
+
+  /** Like `join`, without hurrying: the write waits for the next group, at most `lazyDelayMs`. */
+  joinLazily(): Promise<void> {
+    const joined = waiterOn(this.#lazyWaiters);
+    if (this.#lazyTimer === undefined) {
+      this.#lazyTimer = setTimeout(() => {
+        this.#lazyTimer = undefined;
+        this.schedule();
+      }, this.lazyDelayMs);
+      this.#lazyTimer.unref?.();
+    }
+    return joined;
+  }
+
+  /** Writes whatever is queued now and resolves once every group is durable (closing). */
+  async drain(): Promise<void> {
+    for (;;) {
+      // Settles, never rejects: the group's joiners hear of its error.
+      if (this.#writing !== undefined) await this.#writing;
+      else if (this.#waiters.length + this.#lazyWaiters.length > 0) this.write();
+      else return;
+    }
+  }
+
+  private schedule(): void {
+    if (this.#scheduled || this.#writing !== undefined) return;
+    this.#scheduled = true;
+    // A microtask: every write queued by the current event-loop turn joins this group.
+    queueMicrotask(() => {
+      if (this.#scheduled) this.write();
+    });
+  }
+
+  private write(): void {
+    this.#scheduled = false;
+    if (this.#lazyTimer !== undefined) {
+      clearTimeout(this.#lazyTimer);
+      this.#lazyTimer = undefined;
+    }
+    const group = [...this.#waiters, ...this.#lazyWaiters];
+    this.#waiters = [];
+    this.#lazyWaiters = [];
+    let written: Promise<unknown>;
+    try {
+      written = this.writeGroup();
+    } catch (error) {
+      written = Promise.reject(error);
+    }
+    this.#writing = written.then(
+      () => {
+        for (const w of group) w.resolve();
+      },
+      (error: unknown) => {
+        for (const w of group) w.reject(error);
+      },
+    );
+    void this.#writing.finally(() => {
+      this.#writing = undefined;
+      if (this.#waiters.length > 0) this.schedule();
+      else if (this.#lazyWaiters.length > 0 && this.#lazyTimer === undefined) {
+        // Its timer fired while this group was being written: it rides with the next one.
+        this.schedule();
+      }
+    });
+  }
+}
+
+interface Waiter {
+  resolve: () => void;
+  reject: (error: unknown) => void;
+}
+
+function waiterOn(list: Waiter[]): Promise<void> {
+  return new Promise<void>((resolve, reject) => list.push({ resolve, reject }));
+}
