@@ -11,12 +11,12 @@ import {
   leaseEnd,
   MAX_TTL_MS,
   MIN_TTL_MS,
+  type RegistryStore,
   SERVICE_NAME,
   STATUSES,
   type Status,
 } from "../core/mod.js";
 import { NamedError } from "../core/named-error.js";
-import { isJsonObjectText } from "../wire/json-object-text.js";
 
 /**
  * Entries travel as positional tuples: msgpack then spends no bytes on field names, and a
@@ -77,18 +77,40 @@ export class InvalidEntryError extends NamedError {
   }
 }
 
+/** The entry this replica holds for a key, if any. */
+export type HeldEntry = (service: string, id: string) => EntryState | undefined;
+
+export function heldIn(store: RegistryStore): HeldEntry {
+  return (service, id) => store.get(service, id);
+}
+
 /**
  * Checks every tuple of a batch and converts it to a record. All or nothing: one bad entry
- * rejects the batch, so a faulty peer can never leave half its batch applied.
+ * rejects the batch, so a faulty peer can never leave half its batch applied. `held`: the
+ * replica's entries, whose bodies were checked when they were stored.
  */
-export function fromTuples(value: unknown): EntryRecord[] {
+export function fromTuples(value: unknown, held?: HeldEntry): EntryRecord[] {
   if (!Array.isArray(value)) throw new InvalidEntryError(-1, "entries is not an array");
   const out: EntryRecord[] = new Array(value.length);
-  for (let i = 0; i < value.length; i++) out[i] = fromTuple(value[i], i);
+  for (let i = 0; i < value.length; i++) out[i] = fromTuple(value[i], i, held);
   return out;
 }
 
-function fromTuple(t: unknown, i: number): EntryRecord {
+/**
+ * A heartbeat's entry repeats the body the replica holds for its key, with the same ttl and
+ * version: it was checked when it was stored, so parsing and rendering it again would find
+ * what it found then. Most writes of a registry at rest are heartbeats.
+ */
+function checkedBefore(
+  held: EntryState | undefined,
+  body: string,
+  ttlMs: number,
+  ver: string,
+): boolean {
+  return held !== undefined && held.ttlMs === ttlMs && held.ver === ver && held.body === body;
+}
+
+function fromTuple(t: unknown, i: number, held: HeldEntry | undefined): EntryRecord {
   if (!Array.isArray(t) || t.length < TUPLE_LENGTH)
     throw new InvalidEntryError(i, "not an entry tuple");
   const [service, id, hlc, node, body, status, ver, ttlMs, registeredAt, lastHeartbeat, expiresAt] =
@@ -99,7 +121,7 @@ function fromTuple(t: unknown, i: number): EntryRecord {
   if (!isHlcTimestamp(hlc)) throw new InvalidEntryError(i, "bad version timestamp");
   if (typeof node !== "string" || !NODE_ID.test(node))
     throw new InvalidEntryError(i, "bad node id");
-  if (body !== null && !isObjectText(body)) throw new InvalidEntryError(i, "bad body");
+  if (body !== null && !isBoundedText(body)) throw new InvalidEntryError(i, "bad body");
   const knownStatus = typeof status === "string" ? STATUS_BY_NAME.get(status) : undefined;
   if (knownStatus === undefined) throw new InvalidEntryError(i, "bad status");
   if (typeof ver !== "string" || ver.length > 128)
@@ -116,7 +138,9 @@ function fromTuple(t: unknown, i: number): EntryRecord {
     body === null
       ? tombstoneDefect(knownStatus, ttlMs, registeredAt, lastHeartbeat, expiresAt)
       : (leaseDefect(hlc, ttlMs, registeredAt, lastHeartbeat, expiresAt) ??
-        bodyDefect(body as string, { ttlMs, ver }));
+        (checkedBefore(held?.(service, id), body as string, ttlMs, ver)
+          ? undefined
+          : bodyDefect(body as string, { ttlMs, ver })));
   if (defect !== undefined) throw new InvalidEntryError(i, defect);
   return {
     service: intern(service),
@@ -168,12 +192,9 @@ function tombstoneDefect(
   return undefined;
 }
 
-/** Lookups splice the body into JSON replies, so it must be one JSON object and nothing else. */
-function isObjectText(body: unknown): body is string {
-  return (
-    typeof body === "string" &&
-    body.length >= 2 &&
-    body.length <= MAX_BODY_CHARS &&
-    isJsonObjectText(body)
-  );
+/** Lookups splice the body into JSON replies, so it must be one JSON object and nothing else:
+ * `bodyDefect` proves it, as it parses the body and requires it to equal its canonical
+ * rendering. This only bounds what that parse is given. */
+function isBoundedText(body: unknown): body is string {
+  return typeof body === "string" && body.length >= 2 && body.length <= MAX_BODY_CHARS;
 }

@@ -3,7 +3,7 @@ import type { EntryRecord } from "../core/mod.js";
 import { fullJitterDelay } from "./backoff.js";
 import type { Bootstrap } from "./bootstrap.js";
 import type { MessageCodec } from "./codec.js";
-import { fromTuples } from "./entry-codec.js";
+import { fromTuples, type HeldEntry } from "./entry-codec.js";
 import {
   checkEcho,
   InvalidMessageError,
@@ -21,6 +21,8 @@ import type { SyncTransport } from "./transport.js";
 
 export interface PullClientOptions {
   transport: SyncTransport;
+  /** The replica's entries: a stored body a peer repeats is not checked again. */
+  held?: HeldEntry;
   /** The pull subject of a peer. */
   subject: (peer: string) => string;
   nodeId: string;
@@ -179,7 +181,7 @@ export class PullClient {
     }
     let records: EntryRecord[];
     try {
-      records = fromTuples(reply.entries);
+      records = fromTuples(reply.entries, o.held);
     } catch (error) {
       this.reject(error);
       o.metrics.pulled("failed");

@@ -16,7 +16,7 @@ import {
   unpackKeyHashes,
 } from "../core/reconcile/mod.js";
 import type { MessageCodec } from "./codec.js";
-import { fromTuples, toTuple } from "./entry-codec.js";
+import { fromTuples, heldIn, toTuple } from "./entry-codec.js";
 import {
   checkEcho,
   ErrorReplySchema,
@@ -205,7 +205,7 @@ async function fetchKeys(deps: ExchangeDeps, keys: readonly KeyHash[], ask: Ask)
       { type: "fetch", v: PROTOCOL_VERSION, node: deps.nodeId, keys: packKeyHashes(chunk) },
       EntriesReply,
     );
-    const records = fromTuples(reply.entries);
+    const records = fromTuples(reply.entries, heldIn(deps.store));
     await deps.apply(records);
     fetched += records.length;
     if (reply.served === 0) throw new Error(`peer served none of ${chunk.length} keys`);
@@ -315,7 +315,7 @@ export async function serveExchange(deps: ExchangeDeps, msg: TransportMessage): 
         return;
       }
       case "push": {
-        const { applied } = await deps.apply(fromTuples(request.entries));
+        const { applied } = await deps.apply(fromTuples(request.entries, heldIn(deps.store)));
         answer({
           type: "pushed",
           v: PROTOCOL_VERSION,

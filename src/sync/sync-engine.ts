@@ -6,7 +6,7 @@ import { periodicInterval } from "./backoff.js";
 import { Bootstrap } from "./bootstrap.js";
 import type { BootstrapProgress } from "./bootstrap-progress.js";
 import { type MessageCodec, meteredCodec, type SyncCodec } from "./codec.js";
-import { fromTuples } from "./entry-codec.js";
+import { fromTuples, type HeldEntry, heldIn } from "./entry-codec.js";
 import { answerHeads, askHeads } from "./heads.js";
 import {
   type Announce,
@@ -90,8 +90,8 @@ export interface SyncEngineOptions {
  * An announcement's inline changes are its sender's own writes, never relayed ones: a node
  * that sends another node's entries inline is passing them off as news from their writer.
  */
-function ownWrites(sender: string, tuples: unknown): EntryRecord[] {
-  const records = fromTuples(tuples);
+function ownWrites(sender: string, tuples: unknown, held: HeldEntry): EntryRecord[] {
+  const records = fromTuples(tuples, held);
   for (const record of records)
     if (record.node !== sender)
       throw new InvalidMessageError(`announcement of ${sender} carries a write of ${record.node}`);
@@ -118,6 +118,8 @@ export class SyncEngine {
   private readonly accepts: readonly string[];
   /** Judges the freshness of the requests we answer: stale and replayed ones cost O(1). */
   private readonly gate: RequestGate;
+  /** The replica's entries, so a peer's entry that repeats a stored body is not checked again. */
+  private readonly held: HeldEntry;
   private subscriptions: TransportSubscription[] = [];
   private stopped = false;
   /** Pull loops and inline applies under way: stopping waits for them, so none writes to
@@ -133,6 +135,7 @@ export class SyncEngine {
       ...options,
     };
     const { settings, store, transport, timers, metrics, log } = this.o;
+    this.held = heldIn(store);
     this.codec = meteredCodec(options.codec, metrics, settings.compression);
     this.subjects = syncSubjects(settings.subjectPrefix);
     this.peers = new PeerTable(this.o.cursors.initial, { maxPeers: settings.maxPeers });
@@ -197,6 +200,7 @@ export class SyncEngine {
       accepts,
       stamp: () => store.clock.now(),
       apply: (records) => this.apply(records, "pull"),
+      held: this.held,
       reconcile: (peer) => this.reconcileOnce(peer),
       saveCursor: (peer) => this.saveCursor(peer),
       onBootstrapEnded: () => {
@@ -392,7 +396,8 @@ export class SyncEngine {
       announce = parseMessage(AnnounceSchema, this.codec.decode(data));
       if (announce.node === this.nodeId) return undefined;
       if (headsNonce !== undefined) checkEcho(announce, headsNonce);
-      if (announce.entries !== undefined) inline = ownWrites(announce.node, announce.entries);
+      if (announce.entries !== undefined)
+        inline = ownWrites(announce.node, announce.entries, this.held);
     } catch (error) {
       this.reject(error, "announce");
       return undefined;
