@@ -17,13 +17,18 @@ export class ChangePublisher {
   private readonly seqs = new Map<string, number>();
   /** This process's feed epoch: a restart starts numbering again under a new one. */
   readonly epoch = randomBytes(8).toString("hex");
+  /** One set of headers, its seq replaced per event: nats.js encodes them as it publishes. */
+  private readonly headers = headers();
 
   constructor(
     private readonly nc: NatsConnection,
     private readonly prefix: string,
     private readonly nodeId: string,
     private readonly onPublished: (type: ChangeEvent["type"]) => void = () => {},
-  ) {}
+  ) {
+    this.headers.set(CHANGE_HEADERS.node, nodeId);
+    this.headers.set(CHANGE_HEADERS.epoch, this.epoch);
+  }
 
   /** `instanceJson`: the entry as already rendered for the client's reply, if it was. */
   publish(event: ChangeEvent, instanceJson?: string): void {
@@ -32,14 +37,11 @@ export class ChangePublisher {
     const instance =
       event.type === "deregistered" ? "null" : (instanceJson ?? renderInstance(entry));
     const json = `{"type":"${event.type}","service":${JSON.stringify(entry.service)},"id":${JSON.stringify(entry.id)},"instance":${instance},"node":${JSON.stringify(this.nodeId)},"version":${entry.hlc}}`;
-    const h = headers();
-    h.set(CHANGE_HEADERS.node, this.nodeId);
     const seq = (this.seqs.get(entry.service) ?? 0) + 1;
     this.seqs.set(entry.service, seq);
-    h.set(CHANGE_HEADERS.seq, String(seq));
-    h.set(CHANGE_HEADERS.epoch, this.epoch);
+    this.headers.set(CHANGE_HEADERS.seq, String(seq));
     this.nc.publish(changesSubject(this.prefix, entry.service), utf8(json), {
-      headers: h,
+      headers: this.headers,
     });
     this.onPublished(event.type);
   }

@@ -144,6 +144,27 @@ export class NodeMetrics implements SyncMetrics {
 
   // The sync engine's reports (SyncMetrics), as Prometheus figures.
 
+  /** Counts a client request and its duration. The label children are kept: prom-client
+   * would otherwise hash the labels again on every request. */
+  requestServed(endpoint: string, code: string, seconds: number): void {
+    const key = `${endpoint} ${code}`;
+    let served = this.servedChildren.get(key);
+    if (served === undefined) {
+      served = {
+        count: this.requests.labels(endpoint, code),
+        duration: this.requestDuration.labels(endpoint),
+      };
+      this.servedChildren.set(key, served);
+    }
+    served.count.inc();
+    served.duration.observe(seconds);
+  }
+
+  private readonly servedChildren = new Map<
+    string,
+    { count: { inc(): void }; duration: { observe(value: number): void } }
+  >();
+
   announced(direction: "in" | "out", inline: boolean): void {
     this.announcements.inc({ direction, inline: String(inline) });
   }

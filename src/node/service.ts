@@ -135,8 +135,7 @@ async function serve(
   const { api, metrics, log, replies, rejections } = options;
   const done = (code: string, message?: string) => {
     const elapsedMs = performance.now() - receivedAt;
-    metrics.requests.inc({ endpoint, code });
-    metrics.requestDuration.observe({ endpoint }, elapsedMs / 1000);
+    metrics.requestServed(endpoint, code, elapsedMs / 1000);
     stats.record(elapsedMs, message === undefined ? undefined : { code, message });
   };
   if (!replies.accepts(msg.reply)) {
