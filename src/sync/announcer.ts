@@ -17,6 +17,15 @@ import type { SyncTransport } from "./transport.js";
  */
 export const MERGED_ANNOUNCE_DELAY_MS = 200;
 
+/**
+ * Under sustained writes, announcements of our own writes leave at most this often: a peer's
+ * cost is mostly per message and per commit, so fewer, fuller messages cut it. A write after a
+ * quiet spell is still announced at once. 3 nodes, one client keeping 64 registrations in
+ * flight (`npm run bench -- writes`): ~12 writes per announcement at no gap, ~27 at 5 ms,
+ * and the fleet's CPU per write fell by ~10%.
+ */
+export const LOADED_ANNOUNCE_GAP_MS = 5;
+
 export interface AnnouncerOptions {
   transport: SyncTransport;
   subject: string;
@@ -53,6 +62,8 @@ export class Announcer {
   #periodicTimer: TimerHandle | undefined;
   /** Our seq at the last announcement; the next one carries the changes after it inline. */
   #announcedSeq = 0;
+  /** When our own writes were last announced (timers.now()). */
+  #ownWritesAt = -Infinity;
   #stopped = false;
 
   constructor(private readonly o: AnnouncerOptions) {}
@@ -66,10 +77,14 @@ export class Announcer {
   notifyChange(): void {
     if (this.#pending || this.#stopped) return;
     this.#pending = true;
-    this.o.timers.setTimeout(() => {
-      this.#pending = false;
-      this.announce(false);
-    }, this.o.announceDelayMs);
+    const gap = this.#ownWritesAt + LOADED_ANNOUNCE_GAP_MS - this.o.timers.now();
+    this.o.timers.setTimeout(
+      () => {
+        this.#pending = false;
+        this.announce(false);
+      },
+      Math.max(this.o.announceDelayMs, gap),
+    );
   }
 
   /**
@@ -136,7 +151,10 @@ export class Announcer {
     this.#announcedSeq = store.seq;
     this.o.transport.publish(this.o.subject, this.o.codec.encode(message, false));
     this.o.metrics.announced("out", inline);
-    if (ownWrites) this.o.onOwnWritesAnnounced?.();
+    if (ownWrites) {
+      this.#ownWritesAt = this.o.timers.now();
+      this.o.onOwnWritesAnnounced?.();
+    }
   }
 
   private schedulePeriodic(): void {

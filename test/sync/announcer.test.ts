@@ -1,0 +1,75 @@
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import pino from "pino";
+import { syntheticInstance } from "../../bench/fleet/synthetic.js";
+import { RegistryStore } from "../../src/core/mod.js";
+import { Announcer, LOADED_ANNOUNCE_GAP_MS } from "../../src/sync/announcer.js";
+import type { Announce } from "../../src/sync/messages.js";
+import { NO_SYNC_METRICS } from "../../src/sync/sync-metrics.js";
+import type { SyncTransport } from "../../src/sync/transport.js";
+import { VirtualTimers } from "../../src/sync/virtual-timers.js";
+
+/** An announcer over virtual time; `sent` lists the inline announcements with when they left. */
+function announcing() {
+  const timers = new VirtualTimers(3);
+  const store = new RegistryStore({
+    nodeId: "n1",
+    epoch: "e1",
+    wallClock: () => timers.now(),
+    maxClockSkewMs: 5_000,
+    tombstoneTtlMs: 86_400_000,
+  });
+  const sent: { at: number; writes: number }[] = [];
+  const announcer = new Announcer({
+    transport: { publish: () => {}, isClosed: () => false } as unknown as SyncTransport,
+    subject: "registry.sync.announce",
+    store,
+    codec: {
+      encode: (message) => {
+        const entries = (message as Announce).entries;
+        if (entries !== undefined && entries.length > 0)
+          sent.push({ at: timers.now(), writes: entries.length });
+        return new Uint8Array(0);
+      },
+      decode: () => undefined,
+    },
+    timers,
+    metrics: NO_SYNC_METRICS,
+    log: pino({ level: "silent" }),
+    announceDelayMs: 0,
+    syncIntervalMs: 60_000,
+    inlineChangesMaxBytes: 32 * 1024,
+    batchMaxEntries: 5_000,
+    accepts: [],
+    fleetSize: () => 3,
+  });
+  let next = 0;
+  const write = () => {
+    store.register(syntheticInstance(next++));
+    announcer.notifyChange();
+  };
+  return { timers, announcer, sent, write };
+}
+
+test("a write after a quiet spell is announced at once; under sustained writes, one announcement per gap carries them all", async () => {
+  const { timers, announcer, sent, write } = announcing();
+  announcer.start();
+  const started = timers.now();
+  write();
+  await timers.runFor(0);
+  assert.deepEqual(sent, [{ at: started, writes: 1 }], "the first write leaves at once");
+  for (let ms = 0; ms < LOADED_ANNOUNCE_GAP_MS; ms++) {
+    write();
+    write();
+    await timers.runFor(1);
+  }
+  assert.equal(sent.length, 2, `${JSON.stringify(sent)}`);
+  assert.equal(sent[1]!.at, started + LOADED_ANNOUNCE_GAP_MS, "the next waits for the gap");
+  assert.equal(sent[1]!.writes, 2 * LOADED_ANNOUNCE_GAP_MS, "and carries every write meanwhile");
+  await timers.runFor(1_000);
+  const quiet = timers.now();
+  write();
+  await timers.runFor(0);
+  assert.deepEqual(sent.at(-1), { at: quiet, writes: 1 }, "after a quiet spell, at once again");
+  announcer.stop();
+});
