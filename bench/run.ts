@@ -17,6 +17,7 @@ const SCENARIOS: Record<string, () => Promise<{ default: Scenario }>> = {
   reconcile: () => import("./scenarios/reconcile.js"),
   limits: () => import("./scenarios/limits.js"),
   writes: () => import("./scenarios/writes.js"),
+  "peer-apply": () => import("./scenarios/peer-apply.js"),
   lifecycle: () => import("./scenarios/lifecycle.js"),
   regions: () => import("./scenarios/regions.js"),
   feed: () => import("./scenarios/feed.js"),

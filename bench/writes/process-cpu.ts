@@ -9,7 +9,17 @@ const TICKS_PER_SECOND = 100;
  * libuv's pool, LMDB's writes) without the process reporting on itself.
  */
 export function processCpuMicros(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  return statCpuMicros(`/proc/${pid}/stat`);
+}
+
+/** CPU time of a process's main thread (whose thread id is the process id), µs: the event loop,
+ * without GC helpers, compiler threads, libuv's pool or LMDB's writer. */
+export function mainThreadCpuMicros(pid: number): number {
+  return statCpuMicros(`/proc/${pid}/task/${pid}/stat`);
+}
+
+function statCpuMicros(path: string): number {
+  const stat = readFileSync(path, "utf8");
   // The command name (field 2) is in parentheses and may hold spaces: fields count from after it.
   const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
   const utime = Number(fields[11]);
