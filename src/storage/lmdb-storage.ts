@@ -163,10 +163,13 @@ export class LmdbStorage implements ReplicaStorage {
   /** Queues everything pending in one go, so LMDB commits it as one transaction. */
   private writeGroup(): Promise<unknown> {
     const writes = new Set<Promise<unknown>>();
+    const entriesWritten = this.pending.length > 0;
     for (const [key, value] of this.pending)
       writes.add(value === undefined ? this.entries.remove(key) : this.entries.put(key, value));
     this.pending = [];
-    if (this.pendingHead > this.writtenHead) {
+    // With every entry write, so no entry on disk is ever past the head on disk, even after a
+    // group that failed; a group of cursors alone leaves it be.
+    if (entriesWritten || this.pendingHead > this.writtenHead) {
       writes.add(this.meta.put("meta", this.metaRecord(this.pendingHead)));
       this.writtenHead = this.pendingHead;
     }
