@@ -1,6 +1,7 @@
 import type { Logger } from "pino";
 import { syncSubjects } from "../contract/subjects.js";
 import type { Entry, EntryRecord, MergeResult, RegistryStore } from "../core/mod.js";
+import { acceptedAnnounce } from "./announce-fast-path.js";
 import { Announcer } from "./announcer.js";
 import { periodicInterval } from "./backoff.js";
 import { Bootstrap } from "./bootstrap.js";
@@ -393,7 +394,7 @@ export class SyncEngine {
     // which then changes nothing, not even what we believe of the peer.
     let inline: EntryRecord[] | undefined;
     try {
-      announce = parseMessage(AnnounceSchema, this.codec.decode(data));
+      announce = parseMessage(AnnounceSchema, this.codec.decode(data), acceptedAnnounce);
       if (announce.node === this.nodeId) return undefined;
       if (headsNonce !== undefined) checkEcho(announce, headsNonce);
       if (announce.entries !== undefined)

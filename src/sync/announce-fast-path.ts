@@ -1,0 +1,100 @@
+import { NODE_ID } from "../contract/ids.js";
+import { REGION_NAME } from "../core/region.js";
+import type { Announce } from "./messages.js";
+
+/**
+ * An announcement as `AnnounceSchema` would parse it, checked in one pass: the answer when the
+ * message is well formed, or undefined ("not sure"), and the schema decides and words the issue.
+ * Every peer sends one per write burst; on the objects msgpack decodes, zod took ~5.4 µs per
+ * announcement and this takes ~0.8 (in process, 50,000 entries in announcements of 10).
+ * test/sync/announce-fast-path.test.ts holds it to the schema: whatever it accepts, the schema
+ * accepts with a deep-equal output, and every well-formed announcement takes it.
+ */
+export function acceptedAnnounce(value: unknown): Announce | undefined {
+  if (value === null || typeof value !== "object" || Array.isArray(value)) return undefined;
+  const m = value as Record<string, unknown>;
+  // A key the schema does not know would be stripped from its output: the schema decides.
+  for (const key in m) if (!Object.hasOwn(KNOWN, key)) return undefined;
+  if (
+    m.type !== "announce" ||
+    !isIntAtLeast(m.v, 1) ||
+    typeof m.node !== "string" ||
+    !NODE_ID.test(m.node) ||
+    typeof m.epoch !== "string" ||
+    m.epoch.length < 1 ||
+    m.epoch.length > 64 ||
+    !isIntAtLeast(m.seq, 0) ||
+    typeof m.digest !== "string" ||
+    !DIGEST.test(m.digest) ||
+    !isIntAtLeast(m.count, 0) ||
+    !isIntAtLeast(m.at, 0)
+  )
+    return undefined;
+  const out: Announce = {
+    type: "announce",
+    v: m.v,
+    node: m.node,
+    epoch: m.epoch,
+    seq: m.seq,
+    digest: m.digest,
+    count: m.count,
+    accepts: [],
+    at: m.at,
+  };
+  if ("from" in m) {
+    if (!isIntAtLeast(m.from, 0)) return undefined;
+    out.from = m.from;
+  }
+  if ("entries" in m) {
+    if (!Array.isArray(m.entries)) return undefined;
+    out.entries = m.entries;
+  }
+  if ("accepts" in m) {
+    const accepts = m.accepts;
+    if (!Array.isArray(accepts) || accepts.length > 8) return undefined;
+    for (const a of accepts) if (typeof a !== "string" || a.length > 16) return undefined;
+    out.accepts = [...(accepts as string[])];
+  }
+  if ("leaving" in m) {
+    if (typeof m.leaving !== "boolean") return undefined;
+    out.leaving = m.leaving;
+  }
+  if ("periodic" in m) {
+    if (typeof m.periodic !== "boolean") return undefined;
+    out.periodic = m.periodic;
+  }
+  if ("region" in m) {
+    if (typeof m.region !== "string" || !REGION_NAME.test(m.region)) return undefined;
+    out.region = m.region;
+  }
+  if ("nonce" in m) {
+    if (typeof m.nonce !== "string" || !NONCE.test(m.nonce)) return undefined;
+    out.nonce = m.nonce;
+  }
+  return out;
+}
+
+const KNOWN: Readonly<Record<string, true>> = {
+  type: true,
+  v: true,
+  node: true,
+  epoch: true,
+  seq: true,
+  digest: true,
+  count: true,
+  from: true,
+  entries: true,
+  accepts: true,
+  leaving: true,
+  periodic: true,
+  region: true,
+  at: true,
+  nonce: true,
+};
+const DIGEST = /^[0-9a-f]{32}$/;
+const NONCE = /^[0-9a-f]{16}$/;
+
+/** zod's `z.int()`: a safe integer. */
+function isIntAtLeast(n: unknown, min: number): n is number {
+  return typeof n === "number" && Number.isSafeInteger(n) && n >= min;
+}
