@@ -8,8 +8,10 @@
  * its own: it rides with the next one, or with the one `lazyDelayMs` later at the latest.
  */
 export class GroupCommit {
-  #waiters: Waiter[] = [];
-  #lazyWaiters: Waiter[] = [];
+  /** The group being gathered, settled once it is written; undefined while nobody waits. */
+  #next: Deferred | undefined;
+  /** Whether a joiner of `#next` is in a hurry (not only lazy ones). */
+  #eager = false;
   #writing: Promise<void> | undefined;
   #scheduled = false;
   #lazyTimer: ReturnType<typeof setTimeout> | undefined;
@@ -23,14 +25,15 @@ export class GroupCommit {
 
   /** Resolves once what was queued before this call is durable. */
   join(): Promise<void> {
-    const joined = waiterOn(this.#waiters);
+    const joined = this.gathering();
+    this.#eager = true;
     this.schedule();
     return joined;
   }
 
   /** Like `join`, without hurrying: the write waits for the next group, at most `lazyDelayMs`. */
   joinLazily(): Promise<void> {
-    const joined = waiterOn(this.#lazyWaiters);
+    const joined = this.gathering();
     if (this.#lazyTimer === undefined) {
       this.#lazyTimer = setTimeout(() => {
         this.#lazyTimer = undefined;
@@ -46,9 +49,15 @@ export class GroupCommit {
     for (;;) {
       // Settles, never rejects: the group's joiners hear of its error.
       if (this.#writing !== undefined) await this.#writing;
-      else if (this.#waiters.length + this.#lazyWaiters.length > 0) this.write();
+      else if (this.#next !== undefined) this.write();
       else return;
     }
+  }
+
+  /** Every joiner of one group shares its promise: one per transaction, not one per write. */
+  private gathering(): Promise<void> {
+    this.#next ??= deferred();
+    return this.#next.promise;
   }
 
   private schedule(): void {
@@ -66,9 +75,9 @@ export class GroupCommit {
       clearTimeout(this.#lazyTimer);
       this.#lazyTimer = undefined;
     }
-    const group = [...this.#waiters, ...this.#lazyWaiters];
-    this.#waiters = [];
-    this.#lazyWaiters = [];
+    const group = this.#next!;
+    this.#next = undefined;
+    this.#eager = false;
     let written: Promise<unknown>;
     try {
       written = this.writeGroup();
@@ -76,29 +85,30 @@ export class GroupCommit {
       written = Promise.reject(error);
     }
     this.#writing = written.then(
-      () => {
-        for (const w of group) w.resolve();
-      },
-      (error: unknown) => {
-        for (const w of group) w.reject(error);
-      },
+      () => group.resolve(),
+      (error: unknown) => group.reject(error),
     );
     void this.#writing.finally(() => {
       this.#writing = undefined;
-      if (this.#waiters.length > 0) this.schedule();
-      else if (this.#lazyWaiters.length > 0 && this.#lazyTimer === undefined) {
-        // Its timer fired while this group was being written: it rides with the next one.
+      // Lazy joiners alone wait for their timer, unless it fired while this group was written.
+      if (this.#next !== undefined && (this.#eager || this.#lazyTimer === undefined))
         this.schedule();
-      }
     });
   }
 }
 
-interface Waiter {
+interface Deferred {
+  promise: Promise<void>;
   resolve: () => void;
   reject: (error: unknown) => void;
 }
 
-function waiterOn(list: Waiter[]): Promise<void> {
-  return new Promise<void>((resolve, reject) => list.push({ resolve, reject }));
+function deferred(): Deferred {
+  let resolve!: () => void;
+  let reject!: (error: unknown) => void;
+  const promise = new Promise<void>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  return { promise, resolve, reject };
 }

@@ -1,6 +1,13 @@
 import { NODE_ID } from "../contract/ids.js";
 import { REGION_NAME } from "../core/region.js";
-import type { Announce } from "./messages.js";
+import {
+  type Announce,
+  DIGEST_HEX,
+  MAX_ACCEPT_CHARS,
+  MAX_ACCEPTS,
+  MAX_EPOCH_CHARS,
+  NONCE_HEX,
+} from "./messages.js";
 
 /**
  * An announcement as `AnnounceSchema` would parse it, checked in one pass: the answer when the
@@ -22,10 +29,10 @@ export function acceptedAnnounce(value: unknown): Announce | undefined {
     !NODE_ID.test(m.node) ||
     typeof m.epoch !== "string" ||
     m.epoch.length < 1 ||
-    m.epoch.length > 64 ||
+    m.epoch.length > MAX_EPOCH_CHARS ||
     !isIntAtLeast(m.seq, 0) ||
     typeof m.digest !== "string" ||
-    !DIGEST.test(m.digest) ||
+    !DIGEST_HEX.test(m.digest) ||
     !isIntAtLeast(m.count, 0) ||
     !isIntAtLeast(m.at, 0)
   )
@@ -51,8 +58,9 @@ export function acceptedAnnounce(value: unknown): Announce | undefined {
   }
   if ("accepts" in m) {
     const accepts = m.accepts;
-    if (!Array.isArray(accepts) || accepts.length > 8) return undefined;
-    for (const a of accepts) if (typeof a !== "string" || a.length > 16) return undefined;
+    if (!Array.isArray(accepts) || accepts.length > MAX_ACCEPTS) return undefined;
+    for (const a of accepts)
+      if (typeof a !== "string" || a.length > MAX_ACCEPT_CHARS) return undefined;
     out.accepts = [...(accepts as string[])];
   }
   if ("leaving" in m) {
@@ -68,7 +76,7 @@ export function acceptedAnnounce(value: unknown): Announce | undefined {
     out.region = m.region;
   }
   if ("nonce" in m) {
-    if (typeof m.nonce !== "string" || !NONCE.test(m.nonce)) return undefined;
+    if (typeof m.nonce !== "string" || !NONCE_HEX.test(m.nonce)) return undefined;
     out.nonce = m.nonce;
   }
   return out;
@@ -91,8 +99,6 @@ const KNOWN: Readonly<Record<string, true>> = {
   at: true,
   nonce: true,
 };
-const DIGEST = /^[0-9a-f]{32}$/;
-const NONCE = /^[0-9a-f]{16}$/;
 
 /** zod's `z.int()`: a safe integer. */
 function isIntAtLeast(n: unknown, min: number): n is number {

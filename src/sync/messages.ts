@@ -24,13 +24,22 @@ const ADDED_IN: Record<number, string> = {
   3: "requests carry a fresh stamp and nonce",
 };
 
+/** Field bounds, shared with the one-pass announcement check (announce-fast-path.ts). */
+export const MAX_EPOCH_CHARS = 64;
+export const DIGEST_HEX = /^[0-9a-f]{32}$/;
+export const NONCE_HEX = /^[0-9a-f]{16}$/;
+export const MAX_ACCEPTS = 8;
+export const MAX_ACCEPT_CHARS = 16;
+
 const nodeId = z.string().regex(NODE_ID);
-const epoch = z.string().min(1).max(64);
+const epoch = z.string().min(1).max(MAX_EPOCH_CHARS);
 const seq = z.int().min(0);
-const digest = z.string().regex(/^[0-9a-f]{32}$/);
+const digest = z.string().regex(DIGEST_HEX);
 /** 64 random bits a request carries and its reply echoes: a reply captured earlier and played
  * to a later request (a pull of a restarting node, a reconciliation) does not carry it. */
-export const nonce = z.string().regex(/^[0-9a-f]{16}$/);
+export const nonce = z.string().regex(NONCE_HEX);
+/** Compression a node accepts in replies to its pulls. */
+const accepts = z.array(z.string().max(MAX_ACCEPT_CHARS)).max(MAX_ACCEPTS).default([]);
 
 export function newNonce(): string {
   return randomBytes(8).toString("hex");
@@ -57,7 +66,7 @@ export const AnnounceSchema = z.object({
   from: seq.optional(),
   entries: entryTuples.optional(),
   /** Compression the sender accepts in replies to its pulls. */
-  accepts: z.array(z.string().max(16)).max(8).default([]),
+  accepts,
   /** The node is stopping; peers may stop pulling from it. */
   leaving: z.boolean().optional(),
   /** A periodic announcement (not one sent for a change): only these compare digests. */
@@ -126,7 +135,7 @@ export const PullRequestSchema = z.object({
   /** Only entries the server itself wrote (the normal case); false on a bootstrap, which takes
    * everything. Either way the puller gets the newest version of each key. */
   originOnly: z.boolean(),
-  accepts: z.array(z.string().max(16)).max(8).default([]),
+  accepts,
   ...requestFreshness,
 });
 export type PullRequest = z.output<typeof PullRequestSchema>;

@@ -70,7 +70,8 @@ const ODD = fc.oneof(
   fc.anything(),
 );
 
-/** An announcement where every field may be missing, well formed or odd, with strangers. */
+/** An announcement where every field may be missing, well formed or odd (an explicit
+ * undefined now and then), with a stranger key now and then. */
 const anyAnnounce = fc
   .record(
     Object.fromEntries(
@@ -85,13 +86,20 @@ const anyAnnounce = fc
   )
   .chain((fields) =>
     fc
-      .option(fc.constantFrom("extra", "__proto__", "Type", "toString", "constructor"), {
-        freq: 8,
-      })
-      .map((stranger) => {
+      .tuple(
+        fc.array(
+          fc.nat({ max: 19 }).map((n) => n === 0),
+          { minLength: 15, maxLength: 15 },
+        ),
+        fc.option(fc.constantFrom("extra", "__proto__", "Type", "toString", "constructor"), {
+          freq: 8,
+        }),
+      )
+      .map(([keepUndefined, stranger]) => {
         const message: Record<string, unknown> = {};
-        for (const [key, value] of Object.entries(fields))
-          if (value !== undefined || Math.random() < 0.05) message[key] = value;
+        Object.entries(fields).forEach(([key, value], i) => {
+          if (value !== undefined || keepUndefined[i]) message[key] = value;
+        });
         if (stranger !== null)
           Object.defineProperty(message, stranger, {
             value: 1,
