@@ -4,7 +4,8 @@
  * steady rate, nothing else writing. Reports the node's CPU (every thread, from /proc) per
  * applied entry, and its main thread's share, for announcements of 1, 10 and 50 new
  * registrations, and of 10 and 50 heartbeats of instances the node already holds (a registry
- * at rest).
+ * at rest). Then the same steps in one process, step by step, with and without the one-pass
+ * message check and the reuse of stored bodies.
  */
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -14,9 +15,11 @@ import { connect } from "nats";
 import { syncSubjects } from "../../src/contract/subjects.js";
 import { RegistryStore } from "../../src/core/mod.js";
 import { startNatsServer } from "../../src/dev/nats-server.js";
-import { toTuple } from "../../src/sync/entry-codec.js";
+import { acceptedAnnounce } from "../../src/sync/announce-fast-path.js";
+import { fromTuples, heldIn, toTuple } from "../../src/sync/entry-codec.js";
 import { createSyncCodec } from "../../src/sync/envelope-codec.js";
 import { headOf } from "../../src/sync/heads.js";
+import { AnnounceSchema, parseMessage } from "../../src/sync/messages.js";
 import { syntheticInstance } from "../fleet/synthetic.js";
 import { type BenchContext, type BenchRow, median, type Scenario } from "../scenario.js";
 import { startNodeProcess } from "../writes/node-process.js";
@@ -42,6 +45,56 @@ interface Measured {
   offered: number;
 }
 
+/** A synthetic peer: it registers new instances or renews those it registered, and encodes
+ * each batch as the inline announcement a real node would send. */
+function syntheticPeer(batch: number) {
+  const store = new RegistryStore({
+    nodeId: PEER,
+    epoch: "peer-epoch",
+    wallClock: () => Date.now(),
+    maxClockSkewMs: 60_000,
+    tombstoneTtlMs: 86_400_000,
+  });
+  const codec = createSyncCodec({
+    compressionThreshold: 8_192,
+    maxDecompressedBytes: 64 << 20,
+    id: PEER,
+    trustedPeers: [],
+  });
+  let from = 0;
+  let written = 0;
+  const registered: { service: string; id: string }[] = [];
+  return {
+    codec,
+    get written() {
+      return written;
+    },
+    announcement(what: Kind): Uint8Array {
+      for (let k = 0; k < batch; k++) {
+        if (what === "registrations") {
+          const instance = syntheticInstance(registered.length);
+          store.register(instance);
+          registered.push(instance);
+        } else {
+          const { service, id } = registered[written % registered.length]!;
+          store.heartbeat(service, id);
+        }
+        written++;
+      }
+      const page = store.changesSince(from, {
+        onlyNode: PEER,
+        maxEntries: batch,
+        maxBytes: 1 << 20,
+      });
+      const message = headOf(store, []);
+      message.from = from;
+      message.entries = page.records.map(toTuple);
+      from = store.seq;
+      return codec.encode(message, false).bytes;
+    },
+  };
+}
+
 async function measure(
   kind: Kind,
   batch: number,
@@ -57,51 +110,13 @@ async function measure(
   });
   const nc = await connect({ servers: server.url });
   try {
-    const peer = new RegistryStore({
-      nodeId: PEER,
-      epoch: "peer-epoch",
-      wallClock: () => Date.now(),
-      maxClockSkewMs: 60_000,
-      tombstoneTtlMs: 86_400_000,
-    });
-    const codec = createSyncCodec({
-      compressionThreshold: 8_192,
-      maxDecompressedBytes: 64 << 20,
-      id: PEER,
-      trustedPeers: [],
-    });
+    const peer = syntheticPeer(batch);
     const subject = syncSubjects("registry").announce;
-    let from = 0;
-    let written = 0;
-    const registered: { service: string; id: string }[] = [];
-    const announce = (what: Kind) => {
-      for (let k = 0; k < batch; k++) {
-        if (what === "registrations") {
-          const instance = syntheticInstance(registered.length);
-          peer.register(instance);
-          registered.push(instance);
-        } else {
-          const { service, id } = registered[written % registered.length]!;
-          peer.heartbeat(service, id);
-        }
-        written++;
-      }
-      const page = peer.changesSince(from, {
-        onlyNode: PEER,
-        maxEntries: batch,
-        maxBytes: 1 << 20,
-      });
-      const message = headOf(peer, []);
-      message.from = from;
-      message.entries = page.records.map(toTuple);
-      from = peer.seq;
-      nc.publish(subject, codec.encode(message, false).bytes);
-    };
     const offer = async (what: Kind, count: number) => {
       const intervalMs = (1_000 * batch) / ENTRIES_PER_SECOND;
       let due = performance.now();
       for (let sent = 0; sent < count; sent += batch) {
-        announce(what);
+        nc.publish(subject, peer.announcement(what));
         due += intervalMs;
         const wait = due - performance.now();
         if (wait >= 1) await sleep(wait);
@@ -112,12 +127,12 @@ async function measure(
     await sleep(500);
     const before = processCpuMicros(node.pid);
     const mainBefore = mainThreadCpuMicros(node.pid);
-    const offeredFrom = written;
+    const offeredFrom = peer.written;
     await offer(kind, entries);
     await sleep(1_000); // the last commits
     const micros = processCpuMicros(node.pid) - before;
     const mainMicros = mainThreadCpuMicros(node.pid) - mainBefore;
-    const offered = written - offeredFrom;
+    const offered = peer.written - offeredFrom;
     const metrics = await node.metrics();
     const line = metrics
       .split("\n")
@@ -126,7 +141,7 @@ async function measure(
       micros: micros / offered,
       mainMicros: mainMicros / offered,
       applied: Number(line?.split(" ")[1] ?? 0),
-      offered: written,
+      offered: peer.written,
     };
   } finally {
     await nc.close();
@@ -134,6 +149,87 @@ async function measure(
     await server.stop();
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/** µs per entry of each step a node takes on a peer's announcements, in one process. */
+interface Steps {
+  decode: number;
+  schema: number;
+  onePass: number;
+  fullChecks: number;
+  reusedChecks: number;
+  merge: number;
+}
+
+/**
+ * The same steps without NATS, processes or disk: decode the envelope, check the message (by
+ * the schema alone, and by the one-pass check first), check the entries (in full, and reusing
+ * the bodies the replica holds), merge. Heartbeats are measured on a replica that holds every
+ * instance they renew.
+ */
+function inProcess(kind: Kind, batch: number, entries: number): Steps {
+  const peer = syntheticPeer(batch);
+  const replica = new RegistryStore({
+    nodeId: "n1",
+    epoch: "n1-epoch",
+    wallClock: () => Date.now(),
+    maxClockSkewMs: 60_000,
+    tombstoneTtlMs: 86_400_000,
+  });
+  const held = heldIn(replica);
+  const decode = (bytes: Uint8Array) => peer.codec.decode(bytes).message;
+  if (kind === "heartbeats") {
+    for (let i = 0; i < entries; i += batch) {
+      const announce = parseMessage(AnnounceSchema, decode(peer.announcement("registrations")));
+      replica.merge(fromTuples(announce.entries));
+    }
+  }
+  const messages = Array.from({ length: Math.ceil(entries / batch) }, () =>
+    peer.announcement(kind),
+  );
+  const steps: Steps = {
+    decode: 0,
+    schema: 0,
+    onePass: 0,
+    fullChecks: 0,
+    reusedChecks: 0,
+    merge: 0,
+  };
+  const timed = <T>(step: keyof Steps, work: () => T): T => {
+    const started = performance.now();
+    const result = work();
+    steps[step] += performance.now() - started;
+    return result;
+  };
+  messages.forEach((bytes, i) => {
+    const decoded = timed("decode", () => decode(bytes));
+    const announce = bothInTurns(
+      i,
+      () => timed("schema", () => parseMessage(AnnounceSchema, decoded)),
+      () => timed("onePass", () => parseMessage(AnnounceSchema, decoded, acceptedAnnounce)),
+    );
+    const records = bothInTurns(
+      i,
+      () => timed("fullChecks", () => fromTuples(announce.entries)),
+      () => timed("reusedChecks", () => fromTuples(announce.entries, held)),
+    );
+    timed("merge", () => replica.merge(records));
+  });
+  const perEntry = 1_000 / (messages.length * batch);
+  for (const step of Object.keys(steps) as (keyof Steps)[]) steps[step] *= perEntry;
+  return steps;
+}
+
+/** Runs both, `other` first on even turns, so neither always runs second on warm data; returns
+ * what `kept` returns. */
+function bothInTurns<T>(turn: number, other: () => unknown, kept: () => T): T {
+  if (turn % 2 === 0) {
+    other();
+    return kept();
+  }
+  const result = kept();
+  other();
+  return result;
 }
 
 const scenario: Scenario = {
@@ -162,6 +258,29 @@ const scenario: Scenario = {
           note: `main thread ${median(runs.map((m) => m.mainMicros)).toFixed(1)}; ${ENTRIES_PER_SECOND} entries/s offered, ${entries} measured × ${repetitions}${lost > 0 ? `; ${lost} not applied inline (a backlog overflowed to pulls, which this synthetic peer does not answer)` : ""}`,
         });
       }
+    }
+    for (const kind of ["registrations", "heartbeats"] as const) {
+      const batch = 10;
+      const runs = Array.from({ length: repetitions }, () => inProcess(kind, batch, entries * 2));
+      const med = (step: keyof Steps) => median(runs.map((r) => r[step]));
+      const label = `in process, ${batch} ${kind} per announcement`;
+      const note = `per entry, ${entries * 2} entries × ${repetitions}`;
+      rows.push(
+        { metric: `${label}: envelope decode`, value: med("decode"), unit: "µs", note },
+        {
+          metric: `${label}: message check by the schema`,
+          value: med("schema"),
+          unit: "µs",
+          note: `one pass first: ${med("onePass").toFixed(2)}`,
+        },
+        {
+          metric: `${label}: entry checks in full`,
+          value: med("fullChecks"),
+          unit: "µs",
+          note: `reusing the bodies the replica holds: ${med("reusedChecks").toFixed(2)}`,
+        },
+        { metric: `${label}: merge`, value: med("merge"), unit: "µs", note },
+      );
     }
     return rows;
   },

@@ -19,7 +19,9 @@ import { closedLoop } from "../writes/closed-loop.js";
 import { fleetCpuMicros } from "../writes/process-cpu.js";
 import { jetStreamKv, regsyncFleet, type WriteTarget } from "../writes/targets.js";
 
-const IN_FLIGHT = 64;
+/** The issue's load: 64 registrations in flight. `REGSYNC_BENCH_WRITES_IN_FLIGHT` sets another
+ * (a light load, where per-message costs weigh most). */
+const IN_FLIGHT = positiveWholeEnv("REGSYNC_BENCH_WRITES_IN_FLIGHT", 1) ?? 64;
 
 interface Configuration {
   key: string;
@@ -281,12 +283,17 @@ function targets(
 
 /** `REGSYNC_BENCH_WRITES_COUNT` sets the writes per run (a longer profile, a shorter check). */
 function writesPerRun(quick: boolean): number {
-  const text = process.env.REGSYNC_BENCH_WRITES_COUNT;
-  if (!text) return quick ? 5_000 : 50_000;
-  const count = Number(text);
-  if (!Number.isInteger(count) || count < 100)
-    throw new Error(`REGSYNC_BENCH_WRITES_COUNT: ${text} is not a whole number >= 100`);
-  return count;
+  return positiveWholeEnv("REGSYNC_BENCH_WRITES_COUNT", 100) ?? (quick ? 5_000 : 50_000);
+}
+
+/** A whole number of at least `min` from the environment variable `name`, if it is set. */
+function positiveWholeEnv(name: string, min: number): number | undefined {
+  const text = process.env[name];
+  if (!text) return undefined;
+  const value = Number(text);
+  if (!Number.isInteger(value) || value < min)
+    throw new Error(`${name}: ${text} is not a whole number >= ${min}`);
+  return value;
 }
 
 /**
