@@ -144,6 +144,12 @@ export class NodeMetrics implements SyncMetrics {
 
   // The sync engine's reports (SyncMetrics), as Prometheus figures.
 
+  /** Label children of `requests` and `requestDuration` by endpoint and code (requestServed). */
+  private readonly servedChildren = new Map<
+    string,
+    { count: { inc(): void }; duration: { observe(value: number): void } }
+  >();
+
   /** Counts a client request and its duration. The label children are kept: prom-client
    * would otherwise hash the labels again on every request. */
   requestServed(endpoint: string, code: string, seconds: number): void {
@@ -159,11 +165,6 @@ export class NodeMetrics implements SyncMetrics {
     served.count.inc();
     served.duration.observe(seconds);
   }
-
-  private readonly servedChildren = new Map<
-    string,
-    { count: { inc(): void }; duration: { observe(value: number): void } }
-  >();
 
   announced(direction: "in" | "out", inline: boolean): void {
     this.announcements.inc({ direction, inline: String(inline) });
