@@ -23,6 +23,7 @@ const SCENARIOS: Record<string, () => Promise<{ default: Scenario }>> = {
   feed: () => import("./scenarios/feed.js"),
   attacks: () => import("./scenarios/attacks.js"),
   codec: () => import("./scenarios/codec.js"),
+  storage: () => import("./scenarios/storage.js"),
 };
 
 async function main(): Promise<void> {

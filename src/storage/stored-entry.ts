@@ -1,7 +1,6 @@
 import {
   type EntryRecord,
   type EntryState,
-  entryKey,
   INSTANCE_ID,
   isHlcTimestamp,
   lastHeartbeatOf,
@@ -13,8 +12,8 @@ import {
 import { NODE_ID } from "../core/node-id.js";
 
 /**
- * The disk layout of one entry (format 2), independent of the sync wire format so either can
- * change alone. Positional; only append. The lease end and last heartbeat are derived from
+ * The disk layout of one entry (formats 2 and 3), independent of the sync wire format so either
+ * can change alone. Positional; only append. The lease end and last heartbeat are derived from
  * (hlc, ttlMs), so they are not stored.
  */
 export type StoredEntry = [
@@ -54,15 +53,14 @@ function isCount(n: unknown): n is number {
 
 /**
  * The record behind a stored value, checked field by field; a message naming the defect
- * otherwise. The checksum already caught corruption on disk: this catches a record that does not
- * belong under its key or that no regsync could have written.
+ * otherwise. The checksum already caught corruption on disk: this catches a record that no
+ * regsync could have written. Whether it belongs under its key is the caller's check.
  */
-export function fromStored(key: string, value: unknown): (EntryRecord & { seq: number }) | string {
+export function fromStored(value: unknown): (EntryRecord & { seq: number }) | string {
   if (!Array.isArray(value) || value.length < STORED_LENGTH) return "not an entry record";
   const [service, id, hlc, node, body, status, ver, ttlMs, registeredAt, seq] = value;
   if (typeof service !== "string" || !SERVICE_NAME.test(service)) return "bad service";
   if (typeof id !== "string" || !INSTANCE_ID.test(id)) return "bad id";
-  if (entryKey(service, id) !== key) return "record stored under another key";
   if (!isHlcTimestamp(hlc)) return "bad version";
   if (typeof node !== "string" || !NODE_ID.test(node)) return "bad node id";
   if (body !== null && typeof body !== "string") return "bad body";

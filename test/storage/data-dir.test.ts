@@ -17,6 +17,8 @@ import { after, before, describe, test } from "node:test";
 import { open } from "lmdb";
 import { type Entry, InstanceSchema, instanceBody, newEntry, packHlc } from "../../src/core/mod.js";
 import { LmdbStorage } from "../../src/storage/lmdb-storage.js";
+import { seal } from "../../src/storage/sealed.js";
+import { toStored } from "../../src/storage/stored-entry.js";
 
 const STORAGE_MODULE = new URL("../../src/storage/lmdb-storage.js", import.meta.url).href;
 const ENTRIES = 64;
@@ -145,7 +147,7 @@ describe("data directory", () => {
     const child = loadInChild(dir);
     assert.match(
       child.out,
-      /refused: DataDirError: .*corrupt entry api\/a17 \(checksum mismatch\)/,
+      /refused: DataDirError: .*corrupt entry at seq 18 \(checksum mismatch\)/,
     );
   });
 
@@ -192,7 +194,7 @@ describe("data directory", () => {
     }
   });
 
-  test("a format-1 directory is migrated once, with every entry", async () => {
+  test("a format-1 directory is migrated once, keyed by seq, with every entry", async () => {
     const dir = fresh();
     const db = open({ path: dir, maxDbs: 8 });
     const meta = db.openDB({ name: "meta" });
@@ -210,14 +212,139 @@ describe("data directory", () => {
     await cursors.put("n2", { epoch: "x", cursor: 7 });
     await meta.put("meta", { format: 1, nodeId: "n1", epoch: "old", head: ENTRIES });
     await db.close();
+    await assertMigrated(dir);
+  });
+
+  test("a format-2 directory (keyed by service/id) is rewritten keyed by seq, once", async () => {
+    const dir = fresh();
+    const db = open({ path: dir, maxDbs: 8 });
+    const meta = db.openDB({ name: "meta", encoding: "binary" });
+    const rows = db.openDB({ name: "entries", encoding: "binary" });
+    const cursors = db.openDB({ name: "cursors", encoding: "binary" });
+    for (const e of entries()) await rows.put(`api/${e.id}`, seal(toStored(e)));
+    await cursors.put("n2", seal({ epoch: "x", cursor: 7 }));
+    await meta.put("meta", seal({ format: 2, nodeId: "n1", epoch: "old", head: ENTRIES }));
+    await db.close();
+    await assertMigrated(dir);
+  });
+
+  test("a rewritten key leaves one record, at its newest seq; a removed one none", async () => {
+    const dir = fresh();
+    await populate(dir);
+    const storage = new LmdbStorage(dir, "n1");
+    const state = storage.load();
+    assert.equal(state?.entries.length, ENTRIES);
+    // Heartbeats of the first ten, twice, then the collection of the next five.
+    const all = entries();
+    let seq = ENTRIES;
     for (let round = 0; round < 2; round++) {
-      const storage = new LmdbStorage(dir, "n1");
-      const state = storage.load();
-      await storage.close();
-      assert.equal(state?.epoch, "old");
-      assert.equal(state?.entries.length, ENTRIES);
-      assert.equal(state?.entries[5]?.body, entries()[5]?.body);
-      assert.deepEqual(state?.cursors.get("n2"), { epoch: "x", cursor: 7 });
+      const renewed = all.slice(0, 10).map((e) => {
+        e.seq = ++seq;
+        e.hlc += 1;
+        return e;
+      });
+      await storage.commit(renewed, seq);
     }
+    await storage.remove(all.slice(10, 15));
+    await storage.close();
+    const reloaded = new LmdbStorage(dir, "n1");
+    const after = reloaded.load();
+    await reloaded.close();
+    assert.equal(after?.entries.length, ENTRIES - 5);
+    assert.deepEqual(
+      after?.entries.slice(-10).map((e) => [e.id, e.seq, e.hlc]),
+      all.slice(0, 10).map((e) => [e.id, e.seq, e.hlc]),
+    );
+    assert.ok(!after?.entries.some((e) => ["a10", "a11", "a12", "a13", "a14"].includes(e.id)));
+    assert.equal(storedKeys(dir).length, ENTRIES - 5);
+  });
+
+  test("after a failed transaction, a key's older record goes with its next write", async () => {
+    const dir = fresh();
+    await populate(dir);
+    const storage = new LmdbStorage(dir, "n1");
+    storage.load();
+    const all = entries();
+    const a7 = all[7]!;
+    const a8 = all[8]!;
+    // The disk refuses one transaction: it changes nothing, as LMDB's would.
+    const tree = (storage as unknown as { entries: { put: unknown; remove: unknown } }).entries;
+    const { put, remove } = tree;
+    tree.put = tree.remove = () =>
+      new Promise((_, reject) => setTimeout(() => reject(new Error("disk full")), 50));
+    a7.seq = ENTRIES + 1;
+    a8.seq = ENTRIES + 2;
+    const failed = storage.commit([a7, a8], a8.seq);
+    await new Promise((resolve) => setImmediate(resolve));
+    // Queued before the failure is known: a7 again, and a8's collection.
+    tree.put = put;
+    tree.remove = remove;
+    a7.seq = ENTRIES + 3;
+    const next = storage.commit([a7], a7.seq);
+    const collected = storage.remove([a8]);
+    await assert.rejects(failed, /disk full/);
+    await next;
+    await collected;
+    await storage.close();
+    assert.deepEqual(storedKeys(dir).slice(-2), [ENTRIES, ENTRIES + 3], "a8's record is gone");
+    const reloaded = new LmdbStorage(dir, "n1");
+    const state = reloaded.load();
+    await reloaded.close();
+    assert.equal(state?.entries.length, ENTRIES - 1, "a8 stays collected");
+    assert.equal(state?.entries.find((e) => e.id === "a7")?.seq, ENTRIES + 3);
+    assert.equal(storedKeys(dir).length, ENTRIES - 1, "a7's older record is gone");
+  });
+
+  test("an older record left beside a key's newer one is dropped at start", async () => {
+    const dir = fresh();
+    await populate(dir);
+    // As a failed transaction could leave it: a3's record at seq 3 and again at seq 65.
+    const db = open({ path: dir, maxDbs: 8 });
+    const rows = db.openDB({ name: "entries", encoding: "binary" });
+    const meta = db.openDB({ name: "meta", encoding: "binary" });
+    const a3 = entries()[3]!;
+    a3.seq = ENTRIES + 1;
+    a3.hlc += 1;
+    await rows.put(a3.seq, seal(toStored(a3)));
+    await meta.put("meta", seal({ format: 3, nodeId: "n1", epoch: "epoch-1", head: a3.seq }));
+    await db.close();
+    const storage = new LmdbStorage(dir, "n1");
+    const state = storage.load();
+    await storage.close();
+    assert.equal(state?.entries.length, ENTRIES);
+    assert.equal(state?.entries.find((e) => e.id === "a3")?.seq, ENTRIES + 1);
+    assert.equal(storedKeys(dir).length, ENTRIES);
+    assert.ok(!storedKeys(dir).includes(4));
   });
 });
+
+/** Loads a migrated directory twice (the second start finds format 3): every entry, its
+ * history and cursors kept, each record under its seq. */
+async function assertMigrated(dir: string): Promise<void> {
+  for (let round = 0; round < 2; round++) {
+    const storage = new LmdbStorage(dir, "n1");
+    const state = storage.load();
+    await storage.close();
+    assert.equal(state?.epoch, "old");
+    assert.equal(state?.head, ENTRIES);
+    assert.deepEqual(
+      state?.entries.map((e) => [e.id, e.seq, e.body]),
+      entries().map((e) => [e.id, e.seq, e.body]),
+    );
+    assert.deepEqual(state?.cursors.get("n2"), { epoch: "x", cursor: 7 });
+  }
+  assert.deepEqual(
+    storedKeys(dir),
+    entries().map((e) => e.seq),
+  );
+}
+
+/** The keys of the entries tree, as LMDB holds them. */
+function storedKeys(dir: string): unknown[] {
+  const db = open({ path: dir, maxDbs: 8, readOnly: true });
+  try {
+    return [...db.openDB({ name: "entries", encoding: "binary" }).getKeys()];
+  } finally {
+    void db.close();
+  }
+}
