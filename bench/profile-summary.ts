@@ -8,9 +8,10 @@
  * stack, so time spent in LMDB under a client write counts as "LMDB commit", not as the write.
  * Idle time and startup are left out of the shares. A profile's sample intervals are wall time,
  * so on a loaded machine they count time the process waited for a core too; the shares hold,
- * the absolute figures do not. Hence `--cpu-per-write X` (the bench's fleet-wide "CPU per acked
- * write", measured from /proc) splits that figure by the shares: µs of CPU per write, per
- * category, summed over every profile given.
+ * the absolute figures do not. Hence `--cpu-per-write X` splits X by the shares: µs of CPU per
+ * write, per category, summed over every profile given. `--cpu-prof` samples the main thread
+ * only, so X is the bench's "main threads" figure (its log line and the CPU row's note, from
+ * /proc); LMDB's writer, libuv's pool and V8's helper threads are the rest of the CPU figure.
  */
 import { readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";

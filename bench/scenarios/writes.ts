@@ -16,7 +16,7 @@ import {
   type Scenario,
 } from "../scenario.js";
 import { closedLoop } from "../writes/closed-loop.js";
-import { fleetCpuMicros } from "../writes/process-cpu.js";
+import { fleetCpuMicros, mainThreadCpuMicros } from "../writes/process-cpu.js";
 import { jetStreamKv, regsyncFleet, type WriteTarget } from "../writes/targets.js";
 
 /** The issue's load: 64 registrations in flight. `REGSYNC_BENCH_WRITES_IN_FLIGHT` sets another
@@ -78,6 +78,9 @@ interface Measured {
   /** The same with the probe's answers left in. */
   rawCpuMicrosPerWrite: number;
   helperCpuMicrosPerWrite: number;
+  /** The nodes' main threads alone (probe answers left in): what `--cpu-prof` samples, so the
+   * figure to split by a profile's shares (bench/profile-summary.ts). */
+  mainCpuMicrosPerWrite: number;
   missing: number;
   note: string;
 }
@@ -94,10 +97,13 @@ async function measure(
     await closedLoop(warmup, IN_FLIGHT, (i) => target.write(offset + i));
     await target.watch(warmup);
     const questionsBefore = target.probeQuestions();
+    const mainThreads = () => target.pids.reduce((sum, pid) => sum + mainThreadCpuMicros(pid), 0);
     const cpuBefore = fleetCpuMicros(target.pids);
+    const mainBefore = mainThreads();
     const helperBefore = fleetCpuMicros(target.helperPids);
     const load = await closedLoop(writes, IN_FLIGHT, (i) => target.write(offset + warmup + i));
     const cpu = fleetCpuMicros(target.pids) - cpuBefore;
+    const mainCpu = mainThreads() - mainBefore;
     // Answering the propagation probe is the bench's cost, not the writes': taken off at the
     // per-question cost measured on the idle fleet (an upper bound: answers batch under load).
     const probeCpu = Math.min(
@@ -118,6 +124,7 @@ async function measure(
       cpuMicrosPerWrite: (cpu - probeCpu) / load.acked,
       rawCpuMicrosPerWrite: cpu / load.acked,
       helperCpuMicrosPerWrite: helperCpu / load.acked,
+      mainCpuMicrosPerWrite: mainCpu / load.acked,
       missing: propagation.missing,
       note: propagation.note,
     };
@@ -145,7 +152,11 @@ const scenario: Scenario = {
         offset += writes + 2_000;
         context.log(
           `  ${Math.round(m.writesPerSecond)} writes/s, p50 ${m.p50.toFixed(1)} p99 ${m.p99.toFixed(1)} ms, ` +
-            `propagation p99 ${m.propagationP99.toFixed(1)} ms, ${Math.round(m.cpuMicrosPerWrite)} CPU-µs/write`,
+            `propagation p99 ${m.propagationP99.toFixed(1)} ms, ${Math.round(m.cpuMicrosPerWrite)} CPU-µs/write` +
+            // Only regsync's nodes run beside a helper (their nats-server); KV's servers are Go.
+            (m.helperCpuMicrosPerWrite > 0
+              ? ` (main threads ${Math.round(m.mainCpuMicrosPerWrite)}, probe answers in)`
+              : ""),
         );
         const list = results.get(configuration.key) ?? [];
         list.push(m);
@@ -189,6 +200,8 @@ const scenario: Scenario = {
             helper > 0
               ? `all node processes, probe answers taken off (raw ${Math.round(
                   med(k, (m) => m.rawCpuMicrosPerWrite),
+                )}, of which main threads ${Math.round(
+                  med(k, (m) => m.mainCpuMicrosPerWrite),
                 )}; the nats-server adds ${Math.round(helper)})`
               : "all server processes",
         },
