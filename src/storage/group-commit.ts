@@ -6,6 +6,10 @@
  *
  * A lazy joiner (a cursor save, which only spares a re-pull after a restart) starts no group of
  * its own: it rides with the next one, or with the one `lazyDelayMs` later at the latest.
+ *
+ * `spacingMs` may hold a transaction back until that long after the previous one started:
+ * fewer, fuller transactions cost less CPU per write, which pays only when CPU is short
+ * (lmdb-storage.ts asks for it then, and for none otherwise).
  */
 export class GroupCommit {
   /** The group being gathered, settled once it is written; undefined while nobody waits. */
@@ -15,12 +19,15 @@ export class GroupCommit {
   #writing: Promise<void> | undefined;
   #scheduled = false;
   #lazyTimer: ReturnType<typeof setTimeout> | undefined;
+  /** When the last transaction started (performance.now()). */
+  #startedAt = Number.NEGATIVE_INFINITY;
 
   /** `writeGroup` queues everything pending in one synchronous go (one LMDB transaction) and
    * resolves once that transaction is durable. */
   constructor(
     private readonly writeGroup: () => Promise<unknown>,
     private readonly lazyDelayMs: number,
+    private readonly spacingMs: () => number = () => 0,
   ) {}
 
   /** Resolves once what was queued before this call is durable. */
@@ -63,10 +70,13 @@ export class GroupCommit {
   private schedule(): void {
     if (this.#scheduled || this.#writing !== undefined) return;
     this.#scheduled = true;
-    // A microtask: every write queued by the current event-loop turn joins this group.
-    queueMicrotask(() => {
+    const write = () => {
       if (this.#scheduled) this.write();
-    });
+    };
+    const wait = this.#startedAt + this.spacingMs() - performance.now();
+    // A microtask: every write queued by the current event-loop turn joins this group.
+    if (wait <= 0) queueMicrotask(write);
+    else setTimeout(write, wait);
   }
 
   private write(): void {
@@ -78,6 +88,7 @@ export class GroupCommit {
     const group = this.#next!;
     this.#next = undefined;
     this.#eager = false;
+    this.#startedAt = performance.now();
     let written: Promise<unknown>;
     try {
       written = this.writeGroup();

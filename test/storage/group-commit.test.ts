@@ -129,4 +129,35 @@ describe("group commit", () => {
     disk.complete();
     await Promise.all([cursor, draining]);
   });
+
+  test("with a spacing, the next transaction starts no sooner than that after the last", async () => {
+    const disk = new ManualDisk();
+    let spacing = 40;
+    const group = new GroupCommit(disk.writeGroup, 60_000, () => spacing);
+    disk.queued.push("a");
+    const a = group.join();
+    const startedA = performance.now();
+    await turn();
+    disk.complete();
+    await a;
+    disk.queued.push("b");
+    const b = group.join();
+    await turn();
+    assert.deepEqual(disk.groups, [["a"]], "b waits out the spacing");
+    disk.queued.push("c");
+    const c = group.join();
+    await sleep(60);
+    assert.deepEqual(disk.groups, [["a"], ["b", "c"]], "what came meanwhile went together");
+    assert.ok(performance.now() - startedA >= 40);
+    disk.complete();
+    await Promise.all([b, c]);
+    // No spacing asked: the next one starts in the same turn again.
+    spacing = 0;
+    disk.queued.push("d");
+    const d = group.join();
+    await turn();
+    assert.deepEqual(disk.groups.at(-1), ["d"]);
+    disk.complete();
+    await d;
+  });
 });
