@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { type Database, open, type RootDatabase } from "lmdb";
 import { type Entry, type EntryRecord, entryKey } from "../core/mod.js";
 import { NamedError } from "../core/named-error.js";
-import { CpuPressure } from "./cpu-pressure.js";
+import { CpuPressure, type PressureGauge } from "../host/cpu-pressure.js";
 import { DirLock, LOCK_FILE } from "./dir-lock.js";
 import { GroupCommit } from "./group-commit.js";
 import { checkLmdbFile } from "./lmdb-file-check.js";
@@ -26,7 +26,7 @@ const CURSOR_SAVE_DELAY_MS = 1_000;
  * While the machine is short of CPU, transactions start at most this often. 3 durable nodes
  * and their client on 2 cores (`npm run bench -- writes`): 1.09× the writes/s at 0.89× the CPU
  * per write with 3 ms between starts; 1 durable node, with a core to spare, lost 11% to the
- * same spacing, hence only under pressure (cpu-pressure.ts).
+ * same spacing, hence only under pressure (host/cpu-pressure.ts).
  */
 const PRESSED_SPACING_MS = 3;
 
@@ -85,7 +85,6 @@ export class LmdbStorage implements ReplicaStorage {
   private writtenHead = 0;
   private readonly pendingCursors = new Map<string, Buffer>();
   private pendingUnreported: Buffer | undefined;
-  private readonly pressure = new CpuPressure();
   private readonly group = new GroupCommit(
     () => this.writeGroup(),
     CURSOR_SAVE_DELAY_MS,
@@ -95,6 +94,7 @@ export class LmdbStorage implements ReplicaStorage {
   constructor(
     private readonly dir: string,
     private readonly nodeId: string,
+    private readonly pressure: PressureGauge = new CpuPressure(),
   ) {
     const listing = existsSync(dir) ? readdirSync(dir).filter((f) => f !== LOCK_FILE) : [];
     const fresh = listing.length === 0;
