@@ -46,7 +46,8 @@ export class CpuPressure implements PressureGauge {
     const current = this.read();
     if (current === undefined) {
       this.#last = undefined;
-      return (this.#pressed = false);
+      this.#pressed = false;
+      return false;
     }
     const ran = current[0] - this.#last[0];
     const waited = current[1] - this.#last[1];
