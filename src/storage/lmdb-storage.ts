@@ -24,9 +24,9 @@ const KEYED_FORMAT = 2;
 const CURSOR_SAVE_DELAY_MS = 1_000;
 /**
  * While the machine is short of CPU, transactions start at most this often. 3 durable nodes
- * and their client on 2 cores (`npm run bench -- writes`): 1.09× the writes/s at 0.89× the CPU
- * per write with 3 ms between starts; 1 durable node, with a core to spare, lost 11% to the
- * same spacing, hence only under pressure (host/cpu-pressure.ts).
+ * and their client on 2 cores (`npm run bench -- writes`): 1.05× the writes/s at 0.91× the CPU
+ * per write. 1 durable node, with a core to spare, lost 11% to the same spacing applied
+ * always, hence only under pressure (host/cpu-pressure.ts; docs/performance.md).
  */
 const PRESSED_SPACING_MS = 3;
 
