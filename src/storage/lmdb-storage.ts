@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { type Database, open, type RootDatabase } from "lmdb";
 import { type Entry, type EntryRecord, entryKey } from "../core/mod.js";
 import { NamedError } from "../core/named-error.js";
-import { CpuPressure, type PressureGauge } from "../host/cpu-pressure.js";
+import { CpuPressure, type PressureGauge } from "./cpu-pressure.js";
 import { DirLock, LOCK_FILE } from "./dir-lock.js";
 import { GroupCommit } from "./group-commit.js";
 import { checkLmdbFile } from "./lmdb-file-check.js";
@@ -26,7 +26,7 @@ const CURSOR_SAVE_DELAY_MS = 1_000;
  * While the machine is short of CPU, transactions start at most this often. 3 durable nodes
  * and their client on 2 cores (`npm run bench -- writes`): 1.05× the writes/s at 0.91× the CPU
  * per write. 1 durable node, with a core to spare, lost 11% to the same spacing applied
- * always, hence only under pressure (host/cpu-pressure.ts; docs/performance.md).
+ * always, hence only under pressure (cpu-pressure.ts; docs/performance.md).
  */
 const PRESSED_SPACING_MS = 3;
 

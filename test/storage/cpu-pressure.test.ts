@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { CpuPressure, readOwnSchedStat } from "../../src/host/cpu-pressure.js";
+import { CpuPressure, readOwnSchedStat } from "../../src/storage/cpu-pressure.js";
 
 /** Counters the test moves by hand, read as the kernel's would be. */
 function fakeThread() {
