@@ -135,11 +135,10 @@ export async function regsyncFleet(
         });
         await heads.ask();
         const converged = heads.converged();
-        const batching = size > 1 ? `; ${await inlineBatching(nodes)}` : "";
         return {
           latenciesMs,
           missing,
-          note: `ack → every node holds as many entries; digests ${converged ? "equal" : "DIFFER"} after${batching}`,
+          note: `ack → every node holds as many entries; digests ${converged ? "equal" : "DIFFER"} after${await batching(nodes)}`,
         };
       },
       stop,
@@ -159,12 +158,28 @@ function counterSum(texts: readonly string[], series: string): number {
   return sum;
 }
 
-/** How many writes one inline announcement carried to each peer, on average over the run. */
-async function inlineBatching(nodes: readonly NodeProcess[]): Promise<string> {
+/**
+ * How the fleet batched, on average over the run (warm-up included): writes per inline
+ * announcement to each peer and, for durable nodes, records per transaction and the share of
+ * transactions spaced out under CPU pressure.
+ */
+async function batching(nodes: readonly NodeProcess[]): Promise<string> {
   const texts = await Promise.all(nodes.map((n) => n.metrics()));
-  const received = counterSum(texts, 'regsync_announcements_total{direction="in",inline="true"}');
-  const applied = counterSum(texts, 'regsync_entries_applied_total{path="inline"}');
-  return `${(applied / Math.max(1, received)).toFixed(1)} writes per inline announcement`;
+  const notes: string[] = [];
+  if (nodes.length > 1) {
+    const received = counterSum(texts, 'regsync_announcements_total{direction="in",inline="true"}');
+    const applied = counterSum(texts, 'regsync_entries_applied_total{path="inline"}');
+    notes.push(`${(applied / Math.max(1, received)).toFixed(1)} writes per inline announcement`);
+  }
+  const transactions = counterSum(texts, "regsync_storage_transactions_total");
+  if (transactions > 0) {
+    const records = counterSum(texts, "regsync_storage_records_total");
+    const spaced = counterSum(texts, "regsync_storage_spaced_transactions_total");
+    notes.push(
+      `${(records / transactions).toFixed(1)} records per transaction, ${Math.round((100 * spaced) / transactions)}% spaced out`,
+    );
+  }
+  return notes.map((note) => `; ${note}`).join("");
 }
 
 /** How long each half of the probe's calibration lasts. */

@@ -1,5 +1,6 @@
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
 import type { MergeResult } from "../core/mod.js";
+import type { StorageStats } from "../storage/storage.js";
 import type { PeerStateName } from "../sync/peer.js";
 import type { ApplyPath, SyncMetrics } from "../sync/sync-metrics.js";
 
@@ -141,6 +142,48 @@ export class NodeMetrics implements SyncMetrics {
     labelNames: ["reason"] as const,
     registers: [this.registry],
   });
+
+  /** The durable store's own counts, read at each scrape (followStorage). */
+  #storageStats: (() => StorageStats) | undefined;
+
+  /** Reports what `stats` counts (a durable store) under the regsync_storage_* counters. */
+  followStorage(stats: () => StorageStats): void {
+    this.#storageStats = stats;
+  }
+
+  readonly storageTransactions = this.storageCounter(
+    "regsync_storage_transactions_total",
+    "Durable transactions written (each one fsync)",
+    (s) => s.transactions,
+  );
+  readonly storageRecords = this.storageCounter(
+    "regsync_storage_records_total",
+    "Entry records written or deleted by durable transactions",
+    (s) => s.records,
+  );
+  readonly storageSpaced = this.storageCounter(
+    "regsync_storage_spaced_transactions_total",
+    "Transactions held back to space them out while the machine was short of CPU",
+    (s) => s.spaced,
+  );
+
+  /** A counter that follows one of the store's counts, brought up to date at each scrape. */
+  private storageCounter(name: string, help: string, pick: (stats: StorageStats) => number) {
+    let reported = 0;
+    const follow = () => this.#storageStats;
+    return new Counter({
+      name,
+      help,
+      registers: [this.registry],
+      collect() {
+        const stats = follow()?.();
+        if (stats === undefined) return;
+        const now = pick(stats);
+        if (now > reported) this.inc(now - reported);
+        reported = now;
+      },
+    });
+  }
 
   // The sync engine's reports (SyncMetrics), as Prometheus figures.
 

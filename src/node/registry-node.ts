@@ -130,6 +130,8 @@ export class RegistryNode {
       (this.config.memory
         ? new MemoryStorage()
         : new LmdbStorage(this.config.dataDir ?? `.regsync/${this.config.id}`, this.config.id));
+    const storageStats = this.storage.stats?.bind(this.storage);
+    if (storageStats !== undefined) this.metrics.followStorage(storageStats);
     this.restored = this.storage.load();
     this.store = new RegistryStore({
       nodeId: this.config.id,

@@ -21,6 +21,8 @@ export class GroupCommit {
   #lazyTimer: ReturnType<typeof setTimeout> | undefined;
   /** When the last transaction started (performance.now()). */
   #startedAt = Number.NEGATIVE_INFINITY;
+  /** Transactions `spacingMs` held back. */
+  spaced = 0;
 
   /** `writeGroup` queues everything pending in one synchronous go (one LMDB transaction) and
    * resolves once that transaction is durable. */
@@ -76,7 +78,10 @@ export class GroupCommit {
     const wait = this.#startedAt + this.spacingMs() - performance.now();
     // A microtask: every write queued by the current event-loop turn joins this group.
     if (wait <= 0) queueMicrotask(write);
-    else setTimeout(write, wait);
+    else {
+      this.spaced++;
+      setTimeout(write, wait);
+    }
   }
 
   private write(): void {

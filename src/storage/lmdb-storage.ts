@@ -8,7 +8,7 @@ import { DirLock, LOCK_FILE } from "./dir-lock.js";
 import { GroupCommit } from "./group-commit.js";
 import { checkLmdbFile } from "./lmdb-file-check.js";
 import { isSealed, seal, unpackLegacy, unseal } from "./sealed.js";
-import type { PersistedState, ReplicaStorage, UnreportedExpiry } from "./storage.js";
+import type { PersistedState, ReplicaStorage, StorageStats, UnreportedExpiry } from "./storage.js";
 import { fromStored, storedFromLegacy, toStored } from "./stored-entry.js";
 
 /**
@@ -85,6 +85,8 @@ export class LmdbStorage implements ReplicaStorage {
   private writtenHead = 0;
   private readonly pendingCursors = new Map<string, Buffer>();
   private pendingUnreported: Buffer | undefined;
+  private transactions = 0;
+  private records = 0;
   private readonly group = new GroupCommit(
     () => this.writeGroup(),
     CURSOR_SAVE_DELAY_MS,
@@ -205,6 +207,10 @@ export class LmdbStorage implements ReplicaStorage {
     return this.group.join();
   }
 
+  stats(): StorageStats {
+    return { transactions: this.transactions, records: this.records, spaced: this.group.spaced };
+  }
+
   async close(): Promise<void> {
     try {
       await this.group.drain();
@@ -231,6 +237,8 @@ export class LmdbStorage implements ReplicaStorage {
     const writes = new Set<Promise<unknown>>();
     const group = this.pending;
     const entriesWritten = group.length > 0;
+    this.transactions++;
+    this.records += group.length;
     for (const write of group)
       writes.add(
         write.value === undefined

@@ -21,6 +21,16 @@ export interface UnreportedExpiry {
   instance: string;
 }
 
+/** What a durable store has done since it opened, for the node's metrics. */
+export interface StorageStats {
+  /** Transactions written. */
+  transactions: number;
+  /** Entry records they wrote or deleted. */
+  records: number;
+  /** Transactions held back to space them out while the machine was short of CPU. */
+  spaced: number;
+}
+
 /**
  * Where a node's replica lives between restarts. `commit` resolves only once the entries are
  * durable: the client API acknowledges a write after it, so nothing acknowledged is lost.
@@ -38,6 +48,8 @@ export interface ReplicaStorage {
   /** Replaces the saved list of unreported expiries; resolves once durable. */
   saveUnreported(unreported: readonly UnreportedExpiry[]): Promise<void>;
   close(): Promise<void>;
+  /** What it has written so far; absent where nothing is written. */
+  stats?(): StorageStats;
 }
 
 /** `--memory`: nothing is kept; a restart is a new node with a new epoch. */

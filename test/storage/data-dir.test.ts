@@ -246,6 +246,8 @@ describe("data directory", () => {
       await storage.commit(renewed, seq);
     }
     await storage.remove(all.slice(10, 15));
+    // Two renewals of ten (a record and a deletion each), then five deletions.
+    assert.deepEqual(storage.stats(), { transactions: 3, records: 45, spaced: 0 });
     await storage.close();
     const reloaded = new LmdbStorage(dir, "n1");
     const after = reloaded.load();
