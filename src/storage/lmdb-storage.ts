@@ -23,12 +23,14 @@ const KEYED_FORMAT = 2;
 /** How long a cursor save may wait for a transaction to ride with. */
 const CURSOR_SAVE_DELAY_MS = 1_000;
 /**
- * While the machine is short of CPU, transactions start at most this often. 3 durable nodes
- * and their client on 2 cores (`npm run bench -- writes`): 1.05× the writes/s at 0.91× the CPU
- * per write. 1 durable node, with a core to spare, lost 11% to the same spacing applied
- * always, hence only under pressure (cpu-pressure.ts; docs/performance.md).
+ * While the machine is short of CPU and writes keep coming, transactions start at most this
+ * often: fewer, fuller transactions leave CPU to everything else. "Keep coming": the last
+ * transaction held at least BUSY_GROUP_RECORDS records; a trickle of writes gains nothing from
+ * waiting, and with a few processes on few cores the pressure gauge fires at light load too.
+ * Measured in docs/performance.md (transactions spaced out under CPU pressure).
  */
-const PRESSED_SPACING_MS = 3;
+const PRESSED_SPACING_MS = 6;
+const BUSY_GROUP_RECORDS = 8;
 
 interface Meta {
   format: number;
@@ -87,10 +89,14 @@ export class LmdbStorage implements ReplicaStorage {
   private pendingUnreported: Buffer | undefined;
   private transactions = 0;
   private records = 0;
+  private lastGroupRecords = 0;
   private readonly group = new GroupCommit(
     () => this.writeGroup(),
     CURSOR_SAVE_DELAY_MS,
-    () => (this.pressure.underPressure() ? PRESSED_SPACING_MS : 0),
+    () =>
+      this.lastGroupRecords >= BUSY_GROUP_RECORDS && this.pressure.underPressure()
+        ? PRESSED_SPACING_MS
+        : 0,
   );
 
   constructor(
@@ -239,6 +245,7 @@ export class LmdbStorage implements ReplicaStorage {
     const entriesWritten = group.length > 0;
     this.transactions++;
     this.records += group.length;
+    this.lastGroupRecords = group.length;
     for (const write of group)
       writes.add(
         write.value === undefined
