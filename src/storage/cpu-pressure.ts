@@ -20,8 +20,8 @@ type SchedStat = readonly [runNs: number, waitNs: number];
  * node trades a few milliseconds of ack latency for fewer, fuller transactions, which leaves
  * more CPU for the rest; without it, nothing waits. It is not a measure of saturation alone:
  * with many processes on few cores, short bursts of work can wait for a core longer than they
- * run even at light load, so what it gates must cost little when it fires needlessly (3 ms
- * between transactions did not move the light-load figures; a longer announcement gap did).
+ * run even at light load (4 writes in flight, 3 durable nodes on 2 cores), so what it gates
+ * must also ask whether there is load to batch (lmdb-storage.ts: only while writes keep coming).
  *
  * Elsewhere (no schedstat), never: `underPressure` stays false.
  */

@@ -21,8 +21,7 @@ export class GroupCommit {
   #lazyTimer: ReturnType<typeof setTimeout> | undefined;
   /** When the last transaction started (performance.now()). */
   #startedAt = Number.NEGATIVE_INFINITY;
-  /** Transactions `spacingMs` held back. */
-  spaced = 0;
+  #spaced = 0;
 
   /** `writeGroup` queues everything pending in one synchronous go (one LMDB transaction) and
    * resolves once that transaction is durable. */
@@ -31,6 +30,11 @@ export class GroupCommit {
     private readonly lazyDelayMs: number,
     private readonly spacingMs: () => number = () => 0,
   ) {}
+
+  /** Transactions `spacingMs` held back so far. */
+  get spaced(): number {
+    return this.#spaced;
+  }
 
   /** Resolves once what was queued before this call is durable. */
   join(): Promise<void> {
@@ -79,7 +83,7 @@ export class GroupCommit {
     // A microtask: every write queued by the current event-loop turn joins this group.
     if (wait <= 0) queueMicrotask(write);
     else {
-      this.spaced++;
+      this.#spaced++;
       setTimeout(write, wait);
     }
   }
