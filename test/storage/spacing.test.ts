@@ -3,24 +3,8 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
-import { type Entry, instanceBody, newEntry, packHlc } from "../../src/core/mod.js";
 import { LmdbStorage } from "../../src/storage/lmdb-storage.js";
-
-function entry(i: number): Entry {
-  const e = newEntry({
-    service: "api",
-    id: `a${i}`,
-    hlc: packHlc(1_700_000_000_000 + i, 0),
-    node: "n1",
-    body: instanceBody({ host: `h${i}`, port: 80, weight: 100, ttlMs: 30_000 }),
-    status: "running",
-    ver: "",
-    ttlMs: 30_000,
-    registeredAt: 1_700_000_000_000,
-  });
-  e.seq = i + 1;
-  return e;
-}
+import { storedEntry } from "../support/stored-entries.js";
 
 /** Commits `sizes` groups back to back under a gauge that always says the CPU is short. */
 async function spacedUnderPressure(sizes: number[]): Promise<number> {
@@ -31,7 +15,7 @@ async function spacedUnderPressure(sizes: number[]): Promise<number> {
     await storage.initialise("e");
     let next = 0;
     for (const size of sizes) {
-      const group = Array.from({ length: size }, () => entry(next++));
+      const group = Array.from({ length: size }, () => storedEntry(`a${next}`, ++next));
       await storage.commit(group, next);
     }
     return storage.stats().spaced;

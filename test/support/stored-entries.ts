@@ -1,0 +1,19 @@
+import { type Entry, instanceBody, newEntry, packHlc } from "../../src/core/mod.js";
+
+/** An entry of service "api" as a durable node commits it: id `id`, written at `seq` (its
+ * version grows with the seq, as a node's own writes do). */
+export function storedEntry(id: string, seq: number): Entry {
+  const e = newEntry({
+    service: "api",
+    id,
+    hlc: packHlc(1_700_000_000_000 + seq, 0),
+    node: "n1",
+    body: instanceBody({ host: `host-${id}`, port: 80, weight: 100, ttlMs: 30_000 }),
+    status: "running",
+    ver: "",
+    ttlMs: 30_000,
+    registeredAt: 1_700_000_000_000,
+  });
+  e.seq = seq;
+  return e;
+}
