@@ -13,13 +13,13 @@ import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { connect } from "nats";
 import { syncSubjects } from "../../src/contract/subjects.js";
-import { RegistryStore } from "../../src/core/mod.js";
 import { startNatsServer } from "../../src/dev/nats-server.js";
 import { acceptedAnnounce } from "../../src/sync/announce-fast-path.js";
 import { fromTuples, heldIn, toTuple } from "../../src/sync/entry-codec.js";
 import { createSyncCodec } from "../../src/sync/envelope-codec.js";
 import { headOf } from "../../src/sync/heads.js";
 import { AnnounceSchema, parseMessage } from "../../src/sync/messages.js";
+import { testStore } from "../../test/support/store.js";
 import { syntheticInstance } from "../fleet/synthetic.js";
 import { type BenchContext, type BenchRow, median, type Scenario } from "../scenario.js";
 import { startNodeProcess } from "../writes/node-process.js";
@@ -48,13 +48,7 @@ interface Measured {
 /** A synthetic peer: it registers new instances or renews those it registered, and encodes
  * each batch as the inline announcement a real node would send. */
 function syntheticPeer(batch: number) {
-  const store = new RegistryStore({
-    nodeId: PEER,
-    epoch: "peer-epoch",
-    wallClock: () => Date.now(),
-    maxClockSkewMs: 60_000,
-    tombstoneTtlMs: 86_400_000,
-  });
+  const store = testStore(PEER, Date.now, "peer-epoch");
   const codec = createSyncCodec({
     compressionThreshold: 8_192,
     maxDecompressedBytes: 64 << 20,
@@ -169,13 +163,7 @@ interface Steps {
  */
 function inProcess(kind: Kind, batch: number, entries: number): Steps {
   const peer = syntheticPeer(batch);
-  const replica = new RegistryStore({
-    nodeId: "n1",
-    epoch: "n1-epoch",
-    wallClock: () => Date.now(),
-    maxClockSkewMs: 60_000,
-    tombstoneTtlMs: 86_400_000,
-  });
+  const replica = testStore("n1", Date.now, "n1-epoch");
   const held = heldIn(replica);
   const decode = (bytes: Uint8Array) => peer.codec.decode(bytes).message;
   if (kind === "heartbeats") {

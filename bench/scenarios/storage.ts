@@ -13,16 +13,21 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { pathToFileURL } from "node:url";
-import { type Entry, instanceBody, newEntry, packHlc } from "../../src/core/mod.js";
+import { type Entry, newEntry } from "../../src/core/mod.js";
+import type { PressureGauge } from "../../src/storage/cpu-pressure.js";
 import { LmdbStorage } from "../../src/storage/lmdb-storage.js";
-import { syntheticInstance } from "../fleet/synthetic.js";
+import { syntheticRecord } from "../fleet/synthetic.js";
 import { type BenchContext, type BenchRow, median, type Scenario } from "../scenario.js";
 
 const GROUPS = [20, 100] as const;
 const NODE = "bench1";
 
-/** The storage surface the bench drives: this build's, or a baseline's of the same shape. */
-type StorageClass = new (dir: string, nodeId: string) => LmdbStorage;
+/** The storage surface the bench drives: this build's, or a baseline's of the same shape (a
+ * build before the pressure gauge ignores it). */
+type StorageClass = new (dir: string, nodeId: string, pressure?: PressureGauge) => LmdbStorage;
+
+/** The layout's cost alone: no transaction is held back, whatever else the machine runs. */
+const NEVER_PRESSED: PressureGauge = { underPressure: () => false };
 
 interface Build {
   label: string;
@@ -37,18 +42,7 @@ interface Measured {
 function entries(count: number): Entry[] {
   const now = Date.now();
   return Array.from({ length: count }, (_, i) => {
-    const instance = syntheticInstance(i);
-    const entry = newEntry({
-      service: instance.service,
-      id: instance.id,
-      hlc: packHlc(now, 0),
-      node: NODE,
-      body: instanceBody(instance),
-      status: instance.status,
-      ver: instance.version ?? "",
-      ttlMs: instance.ttlMs ?? 30_000,
-      registeredAt: now,
-    });
+    const entry = newEntry(syntheticRecord(i, now, NODE));
     entry.seq = i + 1;
     return entry;
   });
@@ -71,7 +65,7 @@ async function commitInGroups(storage: LmdbStorage, all: Entry[], group: number)
 
 async function measure(build: Build, count: number, group: number): Promise<Measured> {
   const dir = mkdtempSync(join(tmpdir(), "regsync-bench-storage-"));
-  const storage = new build.Storage(join(dir, "data"), NODE);
+  const storage = new build.Storage(join(dir, "data"), NODE, NEVER_PRESSED);
   try {
     storage.load();
     await storage.initialise("bench-epoch");

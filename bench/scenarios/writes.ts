@@ -97,13 +97,12 @@ async function measure(
     await closedLoop(warmup, IN_FLIGHT, (i) => target.write(offset + i));
     await target.watch(warmup);
     const questionsBefore = target.probeQuestions();
-    const mainThreads = () => target.pids.reduce((sum, pid) => sum + mainThreadCpuMicros(pid), 0);
     const cpuBefore = fleetCpuMicros(target.pids);
-    const mainBefore = mainThreads();
+    const mainBefore = fleetCpuMicros(target.pids, mainThreadCpuMicros);
     const helperBefore = fleetCpuMicros(target.helperPids);
     const load = await closedLoop(writes, IN_FLIGHT, (i) => target.write(offset + warmup + i));
     const cpu = fleetCpuMicros(target.pids) - cpuBefore;
-    const mainCpu = mainThreads() - mainBefore;
+    const mainCpu = fleetCpuMicros(target.pids, mainThreadCpuMicros) - mainBefore;
     // Answering the propagation probe is the bench's cost, not the writes': taken off at the
     // per-question cost measured on the idle fleet (an upper bound: answers batch under load).
     const probeCpu = Math.min(

@@ -27,9 +27,12 @@ function statCpuMicros(path: string): number {
   return ((utime + stime) * 1_000_000) / TICKS_PER_SECOND;
 }
 
-/** The summed CPU time of several processes, µs. */
-export function fleetCpuMicros(pids: readonly number[]): number {
+/** The summed CPU time of several processes (or, with `read`, of their main threads), µs. */
+export function fleetCpuMicros(
+  pids: readonly number[],
+  read: (pid: number) => number = processCpuMicros,
+): number {
   let total = 0;
-  for (const pid of pids) total += processCpuMicros(pid);
+  for (const pid of pids) total += read(pid);
   return total;
 }

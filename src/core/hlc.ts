@@ -1,3 +1,5 @@
+import { isCount } from "./count.js";
+
 /**
  * Hybrid logical clock timestamps, packed into one JS number: `wallMs * 2^10 + counter`.
  *
@@ -25,7 +27,7 @@ export function hlcCounter(ts: HlcTimestamp): number {
 }
 
 export function isHlcTimestamp(value: unknown): value is HlcTimestamp {
-  return typeof value === "number" && Number.isSafeInteger(value) && value >= 0;
+  return isCount(value);
 }
 
 /** A peer's timestamp too far ahead of our wall clock: adopting it would drag every node forward. */

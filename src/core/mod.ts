@@ -1,5 +1,6 @@
 export * from "./causal-token.js";
 export * from "./change-log.js";
+export * from "./count.js";
 export * from "./digest.js";
 export * from "./entry.js";
 export * from "./hlc.js";

@@ -15,10 +15,12 @@ type SchedStat = readonly [runNs: number, waitNs: number];
  * Whether the machine is short of CPU, as the node's event loop sees it: over the last window
  * it waited for a CPU longer than it ran (Linux's /proc/thread-self/schedstat). On a machine
  * with a core to spare a busy node still waits now and then (a fifth to two thirds as long as
- * it runs, measured in the writes bench at 1 durable node); when every core is taken it waits
- * longer than it runs (1 to 2.6 times, 3 durable nodes on 2 cores). Under pressure a durable
- * node trades a few milliseconds of ack latency for fewer, fuller transactions, which leaves
- * more CPU for the rest; without it, nothing waits. It is not a measure of saturation alone:
+ * it runs, at 1 durable node in the writes bench); when every core is taken it waits longer
+ * than it runs (1 to 2.6 times, 3 durable nodes on 2 cores). Those ratios came from a patch
+ * logging each reading (a one-off); the bench's note gives the share of transactions spaced
+ * out, which follows them (0% at 1 durable node, 53–88% at 3 in docs/performance.md's runs).
+ * Under pressure a durable node trades a few milliseconds of ack latency for fewer, fuller
+ * transactions, which leaves more CPU for the rest; without it, nothing waits. It is not a measure of saturation alone:
  * with many processes on few cores, short bursts of work can wait for a core longer than they
  * run even at light load (4 writes in flight, 3 durable nodes on 2 cores), so what it gates
  * must also ask whether there is load to batch (lmdb-storage.ts: only while writes keep coming).

@@ -58,8 +58,8 @@ export class DataDirError extends NamedError {}
  * appends its records to the last pages of the tree and deletes each key's previous record, which
  * sits among the oldest (heartbeats come round in much the same order each time). Keyed by
  * service/id, every write dirtied a page of its own somewhere in the tree: a durable node's
- * storage took 1.1–1.2× this layout's CPU per entry at 20 entries a transaction, 1.4–1.7× at
- * 100 (`npm run bench -- storage`, docs/performance.md).
+ * storage took 1.1–1.25× this layout's CPU per entry at 20 entries a transaction, 1.2–1.7× at
+ * 100 (`npm run bench -- storage` against e8a0f87, three runs in docs/performance.md).
  *
  * The directory is the node's alone (an exclusive lock), readable by its user alone (0700 and
  * 0600), and every value carries a checksum; a directory that fails any check is refused at
@@ -332,7 +332,7 @@ export class LmdbStorage implements ReplicaStorage {
    * transaction failed after the key's next write had been queued (`leftBehind`) and the node
    * stopped before writing the key again: the newer is kept, the older deleted here.
    */
-  private readBySeq(): StoredRecord[] {
+  private readBySeq(): Map<string, StoredRecord> {
     const newest = new Map<string, StoredRecord>();
     const superseded: number[] = [];
     this.scanEntries((key, value) => {
@@ -355,19 +355,19 @@ export class LmdbStorage implements ReplicaStorage {
       this.root.transactionSync(() => {
         for (const seq of superseded) this.entries.removeSync(seq);
       });
-    return [...newest.values()];
+    return newest;
   }
 
   /** Every record of a format-1 or format-2 tree, keyed by service/id, checked. */
-  private readKeyed(decode: (key: string, value: Buffer) => unknown): StoredRecord[] {
-    const out: StoredRecord[] = [];
+  private readKeyed(decode: (key: string, value: Buffer) => unknown): Map<string, StoredRecord> {
+    const out = new Map<string, StoredRecord>();
     this.scanEntries((key, value) => {
       const record = this.checkRecord(String(key), decode(String(key), value));
       if (entryKey(record.service, record.id) !== key)
         throw new DataDirError(
           `${this.dir} holds a corrupt entry ${key} (record stored under another key)`,
         );
-      out.push(record);
+      out.set(key, record);
     });
     return out;
   }
@@ -411,39 +411,41 @@ export class LmdbStorage implements ReplicaStorage {
    */
   private rewriteBySeq(
     meta: Meta,
-    records: readonly StoredRecord[],
+    records: ReadonlyMap<string, StoredRecord>,
     cursors: ReadonlyMap<string, { epoch: string; cursor: number }>,
   ): void {
     this.epoch = meta.epoch;
     const seqs = new Set<number>();
-    for (const record of records) {
+    for (const record of records.values()) {
       if (seqs.has(record.seq))
         throw new DataDirError(`${this.dir} is corrupt: two entries have seq ${record.seq}`);
       seqs.add(record.seq);
     }
     this.root.transactionSync(() => {
-      for (const record of records) this.entries.removeSync(entryKey(record.service, record.id));
-      for (const record of records) this.entries.putSync(record.seq, seal(toStored(record)));
+      for (const key of records.keys()) this.entries.removeSync(key);
+      for (const record of records.values())
+        this.entries.putSync(record.seq, seal(toStored(record)));
       for (const [peer, cursor] of cursors) this.cursors.putSync(peer, seal(cursor));
       this.meta.putSync("meta", this.metaRecord(meta.head));
     });
   }
 
+  /** The state loaded from `records` (by entry key), which the next writes go on from. */
   private restored(
     meta: Meta,
-    entries: (EntryRecord & { seq: number })[],
+    records: ReadonlyMap<string, StoredRecord>,
     cursors: Map<string, { epoch: string; cursor: number }>,
     unreported: UnreportedExpiry[] = [],
   ): PersistedState {
-    for (const entry of entries) {
-      if (entry.seq > meta.head)
+    for (const [key, record] of records) {
+      if (record.seq > meta.head)
         throw new DataDirError(
-          `${this.dir} is corrupt: entry ${entryKey(entry.service, entry.id)} has seq ${entry.seq} past the head ${meta.head}`,
+          `${this.dir} is corrupt: entry ${key} has seq ${record.seq} past the head ${meta.head}`,
         );
+      this.storedSeqs.set(key, record.seq);
     }
     this.epoch = meta.epoch;
-    entries.sort((a, b) => a.seq - b.seq);
-    for (const entry of entries) this.storedSeqs.set(entryKey(entry.service, entry.id), entry.seq);
+    const entries = [...records.values()].sort((a, b) => a.seq - b.seq);
     return { epoch: meta.epoch, head: meta.head, entries, cursors, unreported };
   }
 

@@ -2,6 +2,7 @@ import {
   type EntryRecord,
   type EntryState,
   INSTANCE_ID,
+  isCount,
   isHlcTimestamp,
   lastHeartbeatOf,
   leaseEnd,
@@ -45,10 +46,6 @@ export function toStored(entry: EntryState & { seq: number }): StoredEntry {
     entry.registeredAt,
     entry.seq,
   ];
-}
-
-function isCount(n: unknown): n is number {
-  return typeof n === "number" && Number.isSafeInteger(n) && n >= 0;
 }
 
 /**

@@ -1,4 +1,5 @@
 import { NODE_ID } from "../contract/ids.js";
+import { isCount } from "../core/count.js";
 import { REGION_NAME } from "../core/region.js";
 import {
   type Announce,
@@ -12,8 +13,9 @@ import {
 /**
  * An announcement as `AnnounceSchema` would parse it, checked in one pass: the answer when the
  * message is well formed, or undefined ("not sure"), and the schema decides and words the issue.
- * Every peer sends one per write burst; on the objects msgpack decodes, zod took ~5.4 µs per
- * announcement and this takes ~0.8 (in process, 50,000 entries in announcements of 10).
+ * Every peer sends one per write burst; on the objects msgpack decodes, at 10 entries an
+ * announcement, zod takes ~0.26 µs per entry and this ~0.05–0.07 (`npm run bench -- peer-apply`,
+ * its in-process rows).
  * test/sync/announce-fast-path.test.ts holds it to the schema: whatever it accepts, the schema
  * accepts with a deep-equal output, and every well-formed announcement takes it.
  */
@@ -24,17 +26,18 @@ export function acceptedAnnounce(value: unknown): Announce | undefined {
   for (const key in m) if (!Object.hasOwn(KNOWN, key)) return undefined;
   if (
     m.type !== "announce" ||
-    !isIntAtLeast(m.v, 1) ||
+    !isCount(m.v) ||
+    m.v < 1 ||
     typeof m.node !== "string" ||
     !NODE_ID.test(m.node) ||
     typeof m.epoch !== "string" ||
     m.epoch.length < 1 ||
     m.epoch.length > MAX_EPOCH_CHARS ||
-    !isIntAtLeast(m.seq, 0) ||
+    !isCount(m.seq) ||
     typeof m.digest !== "string" ||
     !DIGEST_HEX.test(m.digest) ||
-    !isIntAtLeast(m.count, 0) ||
-    !isIntAtLeast(m.at, 0)
+    !isCount(m.count) ||
+    !isCount(m.at)
   )
     return undefined;
   const out: Announce = {
@@ -49,7 +52,7 @@ export function acceptedAnnounce(value: unknown): Announce | undefined {
     at: m.at,
   };
   if ("from" in m) {
-    if (!isIntAtLeast(m.from, 0)) return undefined;
+    if (!isCount(m.from)) return undefined;
     out.from = m.from;
   }
   if ("entries" in m) {
@@ -99,8 +102,3 @@ const KNOWN: Readonly<Record<string, true>> = {
   at: true,
   nonce: true,
 };
-
-/** zod's `z.int()`: a safe integer. */
-function isIntAtLeast(n: unknown, min: number): n is number {
-  return typeof n === "number" && Number.isSafeInteger(n) && n >= min;
-}

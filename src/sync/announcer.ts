@@ -21,9 +21,9 @@ export const MERGED_ANNOUNCE_DELAY_MS = 200;
  * Under sustained writes, announcements of our own writes leave at most this often: a peer's
  * cost is mostly per message and per commit, so fewer, fuller messages cut it. A write after a
  * quiet spell is still announced at once. 3 memory nodes, one client keeping 64 registrations
- * in flight (`npm run bench -- writes`): 10.9 writes per announcement with no gap, 20.6 with
- * this one, and 0.86× the fleet's CPU per write. Durable nodes announce once per commit
- * anyway, which spaces announcements as much.
+ * in flight: ~22 writes per announcement with this gap (`npm run bench -- writes` notes it);
+ * with the gap patched to 0 (a one-off), 10.9 against 20.6 and 0.86× the fleet's CPU per
+ * write. Durable nodes announce once per commit anyway, which spaces announcements as much.
  */
 export const LOADED_ANNOUNCE_GAP_MS = 5;
 

@@ -1,4 +1,5 @@
 import { NODE_ID } from "../contract/ids.js";
+import { isCount } from "../core/count.js";
 import { internTable } from "../core/intern.js";
 import {
   bodyDefect,
@@ -45,10 +46,6 @@ const STATUS_BY_NAME: ReadonlyMap<string, Status> = new Map(STATUSES.map((s) => 
 /** One shared copy of the strings that repeat across decoded entries (service names, node
  * ids, instance versions). */
 const intern = internTable(65_536);
-
-function isLeaseField(n: unknown): n is number {
-  return typeof n === "number" && Number.isSafeInteger(n) && n >= 0;
-}
 
 /** The tuple of an entry, whose lease fields are derived from its state. */
 export function toTuple(e: EntryState): EntryTuple {
@@ -126,12 +123,7 @@ function fromTuple(t: unknown, i: number, held: HeldEntry | undefined): EntryRec
   if (knownStatus === undefined) throw new InvalidEntryError(i, "bad status");
   if (typeof ver !== "string" || ver.length > 128)
     throw new InvalidEntryError(i, "bad instance version");
-  if (
-    !isLeaseField(ttlMs) ||
-    !isLeaseField(registeredAt) ||
-    !isLeaseField(lastHeartbeat) ||
-    !isLeaseField(expiresAt)
-  ) {
+  if (!isCount(ttlMs) || !isCount(registeredAt) || !isCount(lastHeartbeat) || !isCount(expiresAt)) {
     throw new InvalidEntryError(i, "bad lease field");
   }
   const defect =

@@ -19,6 +19,7 @@ import { type Entry, InstanceSchema, instanceBody, newEntry, packHlc } from "../
 import { LmdbStorage } from "../../src/storage/lmdb-storage.js";
 import { seal } from "../../src/storage/sealed.js";
 import { toStored } from "../../src/storage/stored-entry.js";
+import { storedKeys } from "../support/stored-entries.js";
 
 const STORAGE_MODULE = new URL("../../src/storage/lmdb-storage.js", import.meta.url).href;
 const ENTRIES = 64;
@@ -258,7 +259,7 @@ describe("data directory", () => {
       all.slice(0, 10).map((e) => [e.id, e.seq, e.hlc]),
     );
     assert.ok(!after?.entries.some((e) => ["a10", "a11", "a12", "a13", "a14"].includes(e.id)));
-    assert.equal(storedKeys(dir).length, ENTRIES - 5);
+    assert.equal((await storedKeys(dir)).length, ENTRIES - 5);
   });
 
   test("after a failed transaction, a key's older record goes with its next write", async () => {
@@ -288,13 +289,17 @@ describe("data directory", () => {
     await next;
     await collected;
     await storage.close();
-    assert.deepEqual(storedKeys(dir).slice(-2), [ENTRIES, ENTRIES + 3], "a8's record is gone");
+    assert.deepEqual(
+      (await storedKeys(dir)).slice(-2),
+      [ENTRIES, ENTRIES + 3],
+      "a8's record is gone",
+    );
     const reloaded = new LmdbStorage(dir, "n1");
     const state = reloaded.load();
     await reloaded.close();
     assert.equal(state?.entries.length, ENTRIES - 1, "a8 stays collected");
     assert.equal(state?.entries.find((e) => e.id === "a7")?.seq, ENTRIES + 3);
-    assert.equal(storedKeys(dir).length, ENTRIES - 1, "a7's older record is gone");
+    assert.equal((await storedKeys(dir)).length, ENTRIES - 1, "a7's older record is gone");
   });
 
   test("an older record left beside a key's newer one is dropped at start", async () => {
@@ -315,8 +320,8 @@ describe("data directory", () => {
     await storage.close();
     assert.equal(state?.entries.length, ENTRIES);
     assert.equal(state?.entries.find((e) => e.id === "a3")?.seq, ENTRIES + 1);
-    assert.equal(storedKeys(dir).length, ENTRIES);
-    assert.ok(!storedKeys(dir).includes(4));
+    assert.equal((await storedKeys(dir)).length, ENTRIES);
+    assert.ok(!(await storedKeys(dir)).includes(4));
   });
 });
 
@@ -336,17 +341,7 @@ async function assertMigrated(dir: string): Promise<void> {
     assert.deepEqual(state?.cursors.get("n2"), { epoch: "x", cursor: 7 });
   }
   assert.deepEqual(
-    storedKeys(dir),
+    await storedKeys(dir),
     entries().map((e) => e.seq),
   );
-}
-
-/** The keys of the entries tree, as LMDB holds them. */
-function storedKeys(dir: string): unknown[] {
-  const db = open({ path: dir, maxDbs: 8, readOnly: true });
-  try {
-    return [...db.openDB({ name: "entries", encoding: "binary" }).getKeys()];
-  } finally {
-    void db.close();
-  }
 }

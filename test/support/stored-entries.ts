@@ -1,3 +1,4 @@
+import { open } from "lmdb";
 import { type Entry, instanceBody, newEntry, packHlc } from "../../src/core/mod.js";
 
 /** An entry of service "api" as a durable node commits it: id `id`, written at `seq` (its
@@ -16,4 +17,14 @@ export function storedEntry(id: string, seq: number): Entry {
   });
   e.seq = seq;
   return e;
+}
+
+/** The keys of a data directory's entries tree, as LMDB holds them (seqs, in format 3). */
+export async function storedKeys(dir: string): Promise<unknown[]> {
+  const db = open({ path: dir, maxDbs: 8, readOnly: true });
+  try {
+    return [...db.openDB({ name: "entries", encoding: "binary" }).getKeys()];
+  } finally {
+    await db.close();
+  }
 }

@@ -2,23 +2,17 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import pino from "pino";
 import { syntheticInstance } from "../../bench/fleet/synthetic.js";
-import { RegistryStore } from "../../src/core/mod.js";
 import { Announcer, LOADED_ANNOUNCE_GAP_MS } from "../../src/sync/announcer.js";
 import type { Announce } from "../../src/sync/messages.js";
 import { NO_SYNC_METRICS } from "../../src/sync/sync-metrics.js";
 import type { SyncTransport } from "../../src/sync/transport.js";
 import { VirtualTimers } from "../../src/sync/virtual-timers.js";
+import { testStore } from "../support/store.js";
 
 /** An announcer over virtual time; `sent` lists the inline announcements with when they left. */
 function announcing() {
   const timers = new VirtualTimers(3);
-  const store = new RegistryStore({
-    nodeId: "n1",
-    epoch: "e1",
-    wallClock: () => timers.now(),
-    maxClockSkewMs: 5_000,
-    tombstoneTtlMs: 86_400_000,
-  });
+  const store = testStore("n1", () => timers.now(), "e1");
   const sent: { at: number; writes: number }[] = [];
   const announcer = new Announcer({
     transport: { publish: () => {}, isClosed: () => false } as unknown as SyncTransport,
