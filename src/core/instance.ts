@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { isCanonicalBody } from "./canonical-body.js";
 import { acceptedBody, acceptedInstance } from "./instance-fast-path.js";
 import {
   DEFAULT_STATUS,
@@ -214,9 +215,11 @@ export const InstanceBodySchema = instanceFields.omit({ service: true, id: true,
  * Checks a body from a peer exactly as a client's registration is checked: the instance schema
  * with its bounds, no field that belongs outside the body (the entry holds the key and status), agreement with the entry's `ttlMs`
  * and `ver`, and the canonical text `instanceBody` renders, so equal instances always travel,
- * hash and compare as equal text. Returns the defect, or undefined.
+ * hash and compare as equal text. Returns the defect, or undefined. A body a valid node sent is
+ * read once as text (canonical-body.ts); only a doubtful one is parsed and rendered again.
  */
 export function bodyDefect(body: string, context: BodyContext): string | undefined {
+  if (isCanonicalBody(body, context.ttlMs, context.ver)) return undefined;
   return checkBody(body, context, acceptedBody);
 }
 

@@ -185,8 +185,8 @@ function tombstoneDefect(
 }
 
 /** Lookups splice the body into JSON replies, so it must be one JSON object and nothing else:
- * `bodyDefect` proves it, as it parses the body and requires it to equal its canonical
- * rendering. This only bounds what that parse is given. */
+ * `bodyDefect` proves it, as it requires the body to be the canonical rendering of a valid
+ * instance. This only bounds what that check is given. */
 function isBoundedText(body: unknown): body is string {
   return typeof body === "string" && body.length >= 2 && body.length <= MAX_BODY_CHARS;
 }

@@ -1,12 +1,15 @@
 /**
  * The single-pass instance check against the zod schemas it stands in for: whatever it accepts
  * the schema accepts with a deep-equal output, and a peer's body or a client's registration gets
- * the very same verdict with or without it. REGSYNC_TEST_BODY_RUNS scales the runs (default 20,000 per property); a failure
+ * the very same verdict with or without it. Likewise the text reader of peers' bodies
+ * (canonical-body.ts): the same verdict as parsing, checking and rendering, on canonical bodies
+ * and on bodies one edit away from canonical. REGSYNC_TEST_BODY_RUNS scales the runs (default 20,000 per property); a failure
  * prints its seed, and REGSYNC_TEST_BODY_SEED replays it.
  */
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import fc from "fast-check";
+import { isCanonicalBody } from "../../src/core/canonical-body.js";
 import { acceptedBody, acceptedInstance } from "../../src/core/instance-fast-path.js";
 import {
   bodyDefect,
@@ -340,6 +343,71 @@ const bodyText: fc.Arbitrary<{ text: string; ttlMs: number; ver: string }> = fc
     };
   });
 
+/** Printable ASCII without `"` and `\`: what the text reader takes as it stands. */
+const plain = (max: number) =>
+  fc.string({ unit: fc.constantFrom(..." !#az.:/-_~[]{}09"), maxLength: max });
+
+/** Valid bodies whose every string is plain: those the text reader reads to the end. */
+const plainBody = fc.record(
+  {
+    host: fc.oneof(fc.ipV4(), hostName),
+    port: fc.integer({ min: 1, max: 65535 }),
+    version: plain(20),
+    environment: plain(20),
+    region: plain(20),
+    tags: fc.dictionary(
+      plain(12).filter((k) => k.length > 0),
+      plain(12),
+      { maxKeys: 6 },
+    ),
+    capabilities: fc.array(plain(12), { maxLength: 5 }),
+    dependencies: fc.array(plain(12), { maxLength: 5 }),
+    endpoints: fc.dictionary(
+      plain(12).filter((k) => k.length > 0),
+      plain(30).filter((v) => v.length > 0),
+      { maxKeys: 4 },
+    ),
+    weight: fc.integer({ min: 1, max: 1000 }),
+    healthCheckUrl: plain(30).filter((v) => v.length > 0),
+    ttlMs: fc.integer({ min: 1_000, max: 86_400_000 }),
+  },
+  { requiredKeys: ["host", "port"] },
+);
+
+/** An edit of a canonical text: one character replaced, dropped or doubled, or text inserted
+ * or appended: a character (a control character, a lone surrogate), or an escape that parses
+ * to plain text. "value" inserts at the
+ * start of a value or just inside a string value, where a leading zero or an escape hides. */
+const anEdit = fc.record({
+  at: fc.nat(),
+  kind: fc.constantFrom("replace", "drop", "double", "insert", "append", "value"),
+  by: fc.constantFrom(
+    ...'{}[]":,0123456789 -.eaz\\\u00e9\u202e',
+    "\n",
+    "\u0001",
+    "\ud800",
+    "\\u0041",
+    "\\/",
+    "\\n",
+    '\\"',
+  ),
+});
+
+function edited(text: string, edit: { at: number; kind: string; by: string }): string {
+  const at = edit.at % text.length;
+  const tail = text.slice(at + 1);
+  if (edit.kind === "append") return text + edit.by;
+  if (edit.kind === "value") {
+    const starts = [...text.matchAll(/:"?/g)].map((m) => m.index + m[0].length);
+    const start = starts[edit.at % starts.length]!;
+    return text.slice(0, start) + edit.by + text.slice(start);
+  }
+  if (edit.kind === "insert") return text.slice(0, at) + edit.by + text.slice(at);
+  if (edit.kind === "drop") return text.slice(0, at) + tail;
+  if (edit.kind === "double") return text.slice(0, at + 1) + text[at] + tail;
+  return text.slice(0, at) + edit.by + tail;
+}
+
 test(`a peer's body gets the same verdict with and without the fast path (seed ${SEED})`, () => {
   let valid = 0;
   fc.assert(
@@ -351,6 +419,42 @@ test(`a peer's body gets the same verdict with and without the fast path (seed $
     settings(),
   );
   assert.ok(valid > RUNS / 20, `only ${valid} of ${RUNS} bodies were valid`);
+});
+
+test(`a canonical body of plain text is read as text, never parsed (seed ${SEED})`, () => {
+  fc.assert(
+    fc.property(plainBody, (value) => {
+      const output = InstanceBodySchema.parse(value);
+      const text = instanceBody(output);
+      assert.ok(isCanonicalBody(text, output.ttlMs, output.version ?? ""), text);
+      assert.equal(isCanonicalBody(text, output.ttlMs + 1, output.version ?? ""), false);
+      assert.equal(isCanonicalBody(text, output.ttlMs, `${output.version ?? ""}x`), false);
+    }),
+    settings(),
+  );
+});
+
+test(`edited canonical bodies of plain text get the same verdict either way (seed ${SEED})`, () => {
+  let valid = 0;
+  fc.assert(
+    fc.property(
+      plainBody,
+      anEdit,
+      fc.constantFrom("own", "own", "own", "ttl", "ver"),
+      (value, edit, context) => {
+        const output = InstanceBodySchema.parse(value);
+        const text = edited(instanceBody(output), edit);
+        const ttlMs = output.ttlMs + (context === "ttl" ? 1 : 0);
+        const ver = (output.version ?? "") + (context === "ver" ? "x" : "");
+        const expected = schemaBodyDefect(text, { ttlMs, ver });
+        assert.equal(bodyDefect(text, { ttlMs, ver }), expected, text);
+        if (expected === undefined) valid++;
+      },
+    ),
+    { numRuns: RUNS, seed: SEED },
+  );
+  // Some edits keep a body valid (a digit for a digit): both verdicts must be reached.
+  assert.ok(valid > 0 && valid < RUNS, `${valid} of ${RUNS} edited bodies were valid`);
 });
 
 test("bodies off by one at a bound: the same verdict, and a valid one takes the fast path", () => {
@@ -378,4 +482,7 @@ test("bodies off by one at a bound: the same verdict, and a valid one takes the 
     assert.equal(fastOut, schemaOut);
   }
   assert.notEqual(acceptedBody(JSON.parse(instanceBody(base as never))), undefined);
+  assert.ok(isCanonicalBody(instanceBody(base as never), base.ttlMs, ""));
+  // A ttl the body cannot hold is never matched, even one the reader returns on failure.
+  assert.equal(isCanonicalBody('{"host":"a","port":1,"weight":1,"ttlMs":}', -1, ""), false);
 });
