@@ -16,8 +16,9 @@ export type PeerAction =
   | { type: "answer" }
   /** Our cursor into the peer is void: bootstrap from it or reconcile with it. */
   | { type: "new-history" }
-  /** The announcement's inline changes continue our cursor: apply them, then `afterInline`. */
-  | { type: "apply-inline"; records: readonly EntryRecord[] }
+  /** The announcement's inline changes continue our cursor (`continues`: or the inline applies
+   * still committing): apply them, then `afterAnnounce`. */
+  | { type: "apply-inline"; records: readonly EntryRecord[]; continues?: true }
   /** Something to fetch: run the peer's pull loop (it reconciles first when pending). */
   | { type: "sync"; mismatch?: true };
 
@@ -134,16 +135,19 @@ export class PeerTable {
       actions.push({ type: "apply-inline", records: inline });
       return { peer, created, actions };
     }
-    // Applied in one batch when the running inline apply commits (see PeerState.queueInline).
-    // Periodic announcements are not held back: their digest check must run when they arrive.
+    // Applied at once, its cursor move queued behind the commits in flight (see
+    // PeerState.continueInline). A periodic announcement is not: its digest check must run
+    // once what came before it is applied.
     if (
       inline !== undefined &&
       announce.from !== undefined &&
       !epochChanged &&
       announce.periodic !== true &&
-      peer.queueInline(announce.from, announce.seq, inline)
-    )
+      peer.continueInline(announce.from, announce.seq)
+    ) {
+      actions.push({ type: "apply-inline", records: inline, continues: true });
       return { peer, created, actions };
+    }
     actions.push(...this.afterAnnounce(peer, announce.periodic === true, local));
     return { peer, created, actions };
   }

@@ -1,5 +1,3 @@
-import type { EntryRecord } from "../core/mod.js";
-
 /**
  * What a node knows of one peer, from its announcements and from pulling it. Every field is
  * read-only from outside: the transitions are the methods below, with time passed in, so the
@@ -13,12 +11,13 @@ export type PeerStateName = (typeof PEER_STATES)[number];
 export const MISMATCHES_BEFORE_RESYNC = 1;
 
 /**
- * Announcements held back while an inline apply for the same peer is committing. Under load a
- * durable commit outlasts the gap between two announcements; without a backlog each of those
- * would be dropped and its entries pulled again (a round trip, a re-encode and a second
- * validation for entries we already held). Beyond this many we fall back to pulling.
+ * Inline announcements of one peer merged while their commits are on their way to disk. Under
+ * load a durable commit outlasts the gap between two announcements: each announcement that
+ * continues the last is merged on arrival, so lookups here see a peer's write as soon as it
+ * arrives, and its commit joins the next group. Beyond this many in flight we fall back to
+ * pulling.
  */
-export const MAX_QUEUED_INLINE_ANNOUNCEMENTS = 256;
+export const MAX_INLINE_IN_FLIGHT = 256;
 /** Retired epochs remembered per peer: a node rarely loses its history more than this often
  * within the life of its peers' memory of it. */
 const MAX_SUPERSEDED_EPOCHS = 16;
@@ -51,9 +50,10 @@ export class PeerState {
   #lastPullMs = 0;
   #lastPullLatencyMs = 0;
   #reconcilePending = false;
-  /** While an inline apply runs: the seq it (with the backlog) brings our cursor to. */
+  /** While inline applies run: the seq the last of them brings our cursor to. */
   #inlineThrough: number | undefined;
-  #inlineBacklog: (readonly EntryRecord[])[] = [];
+  /** Inline applies merged whose commits have not settled. */
+  #inlineInFlight = 0;
   #region: string | undefined;
   /** The sender's clock on the newest announcement taken from it (0: none yet). */
   #lastAt = 0;
@@ -219,9 +219,8 @@ export class PeerState {
     this.#accepts = accepts;
     this.#region = region;
     if (epoch !== this.#epoch) {
-      // Held-back changes continue the old history: they no longer move our cursor.
+      // Inline applies still committing continue the old history: none follows them.
       this.#inlineThrough = undefined;
-      this.#inlineBacklog = [];
       this.#epoch = epoch;
       this.#cursor = 0;
       this.#announcedSeq = seq;
@@ -270,36 +269,34 @@ export class PeerState {
   endPulling(): void {
     this.#pulling = false;
     this.#inlineThrough = undefined;
-    this.#inlineBacklog = [];
+    this.#inlineInFlight = 0;
   }
 
   /** Claims the peer for an inline apply that brings our cursor to `seq`; see `beginPulling`. */
   beginInline(seq: number): boolean {
     if (!this.beginPulling()) return false;
     this.#inlineThrough = seq;
+    this.#inlineInFlight = 1;
     return true;
   }
 
   /**
-   * Holds back an announcement's inline changes covering (from, seq] while an inline apply runs,
-   * when they continue where it (and the backlog) ends; false when they do not, or the backlog
-   * is full, and the caller falls back to pulling.
+   * Whether an announcement's inline changes covering (from, seq] continue the inline applies
+   * running, where the last of them ends: then they are applied at once, after it. False when
+   * they do not, or MAX_INLINE_IN_FLIGHT are in flight, and the caller falls back to pulling.
    */
-  queueInline(from: number, seq: number, records: readonly EntryRecord[]): boolean {
+  continueInline(from: number, seq: number): boolean {
     const through = this.#inlineThrough;
     if (through === undefined || from > through || seq <= through) return false;
-    if (this.#inlineBacklog.length >= MAX_QUEUED_INLINE_ANNOUNCEMENTS) return false;
-    this.#inlineBacklog.push(records);
+    if (this.#inlineInFlight >= MAX_INLINE_IN_FLIGHT) return false;
     this.#inlineThrough = seq;
+    this.#inlineInFlight++;
     return true;
   }
 
-  /** Everything held back, as one batch and the seq it brings our cursor to; undefined if none. */
-  takeQueuedInline(): { records: EntryRecord[]; seq: number } | undefined {
-    if (this.#inlineBacklog.length === 0 || this.#inlineThrough === undefined) return undefined;
-    const records = this.#inlineBacklog.flat();
-    this.#inlineBacklog = [];
-    return { records, seq: this.#inlineThrough };
+  /** One inline apply's commit settled, durable or failed. */
+  inlineSettled(): void {
+    if (this.#inlineInFlight > 0) this.#inlineInFlight--;
   }
 
   /** Inline changes covering (from, seq] apply only when our cursor sits inside that range. */

@@ -126,6 +126,8 @@ export class SyncEngine {
   /** Pull loops and inline applies under way: stopping waits for them, so none writes to
    * storage after the node closed it. */
   private readonly inflight = new Set<Promise<void>>();
+  /** Per peer: the last inline apply still committing, which the next one's cursor move waits for. */
+  private readonly inlineTails = new Map<string, Promise<void>>();
 
   constructor(options: SyncEngineOptions) {
     this.o = {
@@ -430,7 +432,7 @@ export class SyncEngine {
           this.bootstrap.onNewHistory(peer);
           break;
         case "apply-inline":
-          this.track(this.applyInline(peer, announce, action.records));
+          this.applyInline(peer, announce, action.records, action.continues === true);
           break;
         case "sync":
           if (action.mismatch)
@@ -444,33 +446,41 @@ export class SyncEngine {
     }
   }
 
-  private async applyInline(
+  /**
+   * Merges a peer's inline changes at once; our cursor moves past them once they are durable.
+   * An announcement that continues inline applies still committing (`continues`) is merged on
+   * arrival too, and its cursor move waits behind theirs: the cursor only moves past entries on
+   * disk, in order, and a failed commit stops it there, so what follows is pulled again.
+   */
+  private applyInline(
     peer: PeerState,
     announce: Announce,
     records: readonly EntryRecord[],
-  ): Promise<void> {
-    if (!peer.beginInline(announce.seq)) return;
-    try {
-      // Announcements that arrive while this commits are held back by the peer and applied
-      // here together: one merge, one commit and one cursor save for all of them.
-      let batch: { records: readonly EntryRecord[]; seq: number } | undefined = {
-        records,
-        seq: announce.seq,
-      };
-      while (batch !== undefined) {
-        await this.apply(batch.records, "inline");
-        if (peer.advanceTo(announce.epoch, batch.seq)) this.saveCursor(peer);
-        batch = peer.takeQueuedInline();
-      }
-    } catch (error) {
-      this.reject(error, "announce");
-    } finally {
-      peer.endPulling();
-    }
-    this.run(
-      peer,
-      this.peers.afterAnnounce(peer, announce.periodic === true, this.localView()),
-      announce,
+    continues: boolean,
+  ): void {
+    if (!continues && !peer.beginInline(announce.seq)) return;
+    const durable = this.apply(records, "inline");
+    // Each failed commit is told once, by its own apply; those behind it just stop.
+    durable.catch((error: unknown) => this.reject(error, "announce"));
+    const before = this.inlineTails.get(peer.id) ?? Promise.resolve();
+    const tail = before
+      .then(() => durable)
+      .then(() => {
+        if (peer.advanceTo(announce.epoch, announce.seq)) this.saveCursor(peer);
+      });
+    this.inlineTails.set(peer.id, tail);
+    this.track(
+      tail.then(settled, settled).then(() => {
+        peer.inlineSettled();
+        if (this.inlineTails.get(peer.id) !== tail) return;
+        this.inlineTails.delete(peer.id);
+        peer.endPulling();
+        this.run(
+          peer,
+          this.peers.afterAnnounce(peer, announce.periodic === true, this.localView()),
+          announce,
+        );
+      }),
     );
   }
 
@@ -576,3 +586,6 @@ export class SyncEngine {
     this.o.metrics.peerStates(this.peers.stateCounts(now, liveness), this.o.store.size);
   }
 }
+
+/** Ends a promise chain either way; what failed was told where it failed. */
+function settled(): void {}

@@ -83,6 +83,9 @@ export interface FleetOptions {
   tombstoneTtlMs: number;
   /** Replaces the durable cursor store's write (a failing disk). */
   saveCursor?: (peer: string, epoch: string, cursor: number) => Promise<void> | void;
+  /** Makes entries applied from peers durable on `node` (a slow or failing disk); at once by
+   * default. */
+  commit?: (node: string, entries: readonly Entry[]) => Promise<void> | void;
 }
 
 /**
@@ -139,6 +142,7 @@ export class SimFleet {
       log: SILENT,
       metrics: this.o.metrics,
       timers: this.timers,
+      onApplied: (entries) => this.o.commit?.(id, entries),
       cursors: {
         initial: new Map(cursors),
         save: (peer, epoch, cursor) => {

@@ -87,6 +87,63 @@ describe("the sync engine", () => {
     await f.stopAll();
   });
 
+  test("a peer's writes are visible on arrival while earlier ones commit; the cursor follows the disk", async () => {
+    // b's commits wait until the test settles them, in the order they were asked for.
+    const commits: { size: number; settle: (ok: boolean) => void }[] = [];
+    const f = fleet({
+      settings: { ...SETTINGS, inlineChangesMaxBytes: 1 << 20 },
+      commit: (node, entries) =>
+        node !== "b"
+          ? undefined
+          : new Promise<void>((resolve, reject) =>
+              commits.push({
+                size: entries.length,
+                settle: (ok) => (ok ? resolve() : reject(new Error("EIO: the disk failed"))),
+              }),
+            ),
+    });
+    const a = f.start("a", true);
+    const b = f.start("b", true);
+    await f.timers.runFor(100);
+    const cursor = () => b.engine.peers.get("a")!.cursor;
+    const from = cursor();
+    const write = async (i: number) => {
+      f.register(a, instance(i));
+      await f.timers.runFor(10);
+    };
+    await write(0);
+    await write(1);
+    await write(2);
+    assert.equal(b.store.size, 3, "all three merged while the first still commits");
+    assert.deepEqual(
+      commits.map((c) => c.size),
+      [1, 1, 1],
+    );
+    assert.equal(cursor(), from, "nothing durable yet");
+    commits[1]!.settle(true);
+    await f.timers.runFor(1);
+    assert.equal(cursor(), from, "the second is durable, the first not yet");
+    commits[0]!.settle(true);
+    await f.timers.runFor(1);
+    assert.equal(cursor(), from + 2);
+    // A failed commit stops the cursor; what follows it is pulled again, and then durable.
+    await write(3);
+    await write(4);
+    commits[2]!.settle(true);
+    commits[3]!.settle(false);
+    commits[4]!.settle(true);
+    await f.timers.runFor(1);
+    assert.equal(cursor(), from + 3, "not past the failed commit");
+    // The pull that follows commits once more, at once.
+    for (let i = 0; i < 50 && cursor() < a.store.seq; i++) {
+      await f.timers.runFor(20);
+      for (const c of commits.slice(5)) c.settle(true);
+    }
+    assert.equal(cursor(), a.store.seq, f.describe());
+    assert.equal(b.store.size, 5);
+    await f.stopAll();
+  });
+
   test("a dead peer becomes suspect; a probe retries it once it is back", async () => {
     const f = fleet();
     const a = f.start("a", false);

@@ -3,7 +3,7 @@ import { describe, test } from "node:test";
 import { syntheticRecord } from "../../bench/fleet/synthetic.js";
 import type { EntryRecord } from "../../src/core/mod.js";
 import { type Announce, PROTOCOL_VERSION } from "../../src/sync/messages.js";
-import { MAX_QUEUED_INLINE_ANNOUNCEMENTS } from "../../src/sync/peer.js";
+import { MAX_INLINE_IN_FLIGHT } from "../../src/sync/peer.js";
 import { type PeerAction, PeerTable } from "../../src/sync/peer-table.js";
 
 const local = { seq: 0, digest: "0".repeat(32) };
@@ -54,67 +54,78 @@ function applying(): PeerTable {
 }
 
 describe("inline announcements while a commit runs", () => {
-  test("are held back and handed over as one batch, not dropped to a pull", () => {
+  test("are applied at once, each continuing the last, not dropped to a pull", () => {
     const table = applying();
     const peer = table.get("p")!;
     for (let seq = 3; seq <= 6; seq++) {
       const actions = actionsOf(
         table.onAnnounce(announce(seq - 1, seq), records(seq - 1, seq), seq, local),
       );
-      assert.deepEqual(actions, [], `announcement of seq ${seq} starts nothing`);
+      assert.deepEqual(
+        actions.map((a) => [a.type, a.type === "apply-inline" && a.continues]),
+        [["apply-inline", true]],
+        `announcement of seq ${seq} continues the apply running`,
+      );
     }
-    const batch = peer.takeQueuedInline();
-    assert.equal(batch?.seq, 6);
-    assert.equal(batch?.records.length, 4);
-    assert.equal(peer.takeQueuedInline(), undefined);
-    assert.equal(peer.advanceTo("e1", 6), true);
+    // The cursor moves only as commits complete, and the peer stays claimed meanwhile.
+    assert.equal(peer.cursor, 1);
+    assert.equal(peer.pulling, true);
+    for (let seq = 2; seq <= 6; seq++) {
+      assert.equal(peer.advanceTo("e1", seq), true);
+      peer.inlineSettled();
+    }
     peer.endPulling();
     assert.equal(peer.behind, false);
   });
 
-  test("a gap, a new epoch, a periodic announcement or a full backlog falls back to pulling", () => {
+  test("a gap, a new epoch, a periodic announcement or too many in flight falls back to pulling", () => {
+    const typesOf = (outcome: ReturnType<PeerTable["onAnnounce"]>) =>
+      actionsOf(outcome).map((a) => a.type);
     const gap = applying();
-    assert.deepEqual(
-      actionsOf(gap.onAnnounce(announce(3, 4), records(3, 4), 2, local)).map((a) => a.type),
-      ["sync"],
-    );
-    assert.equal(gap.get("p")!.takeQueuedInline(), undefined);
+    assert.deepEqual(typesOf(gap.onAnnounce(announce(3, 4), records(3, 4), 2, local)), ["sync"]);
 
     const reset = applying();
     reset.onAnnounce(announce(2, 3), records(2, 3), 2, local);
-    const actions = actionsOf(reset.onAnnounce(announce(0, 1, "e2"), records(0, 1), 3, local));
-    assert.ok(actions.some((a) => a.type === "new-history"));
-    assert.equal(
-      reset.get("p")!.takeQueuedInline(),
-      undefined,
-      "the old history's backlog is gone",
+    const actions = typesOf(reset.onAnnounce(announce(0, 1, "e2"), records(0, 1), 3, local));
+    assert.ok(actions.includes("new-history"));
+    assert.ok(!actions.includes("apply-inline"), "the old history's applies are not continued");
+    assert.deepEqual(
+      typesOf(reset.onAnnounce(announce(1, 2, "e2"), records(1, 2), 4, local)),
+      ["sync"],
+      "nor the new history's, while the old one's commit is in flight",
     );
 
     const periodic = applying();
     assert.deepEqual(
-      actionsOf(
-        periodic.onAnnounce({ ...announce(2, 3), periodic: true }, records(2, 3), 2, local),
-      ).map((a) => a.type),
+      typesOf(periodic.onAnnounce({ ...announce(2, 3), periodic: true }, records(2, 3), 2, local)),
       ["sync"],
       "a periodic announcement keeps its digest check",
     );
 
     const full = applying();
-    for (let i = 0; i < MAX_QUEUED_INLINE_ANNOUNCEMENTS; i++)
-      full.onAnnounce(announce(2 + i, 3 + i), [], 3, local);
-    const last = 2 + MAX_QUEUED_INLINE_ANNOUNCEMENTS;
-    assert.deepEqual(
-      actionsOf(full.onAnnounce(announce(last, last + 1), [], 4, local)).map((a) => a.type),
-      ["sync"],
-    );
+    for (let i = 1; i < MAX_INLINE_IN_FLIGHT; i++)
+      assert.deepEqual(typesOf(full.onAnnounce(announce(1 + i, 2 + i), [], 3, local)), [
+        "apply-inline",
+      ]);
+    const last = 1 + MAX_INLINE_IN_FLIGHT;
+    assert.deepEqual(typesOf(full.onAnnounce(announce(last, last + 1), [], 4, local)), ["sync"]);
+    // One commit settles: the next announcement continues again.
+    full.get("p")!.inlineSettled();
+    assert.deepEqual(typesOf(full.onAnnounce(announce(last, last + 1), [], 5, local)), [
+      "apply-inline",
+    ]);
   });
 
-  test("ending the apply (a failed commit) drops the backlog, so the entries are pulled", () => {
+  test("ending the applies (a failed commit) leaves the cursor, so the entries are pulled", () => {
     const table = applying();
     const peer = table.get("p")!;
     table.onAnnounce(announce(2, 3), records(2, 3), 2, local);
     peer.endPulling();
-    assert.equal(peer.takeQueuedInline(), undefined);
+    assert.equal(peer.cursor, 1);
     assert.equal(peer.behind, true);
+    assert.deepEqual(
+      actionsOf(table.onAnnounce(announce(3, 4), records(3, 4), 3, local)).map((a) => a.type),
+      ["sync"],
+    );
   });
 });
