@@ -138,7 +138,7 @@ const scenario: Scenario = {
     "acked writes/s, latency, propagation and fleet CPU per write: regsync fleets vs JetStream KV",
   async run(context: BenchContext) {
     const writes = writesPerRun(context.quick);
-    const repetitions = context.quick ? 1 : 3;
+    const repetitions = repetitionsPerConfiguration(context.quick);
     const selected = selectedConfigurations();
     const results = new Map<string, Measured[]>();
     let offset = 0;
@@ -296,6 +296,12 @@ function targets(
 /** `REGSYNC_BENCH_WRITES_COUNT` sets the writes per run (a longer profile, a shorter check). */
 function writesPerRun(quick: boolean): number {
   return positiveWholeEnv("REGSYNC_BENCH_WRITES_COUNT", 100) ?? (quick ? 5_000 : 50_000);
+}
+
+/** `REGSYNC_BENCH_WRITES_REPETITIONS`: more alternated runs of each, for a steadier median on a
+ * noisy machine. */
+function repetitionsPerConfiguration(quick: boolean): number {
+  return positiveWholeEnv("REGSYNC_BENCH_WRITES_REPETITIONS", 1) ?? (quick ? 1 : 3);
 }
 
 /** A whole number of at least `min` from the environment variable `name`, if it is set. */
