@@ -10,8 +10,9 @@ const CAUSAL_POLL_MS = 1;
 export interface CausalView {
   nodeId: string;
   epoch(): string;
-  /** The seq up to which we hold `node`'s own writes in `epoch`, if we follow that history. */
-  cursorOf(node: string): { epoch: string; cursor: number } | undefined;
+  /** The seq up to which we hold `node`'s own writes in `epoch`, merged here (durable or not),
+   * if we follow that history. */
+  heldThrough(node: string): { epoch: string; seq: number } | undefined;
 }
 
 /**
@@ -57,7 +58,7 @@ export class CausalWait {
     // Our own writes are here by definition; a mark of our own previous history (a memory
     // node restarted) names writes that are gone or came back through peers: nothing to await.
     if (mark.node === this.view.nodeId) return true;
-    const peer = this.view.cursorOf(mark.node);
-    return peer !== undefined && peer.epoch === mark.epoch && peer.cursor >= mark.seq;
+    const held = this.view.heldThrough(mark.node);
+    return held !== undefined && held.epoch === mark.epoch && held.seq >= mark.seq;
   }
 }

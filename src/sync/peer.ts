@@ -79,6 +79,15 @@ export class PeerState {
   get cursor(): number {
     return this.#cursor;
   }
+  /**
+   * We hold the peer's changes up to this seq here, durable or not: the cursor, or beyond it
+   * the inline applies merged and still committing. What read-your-writes waits for: a lookup
+   * sees a write once it is merged, and a failed commit leaves it merged.
+   */
+  get heldThrough(): number {
+    const through = this.#inlineThrough;
+    return through !== undefined && through > this.#cursor ? through : this.#cursor;
+  }
   /** The newest seq the peer told us about. */
   get announcedSeq(): number {
     return this.#announcedSeq;

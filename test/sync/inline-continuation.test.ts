@@ -67,8 +67,10 @@ describe("inline announcements while a commit runs", () => {
         `announcement of seq ${seq} continues the apply running`,
       );
     }
-    // The cursor moves only as commits complete, and the peer stays claimed meanwhile.
+    // The cursor moves only as commits complete, and the peer stays claimed meanwhile; what
+    // read-your-writes waits for is what was merged.
     assert.equal(peer.cursor, 1);
+    assert.equal(peer.heldThrough, 6);
     assert.equal(peer.pulling, true);
     for (let seq = 2; seq <= 6; seq++) {
       assert.equal(peer.advanceTo("e1", seq), true);
@@ -76,6 +78,7 @@ describe("inline announcements while a commit runs", () => {
     }
     peer.endPulling();
     assert.equal(peer.behind, false);
+    assert.equal(peer.heldThrough, 6);
   });
 
   test("a gap, a new epoch, a periodic announcement or too many in flight falls back to pulling", () => {
@@ -120,8 +123,10 @@ describe("inline announcements while a commit runs", () => {
     const table = applying();
     const peer = table.get("p")!;
     table.onAnnounce(announce(2, 3), records(2, 3), 2, local);
+    assert.equal(peer.heldThrough, 3);
     peer.endPulling();
     assert.equal(peer.cursor, 1);
+    assert.equal(peer.heldThrough, 1, "once the applies end, only what the cursor says");
     assert.equal(peer.behind, true);
     assert.deepEqual(
       actionsOf(table.onAnnounce(announce(3, 4), records(3, 4), 3, local)).map((a) => a.type),
