@@ -6,6 +6,9 @@
  * registrations, and of 10 and 50 heartbeats of instances the node already holds (a registry
  * at rest). Then the same steps in one process, step by step, with and without the one-pass
  * message check and the reuse of stored bodies.
+ *
+ * `REGSYNC_BENCH_BASELINE_CLI=<other checkout>/dist/src/cli/main.js` runs that build's node too,
+ * alternated with this one's, for the node rows.
  */
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -94,6 +97,7 @@ async function measure(
   batch: number,
   durable: boolean,
   entries: number,
+  cli: string | undefined,
 ): Promise<Measured> {
   const server = await startNatsServer();
   const dir = mkdtempSync(join(tmpdir(), "regsync-bench-peer-"));
@@ -101,6 +105,7 @@ async function measure(
     id: "n1",
     natsUrl: server.url,
     dataDir: durable ? join(dir, "n1") : undefined,
+    cli,
   });
   const nc = await connect({ servers: server.url });
   try {
@@ -227,24 +232,35 @@ const scenario: Scenario = {
     const entries = context.quick ? 10_000 : 40_000;
     const repetitions = context.quick ? 1 : 3;
     const rows: BenchRow[] = [];
+    // With a baseline, each repetition runs both builds, in turn first.
+    const baseline = process.env.REGSYNC_BENCH_BASELINE_CLI;
+    const builds = [
+      { suffix: "", cli: undefined },
+      ...(baseline ? [{ suffix: " (baseline)", cli: baseline }] : []),
+    ];
     for (const durable of [false, true]) {
       for (const { kind, batch } of RUNS) {
         const label = `${durable ? "durable" : "memory"}, ${batch} ${kind} per announcement`;
-        const runs: Measured[] = [];
+        const runs = new Map<string, Measured[]>(builds.map((b) => [b.suffix, []]));
         for (let rep = 0; rep < repetitions; rep++) {
-          const m = await measure(kind, batch, durable, entries);
-          context.log(
-            `${label}: ${m.micros.toFixed(1)} CPU-µs per entry (main thread ${m.mainMicros.toFixed(1)}); applied ${m.applied} of ${m.offered}`,
-          );
-          runs.push(m);
+          for (const build of rep % 2 === 0 ? builds : [...builds].reverse()) {
+            const m = await measure(kind, batch, durable, entries, build.cli);
+            context.log(
+              `${label}${build.suffix}: ${m.micros.toFixed(1)} CPU-µs per entry (main thread ${m.mainMicros.toFixed(1)}); applied ${m.applied} of ${m.offered}`,
+            );
+            runs.get(build.suffix)!.push(m);
+          }
         }
-        const lost = runs.reduce((sum, m) => sum + (m.offered - m.applied), 0);
-        rows.push({
-          metric: `${label}: CPU per entry`,
-          value: median(runs.map((m) => m.micros)),
-          unit: "CPU-µs",
-          note: `main thread ${median(runs.map((m) => m.mainMicros)).toFixed(1)}; ${ENTRIES_PER_SECOND} entries/s offered, ${entries} measured × ${repetitions}${lost > 0 ? `; ${lost} not applied inline (a backlog overflowed to pulls, which this synthetic peer does not answer)` : ""}`,
-        });
+        for (const { suffix } of builds) {
+          const measured = runs.get(suffix)!;
+          const lost = measured.reduce((sum, m) => sum + (m.offered - m.applied), 0);
+          rows.push({
+            metric: `${label}${suffix}: CPU per entry`,
+            value: median(measured.map((m) => m.micros)),
+            unit: "CPU-µs",
+            note: `main thread ${median(measured.map((m) => m.mainMicros)).toFixed(1)}; ${ENTRIES_PER_SECOND} entries/s offered, ${entries} measured × ${repetitions}${lost > 0 ? `; ${lost} not applied inline (a backlog overflowed to pulls, which this synthetic peer does not answer)` : ""}`,
+          });
+        }
       }
     }
     for (const kind of ["registrations", "heartbeats"] as const) {
