@@ -84,3 +84,21 @@ export function exactly(
     note,
   };
 }
+
+/** `REGSYNC_BENCH_BASELINE_CLI`: another build's `dist/src/cli/main.js`, to measure beside this
+ * build's in the same run. */
+export function baselineCli(): string | undefined {
+  return process.env.REGSYNC_BENCH_BASELINE_CLI || undefined;
+}
+
+/** This build (`cli` undefined) and, with a baseline, that build too. */
+export function comparedBuilds(): { baseline: boolean; cli: string | undefined }[] {
+  const cli = baselineCli();
+  return [{ baseline: false, cli: undefined }, ...(cli ? [{ baseline: true, cli }] : [])];
+}
+
+/** `items` in the order repetition `rep` runs them: reversed every other time, so drift over a
+ * run hits each alike and none always runs right after the same one. */
+export function inTurn<T>(items: readonly T[], rep: number): readonly T[] {
+  return rep % 2 === 0 ? items : [...items].reverse();
+}

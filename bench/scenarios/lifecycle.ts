@@ -23,7 +23,7 @@ import type { NodeStatus } from "../../src/node/status.js";
 import { startCluster } from "../../test/support/cluster.js";
 import { WorkerFleet } from "../fleet/fleet.js";
 import { startInProcessNode } from "../fleet/in-process-node.js";
-import { atMost, type BenchRow, median, type Scenario } from "../scenario.js";
+import { atMost, type BenchRow, baselineCli, median, type Scenario } from "../scenario.js";
 
 const MAIN = resolve("dist/src/cli/main.js");
 const text = new TextDecoder();
@@ -357,7 +357,7 @@ async function idleTraffic(
 
 async function idleRows(windowMs: number): Promise<BenchRow[]> {
   const builds: [string, string][] = [["", MAIN]];
-  const baseline = process.env.REGSYNC_BENCH_BASELINE_CLI;
+  const baseline = baselineCli();
   if (baseline) builds.push([", baseline build", baseline]);
   const rows: BenchRow[] = [];
   for (const [which, cli] of builds) {

@@ -24,7 +24,14 @@ import { headOf } from "../../src/sync/heads.js";
 import { AnnounceSchema, parseMessage } from "../../src/sync/messages.js";
 import { testStore } from "../../test/support/store.js";
 import { syntheticInstance } from "../fleet/synthetic.js";
-import { type BenchContext, type BenchRow, median, type Scenario } from "../scenario.js";
+import {
+  type BenchContext,
+  type BenchRow,
+  comparedBuilds,
+  inTurn,
+  median,
+  type Scenario,
+} from "../scenario.js";
 import { startNodeProcess } from "../writes/node-process.js";
 import { mainThreadCpuMicros, processCpuMicros } from "../writes/process-cpu.js";
 
@@ -232,18 +239,16 @@ const scenario: Scenario = {
     const entries = context.quick ? 10_000 : 40_000;
     const repetitions = context.quick ? 1 : 3;
     const rows: BenchRow[] = [];
-    // With a baseline, each repetition runs both builds, in turn first.
-    const baseline = process.env.REGSYNC_BENCH_BASELINE_CLI;
-    const builds = [
-      { suffix: "", cli: undefined },
-      ...(baseline ? [{ suffix: " (baseline)", cli: baseline }] : []),
-    ];
+    const builds = comparedBuilds().map(({ baseline, cli }) => ({
+      suffix: baseline ? " (baseline)" : "",
+      cli,
+    }));
     for (const durable of [false, true]) {
       for (const { kind, batch } of RUNS) {
         const label = `${durable ? "durable" : "memory"}, ${batch} ${kind} per announcement`;
         const runs = new Map<string, Measured[]>(builds.map((b) => [b.suffix, []]));
         for (let rep = 0; rep < repetitions; rep++) {
-          for (const build of rep % 2 === 0 ? builds : [...builds].reverse()) {
+          for (const build of inTurn(builds, rep)) {
             const m = await measure(kind, batch, durable, entries, build.cli);
             context.log(
               `${label}${build.suffix}: ${m.micros.toFixed(1)} CPU-µs per entry (main thread ${m.mainMicros.toFixed(1)}); applied ${m.applied} of ${m.offered}`,

@@ -19,6 +19,8 @@ import { startNatsServer } from "../../src/dev/nats-server.js";
 import {
   type BenchContext,
   type BenchRow,
+  comparedBuilds,
+  inTurn,
   median,
   percentile,
   type Scenario,
@@ -37,6 +39,8 @@ interface Measured {
   p90: number;
   p99: number;
   missed: number;
+  /** Load lanes stopped by a failed request (a timeout). */
+  loadFailures: number;
 }
 
 async function measure(sequences: number, cli: string | undefined): Promise<Measured> {
@@ -58,11 +62,18 @@ async function measure(sequences: number, cli: string | undefined): Promise<Meas
         }),
       );
     let next = LOAD_FIRST_INDEX;
+    let loadFailures = 0;
+    // A lane whose request fails (a timeout) stops, and the note says so: the bench goes on
+    // under a lighter load rather than dying of an unhandled rejection.
     const lane = async () => {
-      while (loading)
-        await load.request("registry.register", registrationBody(next++), {
-          timeout: REQUEST_TIMEOUT_MS,
-        });
+      try {
+        while (loading)
+          await load.request("registry.register", registrationBody(next++), {
+            timeout: REQUEST_TIMEOUT_MS,
+          });
+      } catch {
+        loadFailures++;
+      }
     };
     for (let i = 0; i < LOAD_IN_FLIGHT; i++) lanes.push(lane());
     await sleep(1_000); // the load settles in
@@ -86,10 +97,11 @@ async function measure(sequences: number, cli: string | undefined): Promise<Meas
       p90: percentile(latencies, 90),
       p99: percentile(latencies, 99),
       missed,
+      loadFailures,
     };
   } finally {
     loading = false;
-    await Promise.allSettled(lanes);
+    await Promise.all(lanes);
     await Promise.allSettled([load.close(), own.close()]);
     await Promise.allSettled(nodes.map((n) => n.stop()));
     await server.stop();
@@ -104,15 +116,13 @@ const scenario: Scenario = {
   async run(context: BenchContext) {
     const sequences = context.quick ? 100 : 400;
     const repetitions = context.quick ? 1 : 3;
-    const baseline = process.env.REGSYNC_BENCH_BASELINE_CLI;
-    const builds: { label: string; cli: string | undefined }[] = [
-      { label: "this build", cli: undefined },
-      ...(baseline ? [{ label: "baseline", cli: baseline }] : []),
-    ];
+    const builds = comparedBuilds().map(({ baseline, cli }) => ({
+      label: baseline ? "baseline" : "this build",
+      cli,
+    }));
     const results = new Map<string, Measured[]>(builds.map((b) => [b.label, []]));
     for (let rep = 0; rep < repetitions; rep++) {
-      const order = rep % 2 === 0 ? builds : [...builds].reverse();
-      for (const build of order) {
+      for (const build of inTurn(builds, rep)) {
         const m = await measure(sequences, build.cli);
         context.log(
           `rep ${rep + 1}/${repetitions}, ${build.label}: lookup p50 ${m.p50.toFixed(2)} p90 ${m.p90.toFixed(2)} p99 ${m.p99.toFixed(2)} ms, ${m.missed} missed`,
@@ -123,8 +133,10 @@ const scenario: Scenario = {
     const rows: BenchRow[] = [];
     for (const { label } of builds) {
       const runs = results.get(label)!;
-      const note = `${sequences} register-then-lookup sequences × ${repetitions}, ${LOAD_IN_FLIGHT} registrations in flight beside them`;
+
       const missed = runs.reduce((sum, m) => sum + m.missed, 0);
+      const loadFailures = runs.reduce((sum, m) => sum + m.loadFailures, 0);
+      const note = `${sequences} register-then-lookup sequences × ${repetitions}, ${LOAD_IN_FLIGHT} registrations in flight beside them${loadFailures > 0 ? ` (${loadFailures} lanes stopped on a failed request)` : ""}`;
       rows.push(
         {
           metric: `${label}: lookup after own write, p50`,

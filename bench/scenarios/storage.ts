@@ -17,7 +17,14 @@ import { type Entry, newEntry } from "../../src/core/mod.js";
 import type { PressureGauge } from "../../src/storage/cpu-pressure.js";
 import { LmdbStorage } from "../../src/storage/lmdb-storage.js";
 import { syntheticRecord } from "../fleet/synthetic.js";
-import { type BenchContext, type BenchRow, median, type Scenario } from "../scenario.js";
+import {
+  type BenchContext,
+  type BenchRow,
+  baselineCli,
+  inTurn,
+  median,
+  type Scenario,
+} from "../scenario.js";
 
 const GROUPS = [20, 100] as const;
 const NODE = "bench1";
@@ -85,7 +92,7 @@ async function measure(build: Build, count: number, group: number): Promise<Meas
 }
 
 async function baselineBuild(): Promise<Build | undefined> {
-  const cli = process.env.REGSYNC_BENCH_BASELINE_CLI;
+  const cli = baselineCli();
   if (cli === undefined) return undefined;
   const module = pathToFileURL(join(dirname(cli), "../storage/lmdb-storage.js")).href;
   const { LmdbStorage: Storage } = (await import(module)) as { LmdbStorage: StorageClass };
@@ -101,9 +108,7 @@ async function run(context: BenchContext): Promise<BenchRow[]> {
   const results = new Map<string, Measured[]>();
   for (let rep = 0; rep < reps; rep++) {
     for (const group of GROUPS) {
-      // Alternated, and in another order each repetition, so drift hits every build alike.
-      const order = rep % 2 === 0 ? builds : [...builds].reverse();
-      for (const build of order) {
+      for (const build of inTurn(builds, rep)) {
         const measured = await measure(build, count, group);
         const key = `${build.label} ${group}`;
         results.set(key, [...(results.get(key) ?? []), measured]);

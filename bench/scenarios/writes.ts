@@ -11,6 +11,8 @@ import {
   atMost,
   type BenchContext,
   type BenchRow,
+  baselineCli,
+  inTurn,
   median,
   percentile,
   type Scenario,
@@ -143,9 +145,7 @@ const scenario: Scenario = {
     const results = new Map<string, Measured[]>();
     let offset = 0;
     for (let rep = 0; rep < repetitions; rep++) {
-      // Alternate the order too, so no configuration always runs right after the heaviest.
-      const order = rep % 2 === 0 ? selected : [...selected].reverse();
-      for (const configuration of order) {
+      for (const configuration of inTurn(selected, rep)) {
         context.log(`rep ${rep + 1}/${repetitions}: ${configuration.label}`);
         const m = await measure(configuration, writes, offset);
         offset += writes + 2_000;
@@ -322,7 +322,7 @@ function positiveWholeEnv(name: string, min: number): number | undefined {
 function selectedConfigurations(): Configuration[] {
   const only = process.env.REGSYNC_BENCH_WRITES;
   const selected = only ? named(only) : CONFIGURATIONS;
-  const baseline = process.env.REGSYNC_BENCH_BASELINE_CLI;
+  const baseline = baselineCli();
   if (!baseline) return selected;
   return selected.flatMap((c) => {
     const fleet = c.fleet;

@@ -1,6 +1,7 @@
 import {
   ENDPOINT_CHARS,
   isHostAddress,
+  isPlainText,
   MAX_HOST_CHARS,
   MAX_MAP_KEY_CHARS,
   MAX_MAP_KEYS,
@@ -49,8 +50,6 @@ export function isCanonicalBody(body: string, ttlMs: number, ver: string): boole
 let text = "";
 let at = 0;
 
-const QUOTE = 0x22;
-const BACKSLASH = 0x5c;
 const DIGIT_0 = 0x30;
 const DIGIT_9 = 0x39;
 
@@ -61,24 +60,18 @@ function take(literal: string): boolean {
 }
 
 /**
- * A quoted string of min..max printable ASCII characters without `"` or `\`: such a string is
- * rendered as itself between quotes (instance.ts `quote`). Anything else is "not sure".
+ * A quoted string of min..max characters of plain text (`isPlainText`): the rendering writes
+ * such a string as itself between quotes. Anything else, an escaped quote included (its
+ * backslash is not plain), is "not sure".
  */
 function plainString(min: number, max: number): string | undefined {
-  if (text.charCodeAt(at) !== QUOTE) return undefined;
-  const start = at + 1;
-  let i = start;
-  for (;;) {
-    const c = text.charCodeAt(i);
-    if (c === QUOTE) break;
-    // NaN past the end fails both tests.
-    if (!(c >= 0x20 && c <= 0x7e) || c === BACKSLASH) return undefined;
-    i++;
-  }
-  const length = i - start;
-  if (length < min || length > max) return undefined;
-  at = i + 1;
-  return text.slice(start, i);
+  if (text[at] !== '"') return undefined;
+  const end = text.indexOf('"', at + 1);
+  if (end < 0) return undefined;
+  const value = text.slice(at + 1, end);
+  if (value.length < min || value.length > max || !isPlainText(value)) return undefined;
+  at = end + 1;
+  return value;
 }
 
 function stringField(name: string, min: number, max: number): string | undefined {

@@ -50,3 +50,12 @@ const HOST_NAME =
 export function isHostAddress(host: string): boolean {
   return HOST_NAME.test(host) || isIP(host) !== 0;
 }
+
+/** Printable ASCII without `"` and `\`: such text is its own JSON between quotes, which is how
+ * the canonical rendering writes it (instance.ts) and how the text reader takes it
+ * (canonical-body.ts). */
+const PLAIN = /^[\x20\x21\x23-\x5b\x5d-\x7e]*$/;
+
+export function isPlainText(text: string): boolean {
+  return PLAIN.test(text);
+}

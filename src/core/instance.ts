@@ -8,6 +8,7 @@ import {
   ENDPOINT_CHARS,
   INSTANCE_ID,
   isHostAddress,
+  isPlainText,
   MAX_HOST_CHARS,
   MAX_MAP_KEY_CHARS,
   MAX_MAP_KEYS,
@@ -123,11 +124,8 @@ export function checkInstance(raw: unknown): z.ZodSafeParseResult<Instance> {
 }
 export type InstanceInput = z.input<typeof instanceFields>;
 
-/** Printable ASCII without `"` and `\\`: such text is its own JSON body between quotes. */
-const PLAIN = /^[\x20\x21\x23-\x5b\x5d-\x7e]*$/;
-
 function quote(value: unknown): string {
-  return typeof value === "string" && PLAIN.test(value) ? `"${value}"` : JSON.stringify(value);
+  return typeof value === "string" && isPlainText(value) ? `"${value}"` : JSON.stringify(value);
 }
 
 /** `,"name":{"a":"…","b":"…"}` with keys sorted, so equal maps always read the same. */

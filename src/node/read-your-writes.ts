@@ -10,9 +10,9 @@ const CAUSAL_POLL_MS = 1;
 export interface CausalView {
   nodeId: string;
   epoch(): string;
-  /** The seq up to which we hold `node`'s own writes in `epoch`, merged here (durable or not),
-   * if we follow that history. */
-  heldThrough(node: string): { epoch: string; seq: number } | undefined;
+  /** What we hold of `node`'s own writes, if we follow its history: up to `heldThrough` of
+   * `epoch`, merged here (durable or not). */
+  peer(node: string): { readonly epoch: string; readonly heldThrough: number } | undefined;
 }
 
 /**
@@ -58,7 +58,7 @@ export class CausalWait {
     // Our own writes are here by definition; a mark of our own previous history (a memory
     // node restarted) names writes that are gone or came back through peers: nothing to await.
     if (mark.node === this.view.nodeId) return true;
-    const held = this.view.heldThrough(mark.node);
-    return held !== undefined && held.epoch === mark.epoch && held.seq >= mark.seq;
+    const peer = this.view.peer(mark.node);
+    return peer !== undefined && peer.epoch === mark.epoch && peer.heldThrough >= mark.seq;
   }
 }

@@ -313,10 +313,7 @@ export class RegistryNode {
       causal: new CausalWait({
         nodeId: this.id,
         epoch: () => this.store.epoch,
-        heldThrough: (node) => {
-          const peer = this.sync?.peers.get(node);
-          return peer === undefined ? undefined : { epoch: peer.epoch, seq: peer.heldThrough };
-        },
+        peer: (node) => this.sync?.peers.get(node),
       }),
       forward: (node, endpoint, body) => this.forward(node, endpoint, body),
       // A stopping node has left the queue group and answers what it already took.

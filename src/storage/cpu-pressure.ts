@@ -20,10 +20,11 @@ type SchedStat = readonly [runNs: number, waitNs: number];
  * logging each reading (a one-off); the bench's note gives the share of transactions spaced
  * out, which follows them (0% at 1 durable node, 53–88% at 3 in docs/performance.md's runs).
  * Under pressure a durable node trades a few milliseconds of ack latency for fewer, fuller
- * transactions, which leaves more CPU for the rest; without it, nothing waits. It is not a measure of saturation alone:
- * with many processes on few cores, short bursts of work can wait for a core longer than they
- * run even at light load (4 writes in flight, 3 durable nodes on 2 cores), so what it gates
- * must also ask whether there is load to batch (lmdb-storage.ts: only while writes keep coming).
+ * transactions, which leaves more CPU for the rest; without it, nothing waits. It is not a
+ * measure of saturation alone: with many processes on few cores, short bursts of work can wait
+ * for a core longer than they run even at light load (4 writes in flight, 3 durable nodes on 2
+ * cores), so what it gates must also ask whether there is load to batch (lmdb-storage.ts: only
+ * while writes keep coming).
  *
  * Elsewhere (no schedstat), never: `underPressure` stays false.
  */

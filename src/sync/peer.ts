@@ -85,8 +85,7 @@ export class PeerState {
    * sees a write once it is merged, and a failed commit leaves it merged.
    */
   get heldThrough(): number {
-    const through = this.#inlineThrough;
-    return through !== undefined && through > this.#cursor ? through : this.#cursor;
+    return Math.max(this.#cursor, this.#inlineThrough ?? 0);
   }
   /** The newest seq the peer told us about. */
   get announcedSeq(): number {

@@ -3,8 +3,8 @@
  * the schema accepts with a deep-equal output, and a peer's body or a client's registration gets
  * the very same verdict with or without it. Likewise the text reader of peers' bodies
  * (canonical-body.ts): the same verdict as parsing, checking and rendering, on canonical bodies
- * and on bodies one edit away from canonical. REGSYNC_TEST_BODY_RUNS scales the runs (default 20,000 per property); a failure
- * prints its seed, and REGSYNC_TEST_BODY_SEED replays it.
+ * and on bodies one edit away from canonical. REGSYNC_TEST_BODY_RUNS scales the runs (default
+ * 20,000 per property); a failure prints its seed, and REGSYNC_TEST_BODY_SEED replays it.
  */
 import assert from "node:assert/strict";
 import { test } from "node:test";
@@ -343,7 +343,7 @@ const bodyText: fc.Arbitrary<{ text: string; ttlMs: number; ver: string }> = fc
     };
   });
 
-/** Printable ASCII without `"` and `\`: what the text reader takes as it stands. */
+/** Plain text (`isPlainText`): what the text reader takes as it stands. */
 const plain = (max: number) =>
   fc.string({ unit: fc.constantFrom(..." !#az.:/-_~[]{}09"), maxLength: max });
 
@@ -376,8 +376,8 @@ const plainBody = fc.record(
 
 /** An edit of a canonical text: one character replaced, dropped or doubled, or text inserted
  * or appended: a character (a control character, a lone surrogate), or an escape that parses
- * to plain text. "value" inserts at the
- * start of a value or just inside a string value, where a leading zero or an escape hides. */
+ * to plain text. "value" inserts at the start of a value or just inside a string value, where
+ * a leading zero or an escape hides. */
 const anEdit = fc.record({
   at: fc.nat(),
   kind: fc.constantFrom("replace", "drop", "double", "insert", "append", "value"),

@@ -15,37 +15,17 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { open } from "lmdb";
-import { type Entry, InstanceSchema, instanceBody, newEntry, packHlc } from "../../src/core/mod.js";
+import type { Entry } from "../../src/core/mod.js";
 import { LmdbStorage } from "../../src/storage/lmdb-storage.js";
 import { seal } from "../../src/storage/sealed.js";
 import { toStored } from "../../src/storage/stored-entry.js";
-import { storedKeys } from "../support/stored-entries.js";
+import { storedEntry, storedKeys } from "../support/stored-entries.js";
 
 const STORAGE_MODULE = new URL("../../src/storage/lmdb-storage.js", import.meta.url).href;
 const ENTRIES = 64;
 
 function entries(): Entry[] {
-  return Array.from({ length: ENTRIES }, (_, i) => {
-    const instance = InstanceSchema.parse({
-      service: "api",
-      id: `a${i}`,
-      host: `host-${i}`,
-      port: 80,
-    });
-    const entry = newEntry({
-      service: "api",
-      id: `a${i}`,
-      hlc: packHlc(1_700_000_000_000 + i, 0),
-      node: "n1",
-      body: instanceBody(instance),
-      status: "running",
-      ver: "",
-      ttlMs: 30_000,
-      registeredAt: 1_700_000_000_000,
-    });
-    entry.seq = i + 1;
-    return entry;
-  });
+  return Array.from({ length: ENTRIES }, (_, i) => storedEntry(`a${i}`, i + 1));
 }
 
 async function populate(dir: string): Promise<void> {
@@ -142,7 +122,11 @@ describe("data directory", () => {
     // Copy-on-write leaves older copies of pages in the file: change every copy.
     const data = readFileSync(file);
     let copies = 0;
-    for (let at = data.indexOf("host-17"); at >= 0; at = data.indexOf("host-17", at + 1), copies++)
+    for (
+      let at = data.indexOf("host-a17");
+      at >= 0;
+      at = data.indexOf("host-a17", at + 1), copies++
+    )
       overwrite(file, at, Buffer.from("hast-17"));
     assert.ok(copies > 0);
     const child = loadInChild(dir);
@@ -158,7 +142,7 @@ describe("data directory", () => {
     const file = join(dir, "data.mdb");
     const { pageSize } = metaLayout(file);
     const data = readFileSync(file);
-    for (let at = data.indexOf("host-40"); at >= 0; at = data.indexOf("host-40", at + 1))
+    for (let at = data.indexOf("host-a40"); at >= 0; at = data.indexOf("host-a40", at + 1))
       overwrite(file, Math.floor(at / pageSize) * pageSize, Buffer.alloc(pageSize));
     const child = loadInChild(dir);
     assert.equal(child.signal, null, `the node crashed: ${child.out}`);

@@ -4,8 +4,9 @@
  * failure known only after later writes were queued), then a restart. What comes back: every
  * key whose last successful write was acknowledged and not collected since, at that write; no
  * key whose collection succeeded; no record of a write that failed; one record per key on disk.
- * (A collection that failed may still be carried out later: collecting is idempotent.) REGSYNC_TEST_STORAGE_RUNS scales the runs (default 100); a failure
- * prints its seed, and REGSYNC_TEST_STORAGE_SEED replays it.
+ * (A collection that failed may still be carried out later: collecting is idempotent.)
+ * REGSYNC_TEST_STORAGE_RUNS scales the runs (default 100); a failure prints its seed, and
+ * REGSYNC_TEST_STORAGE_SEED replays it.
  */
 import assert from "node:assert/strict";
 import { mkdtempSync, rmSync } from "node:fs";
