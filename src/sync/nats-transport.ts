@@ -8,12 +8,24 @@ import {
   type TransportSubscription,
 } from "./transport.js";
 
-/** The sync transport over a NATS connection: core publish, request-reply and subscriptions. */
+/**
+ * The sync transport over a NATS connection: core publish, request-reply and subscriptions.
+ * Announcements and answers go out by `send`: the node's outbox (src/nats/outbox.ts), which
+ * publishes at the end of the event-loop turn with the node's replies and change events.
+ */
 export class NatsSyncTransport implements SyncTransport {
-  constructor(private readonly nc: NatsConnection) {}
+  constructor(
+    private readonly nc: NatsConnection,
+    private readonly send: (publish: () => void) => void,
+  ) {}
 
   publish(subject: string, data: Uint8Array): void {
-    this.nc.publish(subject, data);
+    if (this.nc.isClosed()) throw new Error("the NATS connection is closed");
+    this.send(() => this.nc.publish(subject, data));
+  }
+
+  atTurnEnd(task: () => void): void {
+    this.send(task);
   }
 
   async request(subject: string, data: Uint8Array, options: RequestOptions): Promise<Uint8Array> {
@@ -48,7 +60,7 @@ export class NatsSyncTransport implements SyncTransport {
           data: msg.data,
           reply: msg.reply || undefined,
           respond: (bytes) => {
-            msg.respond(bytes);
+            this.send(() => msg.respond(bytes));
           },
         });
       },
