@@ -18,7 +18,7 @@ import {
   type Scenario,
 } from "../scenario.js";
 import { closedLoop } from "../writes/closed-loop.js";
-import { fleetCpuMicros, mainThreadCpuMicros } from "../writes/process-cpu.js";
+import { fleetCpuMicros, fleetWriteCalls, mainThreadCpuMicros } from "../writes/process-cpu.js";
 import { jetStreamKv, regsyncFleet, type WriteTarget } from "../writes/targets.js";
 
 /** The issue's load: 64 registrations in flight. `REGSYNC_BENCH_WRITES_IN_FLIGHT` sets another
@@ -83,6 +83,9 @@ interface Measured {
   /** The nodes' main threads alone (probe answers left in): what `--cpu-prof` samples, so the
    * figure to split by a profile's shares (bench/profile-summary.ts). */
   mainCpuMicrosPerWrite: number;
+  /** Write system calls of the fleet's processes per acked write (probe answers in): socket
+   * writes, LMDB's page writes, wake-ups of an event loop by another thread. */
+  writeCallsPerWrite: number;
   missing: number;
   note: string;
 }
@@ -102,9 +105,11 @@ async function measure(
     const cpuBefore = fleetCpuMicros(target.pids);
     const mainBefore = fleetCpuMicros(target.pids, mainThreadCpuMicros);
     const helperBefore = fleetCpuMicros(target.helperPids);
+    const writeCallsBefore = fleetWriteCalls(target.pids);
     const load = await closedLoop(writes, IN_FLIGHT, (i) => target.write(offset + warmup + i));
     const cpu = fleetCpuMicros(target.pids) - cpuBefore;
     const mainCpu = fleetCpuMicros(target.pids, mainThreadCpuMicros) - mainBefore;
+    const writeCalls = fleetWriteCalls(target.pids) - writeCallsBefore;
     // Answering the propagation probe is the bench's cost, not the writes': taken off at the
     // per-question cost measured on the idle fleet (an upper bound: answers batch under load).
     const probeCpu = Math.min(
@@ -126,6 +131,7 @@ async function measure(
       rawCpuMicrosPerWrite: cpu / load.acked,
       helperCpuMicrosPerWrite: helperCpu / load.acked,
       mainCpuMicrosPerWrite: mainCpu / load.acked,
+      writeCallsPerWrite: writeCalls / load.acked,
       missing: propagation.missing,
       note: propagation.note,
     };
@@ -154,7 +160,8 @@ const scenario: Scenario = {
             `propagation p99 ${m.propagationP99.toFixed(1)} ms, ${Math.round(m.cpuMicrosPerWrite)} CPU-µs/write` +
             // Only regsync's nodes run beside a helper (their nats-server); KV's servers are Go.
             (m.helperCpuMicrosPerWrite > 0
-              ? ` (main threads ${Math.round(m.mainCpuMicrosPerWrite)}, probe answers in)`
+              ? ` (main threads ${Math.round(m.mainCpuMicrosPerWrite)}, probe answers in; ` +
+                `${m.writeCallsPerWrite.toFixed(2)} write calls/write)`
               : ""),
         );
         const list = results.get(configuration.key) ?? [];
@@ -201,7 +208,10 @@ const scenario: Scenario = {
                   med(k, (m) => m.rawCpuMicrosPerWrite),
                 )}, of which main threads ${Math.round(
                   med(k, (m) => m.mainCpuMicrosPerWrite),
-                )}; the nats-server adds ${Math.round(helper)})`
+                )}; the nats-server adds ${Math.round(helper)}; ${med(
+                  k,
+                  (m) => m.writeCallsPerWrite,
+                ).toFixed(2)} write system calls per write)`
               : "all server processes",
         },
       );

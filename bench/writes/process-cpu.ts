@@ -36,3 +36,17 @@ export function fleetCpuMicros(
   for (const pid of pids) total += read(pid);
   return total;
 }
+
+/** Write system calls a process has made so far (`write`, `writev`, `pwrite`: /proc/<pid>/io's
+ * syscw): its socket writes, and a durable node's page writes and wake-ups of its event loop. */
+function processWriteCalls(pid: number): number {
+  const match = /^syscw: (\d+)$/m.exec(readFileSync(`/proc/${pid}/io`, "utf8"));
+  return match === null ? 0 : Number(match[1]);
+}
+
+/** The write system calls of several processes so far. */
+export function fleetWriteCalls(pids: readonly number[]): number {
+  let total = 0;
+  for (const pid of pids) total += processWriteCalls(pid);
+  return total;
+}
