@@ -2,7 +2,6 @@ import { randomBytes } from "node:crypto";
 import { headers, type NatsConnection } from "nats";
 import { CHANGE_HEADERS } from "../contract/headers.js";
 import { type ChangeEvent, renderInstance } from "../core/mod.js";
-import type { Outbox } from "../nats/outbox.js";
 import { changesSubject } from "../subjects.js";
 import { utf8 } from "../wire/utf8.js";
 
@@ -23,7 +22,6 @@ export class ChangePublisher {
 
   constructor(
     private readonly nc: NatsConnection,
-    private readonly outbox: Outbox,
     private readonly prefix: string,
     private readonly nodeId: string,
     private readonly onPublished: (type: ChangeEvent["type"]) => void = () => {},
@@ -32,22 +30,19 @@ export class ChangePublisher {
     this.headers.set(CHANGE_HEADERS.epoch, this.epoch);
   }
 
-  /** `instanceJson`: the entry as already rendered for the client's reply, if it was. Sent
-   * with the rest of the turn (the outbox), numbered as it leaves. */
+  /** `instanceJson`: the entry as already rendered for the client's reply, if it was. */
   publish(event: ChangeEvent, instanceJson?: string): void {
     if (this.nc.isClosed()) return;
     const { entry } = event;
     const instance =
       event.type === "deregistered" ? "null" : (instanceJson ?? renderInstance(entry));
     const json = `{"type":"${event.type}","service":${JSON.stringify(entry.service)},"id":${JSON.stringify(entry.id)},"instance":${instance},"node":${JSON.stringify(this.nodeId)},"version":${entry.hlc}}`;
-    this.outbox.send(() => {
-      const seq = (this.seqs.get(entry.service) ?? 0) + 1;
-      this.seqs.set(entry.service, seq);
-      this.headers.set(CHANGE_HEADERS.seq, String(seq));
-      this.nc.publish(changesSubject(this.prefix, entry.service), utf8(json), {
-        headers: this.headers,
-      });
-      this.onPublished(event.type);
+    const seq = (this.seqs.get(entry.service) ?? 0) + 1;
+    this.seqs.set(entry.service, seq);
+    this.headers.set(CHANGE_HEADERS.seq, String(seq));
+    this.nc.publish(changesSubject(this.prefix, entry.service), utf8(json), {
+      headers: this.headers,
     });
+    this.onPublished(event.type);
   }
 }

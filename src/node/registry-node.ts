@@ -13,7 +13,6 @@ import {
   SelfPreservation,
 } from "../core/mod.js";
 import { connectFailureCause } from "../nats/connect-failure.js";
-import { Outbox } from "../nats/outbox.js";
 import { LmdbStorage } from "../storage/lmdb-storage.js";
 import { MemoryStorage, type PersistedState, type ReplicaStorage } from "../storage/storage.js";
 import type { BootstrapProgress } from "../sync/bootstrap-progress.js";
@@ -96,8 +95,6 @@ export class RegistryNode {
   private service: ClientService | undefined;
   private sync: SyncEngine | undefined;
   private publisher: ChangePublisher | undefined;
-  /** Replies, change events and sync messages of one event-loop turn leave in one write. */
-  private outbox: Outbox | undefined;
   private regionView: NodeRegions | undefined;
   private expiry: LeaseExpiry | undefined;
   private convergence: ConvergenceLag | undefined;
@@ -270,14 +267,11 @@ export class RegistryNode {
     const prefix = this.config.subjectPrefix;
     // Fixed at start: a node that fails over to another cluster's server keeps its region.
     const region = resolveRegion(this.config.region, nc.info?.cluster);
-    // A message the connection refused (it closed meanwhile) is one a restart makes up for.
-    const outbox = new Outbox((error) => this.log.debug({ err: error }, "message not sent"));
-    this.outbox = outbox;
-    this.publisher = new ChangePublisher(nc, outbox, prefix, this.id, (type) =>
+    this.publisher = new ChangePublisher(nc, prefix, this.id, (type) =>
       this.metrics.changesPublished.inc({ type }),
     );
     this.sync = new SyncEngine({
-      transport: this.options.syncTransport ?? new NatsSyncTransport(nc, outbox.send),
+      transport: this.options.syncTransport ?? new NatsSyncTransport(nc),
       store: this.store,
       codec: this.codec,
       settings: { ...this.config, region },
@@ -342,7 +336,6 @@ export class RegistryNode {
       replies,
       rejections,
       maxPayload,
-      outbox,
     });
     this.forwardSub = serveForwarded(nc, syncSubjects(prefix).forward(this.id), api, this.log);
     this.statusSub = nc.subscribe(statusSubject(prefix), {
@@ -423,8 +416,6 @@ export class RegistryNode {
       this.log.debug({ err: error }, "service stop");
     }
     await this.sync?.stop();
-    // The last replies and the leaving announcement, before the connection drains.
-    this.outbox?.flush();
     if (this.nc !== undefined && !this.nc.isClosed()) {
       try {
         // Draining needs a server; a node cut off from NATS closes instead of waiting for one.

@@ -10,11 +10,6 @@
  * timers and sync traffic in between. `npm run bench -- fleet` (one client keeping 64
  * registrations in flight, this 2-core machine): 13,785 → 16,894/s in memory, 9,586 → 11,068/s
  * durable.
- *
- * Replies leave through the node's outbox (src/nats/outbox.ts), which publishes at the end of an
- * event-loop turn. A pacer turn runs at that end itself, so the replies it makes would wait a
- * whole turn, behind the next pacer turn: each turn starts by sending what is waiting
- * (`startOfTurn`), which lets the replies of the previous turn leave before its work.
  */
 const DEFAULT_TURN_BUDGET_MS = 0.5;
 const COMPACT_AFTER = 4_096;
@@ -26,11 +21,9 @@ export class RequestPacer {
   private running = 0;
   private waiters: (() => void)[] = [];
 
-  /** `onError` hears of a request that failed instead of answering; it still counts as done.
-   * `startOfTurn` runs before each turn's requests start. */
+  /** `onError` hears of a request that failed instead of answering; it still counts as done. */
   constructor(
     private readonly onError: (error: unknown) => void,
-    private readonly startOfTurn: () => void = () => {},
     private readonly budgetMs = DEFAULT_TURN_BUDGET_MS,
     private readonly now: () => number = () => performance.now(),
   ) {}
@@ -52,7 +45,6 @@ export class RequestPacer {
 
   private readonly drain = (): void => {
     this.scheduled = false;
-    this.startOfTurn();
     const started = this.now();
     while (this.head < this.queue.length) {
       const task = this.queue[this.head]!;

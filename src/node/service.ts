@@ -1,7 +1,6 @@
 import type { NatsConnection, ServiceMsg } from "nats";
 import type { Logger } from "pino";
 import { RegistryError } from "../errors.js";
-import type { Outbox } from "../nats/outbox.js";
 import {
   CLIENT_ENDPOINTS,
   CLIENT_QUEUE,
@@ -45,8 +44,6 @@ interface ServeOptions {
   rejections: RejectionLog;
   /** The NATS server's max_payload: a reply larger than this would be dropped by the server. */
   maxPayload: () => number;
-  /** Replies leave through it, with the turn's change events and announcements. */
-  outbox: Outbox;
 }
 
 /**
@@ -62,9 +59,8 @@ export async function startClientService(
   nc: NatsConnection,
   options: ServeOptions,
 ): Promise<ClientService> {
-  const pacer = new RequestPacer(
-    (error) => options.log.error({ err: error }, "request handler failed"),
-    options.outbox.flush,
+  const pacer = new RequestPacer((error) =>
+    options.log.error({ err: error }, "request handler failed"),
   );
   const services = guardedServices(nc, (msg) => {
     if (options.replies.accepts(msg.reply)) return true;
@@ -124,7 +120,6 @@ export async function startClientService(
     async stop() {
       await service.stop();
       await pacer.idle();
-      options.outbox.flush();
     },
   };
 }
@@ -174,13 +169,23 @@ async function serve(
       rejections.rejected(failure.code, { endpoint }, failure.message);
     }
     done(failure.code, failure.message);
-    options.outbox.send(() =>
+    answer(log, () =>
       msg.respondError(failure.status, headerSafe(failure.message), utf8(JSON.stringify(failure))),
     );
     return;
   }
   done("ok");
-  options.outbox.send(() => msg.respond(reply));
+  answer(log, () => msg.respond(reply));
+}
+
+/** Sends a reply. One that cannot leave (the connection closed while the request ran) is
+ * logged, not thrown: the client's request times out and it retries. */
+function answer(log: Logger, send: () => unknown): void {
+  try {
+    send();
+  } catch (error) {
+    log.debug({ err: error }, "reply not sent");
+  }
 }
 
 /** A header value holds no line breaks or control characters (the message may quote the

@@ -74,23 +74,18 @@ export class Announcer {
     this.schedulePeriodic();
   }
 
-  /**
-   * A local write happened: announce it soon, coalesced with whatever follows within the delay.
-   * Due at once, it goes at the end of this turn, with the replies to the writes it carries (one
-   * socket write, where a timer of its own made it a second).
-   */
+  /** A local write happened: announce it soon, coalesced with whatever follows within the delay. */
   notifyChange(): void {
     if (this.#pending || this.#stopped) return;
     this.#pending = true;
-    const due = () => {
-      this.#pending = false;
-      this.announce(false);
-    };
     const gap = this.#ownWritesAt + LOADED_ANNOUNCE_GAP_MS - this.o.timers.now();
-    const delay = Math.max(this.o.announceDelayMs, gap);
-    const { transport } = this.o;
-    if (delay <= 0 && transport.atTurnEnd !== undefined) transport.atTurnEnd(due);
-    else this.o.timers.setTimeout(due, delay);
+    this.o.timers.setTimeout(
+      () => {
+        this.#pending = false;
+        this.announce(false);
+      },
+      Math.max(this.o.announceDelayMs, gap),
+    );
   }
 
   /**

@@ -8,24 +8,12 @@ import {
   type TransportSubscription,
 } from "./transport.js";
 
-/**
- * The sync transport over a NATS connection: core publish, request-reply and subscriptions.
- * Announcements and answers go out by `send`: the node's outbox (src/nats/outbox.ts), which
- * publishes at the end of the event-loop turn with the node's replies and change events.
- */
+/** The sync transport over a NATS connection: core publish, request-reply and subscriptions. */
 export class NatsSyncTransport implements SyncTransport {
-  constructor(
-    private readonly nc: NatsConnection,
-    private readonly send: (publish: () => void) => void,
-  ) {}
+  constructor(private readonly nc: NatsConnection) {}
 
   publish(subject: string, data: Uint8Array): void {
-    if (this.nc.isClosed()) throw new Error("the NATS connection is closed");
-    this.send(() => this.nc.publish(subject, data));
-  }
-
-  atTurnEnd(task: () => void): void {
-    this.send(task);
+    this.nc.publish(subject, data);
   }
 
   async request(subject: string, data: Uint8Array, options: RequestOptions): Promise<Uint8Array> {
@@ -60,7 +48,7 @@ export class NatsSyncTransport implements SyncTransport {
           data: msg.data,
           reply: msg.reply || undefined,
           respond: (bytes) => {
-            this.send(() => msg.respond(bytes));
+            msg.respond(bytes);
           },
         });
       },

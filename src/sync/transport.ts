@@ -37,11 +37,6 @@ export interface SyncTransport {
    * a starting node rely on announcements alone.
    */
   requestAll?(subject: string, data: Uint8Array, options: GatherOptions): Promise<Uint8Array[]>;
-  /**
-   * Runs `task` once the I/O of this event-loop turn is handled, before the turn's messages
-   * leave, so what it publishes goes with them. Optional: without it the engine uses a timer.
-   */
-  atTurnEnd?(task: () => void): void;
   /** The largest message the transport carries, in bytes (NATS's max_payload). */
   maxPayload(): number;
   isClosed(): boolean;

@@ -9,18 +9,13 @@ import type { SyncTransport } from "../../src/sync/transport.js";
 import { VirtualTimers } from "../../src/sync/virtual-timers.js";
 import { testStore } from "../support/store.js";
 
-/** An announcer over virtual time; `sent` lists the inline announcements with when they left.
- * `atTurnEnd`: the transport's, when it has one. */
-function announcing(atTurnEnd?: (task: () => void) => void) {
+/** An announcer over virtual time; `sent` lists the inline announcements with when they left. */
+function announcing() {
   const timers = new VirtualTimers(3);
   const store = testStore("n1", () => timers.now(), "e1");
   const sent: { at: number; writes: number }[] = [];
   const announcer = new Announcer({
-    transport: {
-      publish: () => {},
-      isClosed: () => false,
-      ...(atTurnEnd === undefined ? {} : { atTurnEnd }),
-    } as unknown as SyncTransport,
+    transport: { publish: () => {}, isClosed: () => false } as unknown as SyncTransport,
     subject: "registry.sync.announce",
     store,
     codec: {
@@ -70,24 +65,5 @@ test("a write after a quiet spell is announced at once; under sustained writes, 
   write();
   await timers.runFor(0);
   assert.deepEqual(sent.at(-1), { at: quiet, writes: 1 }, "after a quiet spell, at once again");
-  announcer.stop();
-});
-
-test("an announcement due at once leaves at the end of the turn, with every write of it; one the gap holds back waits for its timer", async () => {
-  const turnEnd: (() => void)[] = [];
-  const { timers, announcer, sent, write } = announcing((task) => turnEnd.push(task));
-  announcer.start();
-  const started = timers.now();
-  write();
-  write();
-  await timers.runFor(0);
-  assert.deepEqual(sent, [], "no timer sends it");
-  assert.equal(turnEnd.length, 1, "one announcement asked for, however many writes");
-  turnEnd.shift()!();
-  assert.deepEqual(sent, [{ at: started, writes: 2 }]);
-  write();
-  assert.equal(turnEnd.length, 0, "within the gap, a timer");
-  await timers.runFor(LOADED_ANNOUNCE_GAP_MS);
-  assert.deepEqual(sent.at(-1), { at: started + LOADED_ANNOUNCE_GAP_MS, writes: 1 });
   announcer.stop();
 });
