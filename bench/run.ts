@@ -24,6 +24,7 @@ const SCENARIOS: Record<string, () => Promise<{ default: Scenario }>> = {
   attacks: () => import("./scenarios/attacks.js"),
   codec: () => import("./scenarios/codec.js"),
   storage: () => import("./scenarios/storage.js"),
+  "durable-group": () => import("./scenarios/durable-group.js"),
   "read-your-writes": () => import("./scenarios/read-your-writes.js"),
 };
 
