@@ -12,57 +12,31 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { open as openFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { type Entry, newEntry } from "../../src/core/mod.js";
-import type { PressureGauge } from "../../src/storage/cpu-pressure.js";
+import type { Entry } from "../../src/core/mod.js";
 import { LmdbStorage } from "../../src/storage/lmdb-storage.js";
 import { seal } from "../../src/storage/sealed.js";
 import { toStored } from "../../src/storage/stored-entry.js";
-import { syntheticRecord } from "../fleet/synthetic.js";
 import { type BenchContext, type BenchRow, inTurn, median, type Scenario } from "../scenario.js";
+import {
+  BENCH_NODE,
+  type Cost,
+  commitInGroups,
+  costPer,
+  NEVER_PRESSED,
+  syntheticEntries,
+} from "../storage/commit-groups.js";
 
 const GROUP_SIZES = [20, 100] as const;
-const NODE = "bench1";
-const NEVER_PRESSED: PressureGauge = { underPressure: () => false };
-
-interface PerGroup {
-  cpuMicros: number;
-  wallMs: number;
-}
 
 type Way = "lmdb" | "log, growing" | "log, preallocated";
 const WAYS: readonly Way[] = ["lmdb", "log, growing", "log, preallocated"];
 
-function entries(count: number): Entry[] {
-  const now = Date.now();
-  return Array.from({ length: count }, (_, i) => {
-    const entry = newEntry(syntheticRecord(i, now, NODE));
-    entry.seq = i + 1;
-    return entry;
-  });
-}
-
-async function perGroup(groups: number, work: () => Promise<void>): Promise<PerGroup> {
-  const cpuBefore = process.cpuUsage();
-  const started = performance.now();
-  await work();
-  const cpu = process.cpuUsage(cpuBefore);
-  return {
-    cpuMicros: (cpu.user + cpu.system) / groups,
-    wallMs: (performance.now() - started) / groups,
-  };
-}
-
-async function viaLmdb(dir: string, all: Entry[], size: number): Promise<PerGroup> {
-  const storage = new LmdbStorage(join(dir, "data"), NODE, NEVER_PRESSED);
+async function viaLmdb(dir: string, all: Entry[], size: number): Promise<Cost> {
+  const storage = new LmdbStorage(join(dir, "data"), BENCH_NODE, NEVER_PRESSED);
   try {
     storage.load();
     await storage.initialise("bench-epoch");
-    return await perGroup(all.length / size, async () => {
-      for (let i = 0; i < all.length; i += size) {
-        const slice = all.slice(i, i + size);
-        await storage.commit(slice, slice[slice.length - 1]!.seq);
-      }
-    });
+    return await costPer(all.length / size, () => commitInGroups(storage, all, size));
   } finally {
     await storage.close();
   }
@@ -73,7 +47,7 @@ async function viaLog(
   all: Entry[],
   size: number,
   preallocated: boolean,
-): Promise<PerGroup> {
+): Promise<Cost> {
   const file = await openFile(join(dir, "log"), "w");
   try {
     if (preallocated) {
@@ -84,7 +58,7 @@ async function viaLog(
       await file.datasync();
     }
     let position = 0;
-    return await perGroup(all.length / size, async () => {
+    return await costPer(all.length / size, async () => {
       for (let i = 0; i < all.length; i += size) {
         // Each record sealed as LmdbStorage seals it, framed by its length for a reader.
         const parts: Buffer[] = [];
@@ -105,10 +79,10 @@ async function viaLog(
   }
 }
 
-async function measure(way: Way, count: number, size: number): Promise<PerGroup> {
+async function measure(way: Way, count: number, size: number): Promise<Cost> {
   const dir = mkdtempSync(join(tmpdir(), "regsync-bench-durable-group-"));
   try {
-    const all = entries(count);
+    const all = syntheticEntries(count);
     if (way === "lmdb") return await viaLmdb(dir, all, size);
     return await viaLog(dir, all, size, way === "log, preallocated");
   } finally {
@@ -119,7 +93,7 @@ async function measure(way: Way, count: number, size: number): Promise<PerGroup>
 async function run(context: BenchContext): Promise<BenchRow[]> {
   const count = context.quick ? 4_000 : 20_000;
   const reps = context.quick ? 1 : 3;
-  const results = new Map<string, PerGroup[]>();
+  const results = new Map<string, Cost[]>();
   for (let rep = 0; rep < reps; rep++) {
     for (const size of GROUP_SIZES) {
       for (const way of inTurn(WAYS, rep)) {

@@ -133,7 +133,6 @@ const scenario: Scenario = {
     const rows: BenchRow[] = [];
     for (const { label } of builds) {
       const runs = results.get(label)!;
-
       const missed = runs.reduce((sum, m) => sum + m.missed, 0);
       const loadFailures = runs.reduce((sum, m) => sum + m.loadFailures, 0);
       const note = `${sequences} register-then-lookup sequences × ${repetitions}, ${LOAD_IN_FLIGHT} registrations in flight beside them${loadFailures > 0 ? ` (${loadFailures} lanes stopped on a failed request)` : ""}`;

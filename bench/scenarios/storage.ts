@@ -13,10 +13,8 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { pathToFileURL } from "node:url";
-import { type Entry, newEntry } from "../../src/core/mod.js";
 import type { PressureGauge } from "../../src/storage/cpu-pressure.js";
 import { LmdbStorage } from "../../src/storage/lmdb-storage.js";
-import { syntheticRecord } from "../fleet/synthetic.js";
 import {
   type BenchContext,
   type BenchRow,
@@ -25,16 +23,19 @@ import {
   median,
   type Scenario,
 } from "../scenario.js";
+import {
+  BENCH_NODE,
+  commitInGroups,
+  costPer,
+  NEVER_PRESSED,
+  syntheticEntries,
+} from "../storage/commit-groups.js";
 
 const GROUPS = [20, 100] as const;
-const NODE = "bench1";
 
 /** The storage surface the bench drives: this build's, or a baseline's of the same shape (a
  * build before the pressure gauge ignores it). */
 type StorageClass = new (dir: string, nodeId: string, pressure?: PressureGauge) => LmdbStorage;
-
-/** The layout's cost alone: no transaction is held back, whatever else the machine runs. */
-const NEVER_PRESSED: PressureGauge = { underPressure: () => false };
 
 interface Build {
   label: string;
@@ -46,44 +47,21 @@ interface Measured {
   heartbeats: number;
 }
 
-function entries(count: number): Entry[] {
-  const now = Date.now();
-  return Array.from({ length: count }, (_, i) => {
-    const entry = newEntry(syntheticRecord(i, now, NODE));
-    entry.seq = i + 1;
-    return entry;
-  });
-}
-
-/** CPU-µs of the whole process per entry while `work` runs. */
-async function cpuPerEntry(count: number, work: () => Promise<void>): Promise<number> {
-  const before = process.cpuUsage();
-  await work();
-  const used = process.cpuUsage(before);
-  return (used.user + used.system) / count;
-}
-
-async function commitInGroups(storage: LmdbStorage, all: Entry[], group: number): Promise<void> {
-  for (let i = 0; i < all.length; i += group) {
-    const slice = all.slice(i, i + group);
-    await storage.commit(slice, slice[slice.length - 1]!.seq);
-  }
-}
-
 async function measure(build: Build, count: number, group: number): Promise<Measured> {
   const dir = mkdtempSync(join(tmpdir(), "regsync-bench-storage-"));
-  const storage = new build.Storage(join(dir, "data"), NODE, NEVER_PRESSED);
+  const storage = new build.Storage(join(dir, "data"), BENCH_NODE, NEVER_PRESSED);
   try {
     storage.load();
     await storage.initialise("bench-epoch");
-    const all = entries(count);
-    const registrations = await cpuPerEntry(count, () => commitInGroups(storage, all, group));
+    const all = syntheticEntries(count);
+    const registrations = (await costPer(count, () => commitInGroups(storage, all, group)))
+      .cpuMicros;
     let seq = count;
     for (const entry of all) {
       entry.seq = ++seq;
       entry.hlc += 1;
     }
-    const heartbeats = await cpuPerEntry(count, () => commitInGroups(storage, all, group));
+    const heartbeats = (await costPer(count, () => commitInGroups(storage, all, group))).cpuMicros;
     return { registrations, heartbeats };
   } finally {
     await storage.close();

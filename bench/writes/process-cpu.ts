@@ -32,9 +32,7 @@ export function fleetCpuMicros(
   pids: readonly number[],
   read: (pid: number) => number = processCpuMicros,
 ): number {
-  let total = 0;
-  for (const pid of pids) total += read(pid);
-  return total;
+  return sumOver(pids, read);
 }
 
 /** Write system calls a process has made so far (`write`, `writev`, `pwrite`: /proc/<pid>/io's
@@ -46,7 +44,11 @@ function processWriteCalls(pid: number): number {
 
 /** The write system calls of several processes so far. */
 export function fleetWriteCalls(pids: readonly number[]): number {
+  return sumOver(pids, processWriteCalls);
+}
+
+function sumOver(pids: readonly number[], read: (pid: number) => number): number {
   let total = 0;
-  for (const pid of pids) total += processWriteCalls(pid);
+  for (const pid of pids) total += read(pid);
   return total;
 }
