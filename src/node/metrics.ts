@@ -153,12 +153,12 @@ export class NodeMetrics implements SyncMetrics {
 
   readonly storageTransactions = this.storageCounter(
     "regsync_storage_transactions_total",
-    "Durable transactions written (each one fsync)",
+    "Durable groups written (each one log append and fsync)",
     (s) => s.transactions,
   );
   readonly storageRecords = this.storageCounter(
     "regsync_storage_records_total",
-    "Entry records written or deleted by durable transactions",
+    "Entry records written or deleted by durable groups",
     (s) => s.records,
   );
   readonly storageSpaced = this.storageCounter(

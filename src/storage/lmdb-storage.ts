@@ -10,18 +10,37 @@ import { checkLmdbFile } from "./lmdb-file-check.js";
 import { isSealed, seal, unpackLegacy, unseal } from "./sealed.js";
 import type { PersistedState, ReplicaStorage, StorageStats, UnreportedExpiry } from "./storage.js";
 import { fromStored, storedFromLegacy, toStored } from "./stored-entry.js";
+import {
+  readGeneration,
+  removeLogFiles,
+  WalCorruptError,
+  WriteAheadLog,
+} from "./write-ahead-log.js";
 
 /**
  * Layout version of the data directory. Format 1 stored the sync wire tuples as plain msgpack,
  * keyed by service/id; format 2 its own record layout (stored-entry.ts) sealed with a checksum
- * (sealed.ts), keyed likewise; format 3 keys the same sealed records by seq. A directory of
- * format 1 or 2 is migrated in one transaction at start; any other is refused.
+ * (sealed.ts), keyed likewise; format 3 keys the same sealed records by seq; format 4 adds the
+ * write-ahead log (write-ahead-log.ts), whose frames LMDB has not folded in yet, and the
+ * generation folded in the meta record. A directory of format 1, 2 or 3 is migrated at start;
+ * any other is refused (an older regsync refuses format 4: it would not read the log).
  */
-const STORAGE_FORMAT = 3;
+const STORAGE_FORMAT = 4;
+const SEQ_FORMAT = 3;
 const LEGACY_FORMAT = 1;
 const KEYED_FORMAT = 2;
-/** How long a cursor save may wait for a transaction to ride with. */
+/** How long a cursor save may wait for a fold to ride with. */
 const CURSOR_SAVE_DELAY_MS = 1_000;
+/** LMDB takes the log's frames at most this long after the first of them was acknowledged... */
+const FOLD_DELAY_MS = 1_000;
+/**
+ * ...or once this many records wait: a transaction of hundreds costs ~6 µs a record, against ~15
+ * at the 20–30 a group holds (`npm run bench -- storage`). Not thousands: a fold queues every
+ * record into LMDB in one event-loop turn, and at 4,096 those turns held up acks and peers'
+ * announcements (writes bench, 5 × 20,000, 512 against 4,096: 1 durable node p99 0.72×, 3
+ * durable nodes 1.12× the writes/s at 0.88× the CPU, p99 0.82×).
+ */
+const FOLD_RECORDS = 512;
 /**
  * While the machine is short of CPU and writes keep coming, transactions start at most this
  * often: fewer, fuller transactions leave CPU to everything else. "Keep coming": the last
@@ -37,6 +56,19 @@ interface Meta {
   nodeId: string;
   epoch: string;
   head: number;
+  /** Format 4: the log's generations up to this one are in LMDB (-1: none yet). */
+  folded?: number;
+}
+
+/** One group as the write-ahead log holds it: what a transaction held before the log. */
+interface LoggedGroup {
+  /** Records written: [seq, sealed record]. */
+  puts: [number, Buffer][];
+  /** Seqs whose records are deleted. */
+  deletes: number[];
+  head: number;
+  /** The sealed list of unreported expiries, when this group replaced it. */
+  unreported?: Buffer;
 }
 
 type StoredRecord = EntryRecord & { seq: number };
@@ -51,8 +83,11 @@ export class DataDirError extends NamedError {}
 
 /**
  * The replica in LMDB (DESIGN.md §5): one record per key, the newest seq issued, and peers'
- * cursors. Writes queued while a transaction is on its way to disk go out together as the next
- * one, and `commit` resolves once its own are on disk.
+ * cursors. Writes queued while a group is on its way to disk go out together as the next one,
+ * and `commit` resolves once its own are on disk: appended to the write-ahead log
+ * (write-ahead-log.ts) and synced, a third of what an LMDB transaction costs (`npm run bench --
+ * durable-group`). LMDB takes the logged groups later, many to a transaction (`fold`), off the
+ * ack path; a start replays what the log holds beyond LMDB and folds it at once.
  *
  * Records are keyed by seq, the order this node wrote them in, not by service/id: a transaction
  * appends its records to the last pages of the tree and deletes each key's previous record, which
@@ -67,7 +102,7 @@ export class DataDirError extends NamedError {}
  */
 export class LmdbStorage implements ReplicaStorage {
   private readonly root: RootDatabase;
-  /** Every entry's record, keyed by its seq (format 3); by service/id before migration. */
+  /** Every entry's record, keyed by its seq (formats 3 and 4); by service/id before migration. */
   private readonly entries: Database<Buffer, number | string>;
   private readonly meta: Database<Buffer, string>;
   private readonly cursors: Database<Buffer, string>;
@@ -90,6 +125,18 @@ export class LmdbStorage implements ReplicaStorage {
   private transactions = 0;
   private records = 0;
   private lastGroupRecords = 0;
+  /** The log groups are made durable in; started by load or initialise. */
+  private log: Promise<WriteAheadLog<LoggedGroup>> | undefined;
+  /** The log's generations LMDB holds (-1: none), and the head it holds with them. */
+  private folded = -1;
+  private foldedHead = 0;
+  /** Groups acknowledged and not yet in LMDB, oldest first, with their generation. */
+  private unfolded: { generation: number; group: LoggedGroup }[] = [];
+  private unfoldedRecords = 0;
+  private folding: Promise<void> | undefined;
+  private foldTimer: ReturnType<typeof setTimeout> | undefined;
+  private foldWanted = false;
+  private closing = false;
   private readonly group = new GroupCommit(
     () => this.writeGroup(),
     CURSOR_SAVE_DELAY_MS,
@@ -164,12 +211,123 @@ export class LmdbStorage implements ReplicaStorage {
       this.rewriteBySeq(meta, keyed, cursors);
       return this.restored(meta, keyed, cursors, unreported);
     }
-    return this.restored(meta, this.readBySeq(), cursors, unreported);
+    const records = this.readBySeq();
+    const replayed = this.replayLog(meta, records, unreported);
+    return this.restored(replayed.meta, records, cursors, replayed.unreported);
+  }
+
+  /**
+   * The log's groups LMDB had not taken when the node stopped, applied onto `records` and
+   * folded into LMDB at once: the node starts with nothing to replay. A torn last frame (a
+   * group never acknowledged) is left out; any other defect refuses the directory. A format-3
+   * directory has no log, and leaves this as format 4.
+   */
+  private replayLog(
+    meta: Meta,
+    records: Map<string, StoredRecord>,
+    unreported: UnreportedExpiry[],
+  ): { meta: Meta; unreported: UnreportedExpiry[] } {
+    if (meta.format !== STORAGE_FORMAT) {
+      // Written by a regsync without the log: any log file here is no record of this
+      // directory's writes, and generation 0 must start empty.
+      removeLogFiles(this.dir);
+      this.epoch = meta.epoch;
+      this.meta.putSync("meta", this.metaRecord(meta.head, -1));
+      return { meta: { ...meta, folded: -1 }, unreported };
+    }
+    const folded = meta.folded ?? -1;
+    const bySeq = new Map<number, string>();
+    for (const [key, record] of records) bySeq.set(record.seq, key);
+    const puts = new Map<number, Buffer>();
+    const deletes = new Set<number>();
+    let head = meta.head;
+    let last = folded;
+    let savedUnreported: Buffer | undefined;
+    // A fold under way when the node stopped leaves two generations unfolded, never more.
+    for (const generation of [folded + 1, folded + 2]) {
+      for (const raw of this.readLogGeneration(generation)) {
+        last = generation;
+        const group = checkLoggedGroup(raw);
+        if (group === undefined)
+          throw new DataDirError(
+            `${this.dir} holds a corrupt group in its write-ahead log (generation ${generation}); refusing to use it`,
+          );
+        for (const [seq, value] of group.puts) {
+          const record = this.checkRecord(
+            `logged at seq ${seq}`,
+            this.unsealOrRefuse(`logged entry at seq ${seq}`, value),
+          );
+          if (record.seq !== seq)
+            throw new DataDirError(
+              `${this.dir} holds a corrupt logged entry at seq ${seq} (record of seq ${record.seq})`,
+            );
+          const key = entryKey(record.service, record.id);
+          const older = records.get(key);
+          // The newest record of a key wins, as on LMDB's side (readBySeq).
+          if (older !== undefined && older.seq > seq) {
+            deletes.add(seq);
+            continue;
+          }
+          if (older !== undefined && older.seq !== seq) {
+            deletes.add(older.seq);
+            puts.delete(older.seq);
+            bySeq.delete(older.seq);
+          }
+          records.set(key, record);
+          bySeq.set(seq, key);
+          puts.set(seq, value);
+          deletes.delete(seq);
+        }
+        for (const seq of group.deletes) {
+          const key = bySeq.get(seq);
+          if (key !== undefined && records.get(key)?.seq === seq) records.delete(key);
+          bySeq.delete(seq);
+          puts.delete(seq);
+          deletes.add(seq);
+        }
+        head = Math.max(head, group.head);
+        if (group.unreported !== undefined) savedUnreported = group.unreported;
+      }
+    }
+    let restoredUnreported = unreported;
+    if (savedUnreported !== undefined) {
+      const list = checkUnreported(
+        this.unsealOrRefuse("logged list of unreported expiries", savedUnreported),
+      );
+      if (list === undefined)
+        throw new DataDirError(`${this.dir} holds a corrupt logged list of unreported expiries`);
+      restoredUnreported = list;
+    }
+    if (last > folded) {
+      this.epoch = meta.epoch;
+      this.root.transactionSync(() => {
+        for (const seq of deletes) this.entries.removeSync(seq);
+        for (const [seq, value] of puts) this.entries.putSync(seq, value);
+        if (savedUnreported !== undefined) this.meta.putSync(UNREPORTED_KEY, savedUnreported);
+        this.meta.putSync("meta", this.metaRecord(head, last));
+      });
+    }
+    return { meta: { ...meta, head, folded: last }, unreported: restoredUnreported };
+  }
+
+  private readLogGeneration(generation: number): unknown[] {
+    try {
+      return readGeneration<unknown>(this.dir, generation);
+    } catch (error) {
+      if (!(error instanceof WalCorruptError)) throw error;
+      throw new DataDirError(
+        `${this.dir} holds a corrupt write-ahead log (${error.message}); refusing to use it`,
+        { cause: error },
+      );
+    }
   }
 
   async initialise(epoch: string): Promise<void> {
     this.epoch = epoch;
-    await this.meta.put("meta", this.metaRecord(0));
+    removeLogFiles(this.dir);
+    await this.meta.put("meta", this.metaRecord(0, -1));
+    this.log = WriteAheadLog.start(this.dir, 0);
+    await this.log;
   }
 
   /**
@@ -218,8 +376,22 @@ export class LmdbStorage implements ReplicaStorage {
   }
 
   async close(): Promise<void> {
+    this.closing = true;
     try {
       await this.group.drain();
+      clearTimeout(this.foldTimer);
+      this.foldTimer = undefined;
+      if (this.log !== undefined) {
+        const log = await this.log;
+        // What the log holds goes into LMDB, so a clean stop leaves nothing to replay; if it
+        // fails, the next start replays it.
+        await this.folding?.catch(() => {});
+        if (this.unfolded.length > 0 || this.pendingCursors.size > 0) {
+          await this.startFold(log);
+          await this.folding?.catch(() => {});
+        }
+        await log.close();
+      }
       await this.root.close();
     } finally {
       this.lock.release();
@@ -238,36 +410,135 @@ export class LmdbStorage implements ReplicaStorage {
     for (const seq of left) if (seq !== keep) this.pending.push({ seq, deletes: key });
   }
 
-  /** Queues everything pending in one go, so LMDB commits it as one transaction. */
+  /**
+   * Appends everything pending to the log as one group (one frame, one sync), then starts a
+   * fold into LMDB if one is due. Takes the pending state in one synchronous go; peers'
+   * cursors wait for the fold (a cursor saved late costs a longer re-pull, never an entry).
+   */
   private writeGroup(): Promise<unknown> {
-    const writes = new Set<Promise<unknown>>();
     const group = this.pending;
-    const entriesWritten = group.length > 0;
-    this.transactions++;
-    this.records += group.length;
-    this.lastGroupRecords = group.length;
-    for (const write of group)
-      writes.add(
-        write.value === undefined
-          ? this.entries.remove(write.seq)
-          : this.entries.put(write.seq, write.value),
-      );
     this.pending = [];
-    // With every entry write, so no entry on disk is ever past the head on disk, even after a
-    // group that failed; a group of cursors alone leaves it be.
-    if (entriesWritten || this.pendingHead > this.writtenHead) {
-      writes.add(this.meta.put("meta", this.metaRecord(this.pendingHead)));
-      this.writtenHead = this.pendingHead;
+    const logged: LoggedGroup = { puts: [], deletes: [], head: this.pendingHead };
+    for (const write of group) {
+      if (write.value === undefined) logged.deletes.push(write.seq);
+      else logged.puts.push([write.seq, write.value]);
     }
-    for (const [peer, value] of this.pendingCursors) writes.add(this.cursors.put(peer, value));
-    this.pendingCursors.clear();
     if (this.pendingUnreported !== undefined) {
-      writes.add(this.meta.put(UNREPORTED_KEY, this.pendingUnreported));
+      logged.unreported = this.pendingUnreported;
       this.pendingUnreported = undefined;
     }
-    const written = Promise.all(writes);
-    written.catch(() => this.failed(group));
-    return written;
+    this.lastGroupRecords = group.length;
+    const append =
+      group.length > 0 || logged.unreported !== undefined || this.pendingHead > this.writtenHead;
+    return this.writeLogged(append ? logged : undefined, group);
+  }
+
+  private async writeLogged(
+    logged: LoggedGroup | undefined,
+    group: readonly PendingWrite[],
+  ): Promise<void> {
+    const log = await this.openLog();
+    if (logged !== undefined) {
+      try {
+        await log.append(logged);
+      } catch (error) {
+        this.failed(group);
+        throw error;
+      }
+      this.transactions++;
+      this.records += group.length;
+      this.writtenHead = Math.max(this.writtenHead, logged.head);
+      this.unfolded.push({ generation: log.generation, group: logged });
+      this.unfoldedRecords += group.length + 1;
+      if (this.foldTimer === undefined) {
+        this.foldTimer = setTimeout(() => this.wantFold(), FOLD_DELAY_MS);
+        this.foldTimer.unref?.();
+      }
+    }
+    const due =
+      this.foldWanted ||
+      this.unfoldedRecords >= FOLD_RECORDS ||
+      (logged === undefined && this.pendingCursors.size > 0);
+    if (due && this.folding === undefined) await this.startFold(log);
+  }
+
+  private openLog(): Promise<WriteAheadLog<LoggedGroup>> {
+    if (this.log === undefined) return Promise.reject(new Error("the storage was not loaded"));
+    return this.log;
+  }
+
+  /** The fold timer's work: a group of its own, however quiet the node. */
+  private wantFold(): void {
+    clearTimeout(this.foldTimer);
+    this.foldTimer = undefined;
+    if (this.closing) return;
+    this.foldWanted = true;
+    this.group.join().catch(() => {});
+  }
+
+  /**
+   * Starts LMDB's transaction of the acknowledged groups, in the background. The log switches
+   * to its next generation first, over the file of the one before the current, which must be
+   * folded: after a failed fold, the next one retries it without switching.
+   */
+  private async startFold(log: WriteAheadLog<LoggedGroup>): Promise<void> {
+    this.foldWanted = false;
+    clearTimeout(this.foldTimer);
+    this.foldTimer = undefined;
+    let generation = log.generation - 1;
+    if (this.folded >= log.generation - 1) {
+      generation = log.generation;
+      await log.nextGeneration();
+    }
+    const fold = this.fold(generation).finally(() => {
+      this.folding = undefined;
+    });
+    this.folding = fold;
+    // Whatever failed stays in the log and in `unfolded`: the next fold takes it again.
+    fold.catch(() => {});
+  }
+
+  /** One LMDB transaction: every group of the log up to `generation`, in order, the cursors,
+   * and the meta record saying those generations are folded. */
+  private async fold(generation: number): Promise<void> {
+    const taken = this.unfolded.filter((u) => u.generation <= generation);
+    this.unfolded = this.unfolded.filter((u) => u.generation > generation);
+    const records = taken.reduce(
+      (sum, u) => sum + u.group.puts.length + u.group.deletes.length + 1,
+      0,
+    );
+    this.unfoldedRecords -= records;
+    const cursors = new Map(this.pendingCursors);
+    this.pendingCursors.clear();
+    const writes: Promise<unknown>[] = [];
+    let head = this.foldedHead;
+    let unreported: Buffer | undefined;
+    for (const { group } of taken) {
+      for (const [seq, value] of group.puts) writes.push(this.entries.put(seq, value));
+      for (const seq of group.deletes) writes.push(this.entries.remove(seq));
+      head = Math.max(head, group.head);
+      if (group.unreported !== undefined) unreported = group.unreported;
+    }
+    if (unreported !== undefined) writes.push(this.meta.put(UNREPORTED_KEY, unreported));
+    for (const [peer, value] of cursors) writes.push(this.cursors.put(peer, value));
+    writes.push(this.meta.put("meta", this.metaRecord(head, generation)));
+    // Every write settled before the fold counts as failed: none is left in flight to a store
+    // that may be closing.
+    const failure = (await Promise.allSettled(writes)).find((r) => r.status === "rejected");
+    try {
+      if (failure !== undefined) throw failure.reason;
+      this.folded = generation;
+      this.foldedHead = head;
+    } catch (error) {
+      this.unfolded = [...taken, ...this.unfolded];
+      this.unfoldedRecords += records;
+      for (const [peer, value] of cursors)
+        if (!this.pendingCursors.has(peer)) this.pendingCursors.set(peer, value);
+      // The next group retries it, or a lazy one; a closing store leaves it to the next start.
+      if (!this.closing) this.group.joinLazily().catch(() => {});
+      this.foldWanted = true;
+      throw error;
+    }
   }
 
   /**
@@ -294,8 +565,8 @@ export class LmdbStorage implements ReplicaStorage {
     return (this.entries.getStats() as { entryCount: number }).entryCount;
   }
 
-  private metaRecord(head: number): Buffer {
-    return seal({ format: STORAGE_FORMAT, nodeId: this.nodeId, epoch: this.epoch, head });
+  private metaRecord(head: number, folded: number): Buffer {
+    return seal({ format: STORAGE_FORMAT, nodeId: this.nodeId, epoch: this.epoch, head, folded });
   }
 
   private unsealOrRefuse(what: string, value: Buffer): unknown {
@@ -312,7 +583,7 @@ export class LmdbStorage implements ReplicaStorage {
   private checkMeta(meta: Meta): Meta {
     if (meta === null || typeof meta !== "object" || typeof meta.epoch !== "string")
       throw new DataDirError(`${this.dir} holds a corrupt meta record`);
-    if (![STORAGE_FORMAT, KEYED_FORMAT, LEGACY_FORMAT].includes(meta.format)) {
+    if (![STORAGE_FORMAT, SEQ_FORMAT, KEYED_FORMAT, LEGACY_FORMAT].includes(meta.format)) {
       throw new DataDirError(
         `${this.dir} has storage format ${meta.format}; this regsync reads format ${STORAGE_FORMAT}`,
       );
@@ -324,6 +595,8 @@ export class LmdbStorage implements ReplicaStorage {
     }
     if (!Number.isSafeInteger(meta.head) || meta.head < 0)
       throw new DataDirError(`${this.dir} holds a corrupt meta record (head ${meta.head})`);
+    if (meta.folded !== undefined && (!Number.isSafeInteger(meta.folded) || meta.folded < -1))
+      throw new DataDirError(`${this.dir} holds a corrupt meta record (folded ${meta.folded})`);
     return meta;
   }
 
@@ -421,12 +694,13 @@ export class LmdbStorage implements ReplicaStorage {
         throw new DataDirError(`${this.dir} is corrupt: two entries have seq ${record.seq}`);
       seqs.add(record.seq);
     }
+    removeLogFiles(this.dir);
     this.root.transactionSync(() => {
       for (const key of records.keys()) this.entries.removeSync(key);
       for (const record of records.values())
         this.entries.putSync(record.seq, seal(toStored(record)));
       for (const [peer, cursor] of cursors) this.cursors.putSync(peer, seal(cursor));
-      this.meta.putSync("meta", this.metaRecord(meta.head));
+      this.meta.putSync("meta", this.metaRecord(meta.head, -1));
     });
   }
 
@@ -445,6 +719,12 @@ export class LmdbStorage implements ReplicaStorage {
       this.storedSeqs.set(key, record.seq);
     }
     this.epoch = meta.epoch;
+    this.folded = meta.folded ?? -1;
+    this.foldedHead = meta.head;
+    this.writtenHead = meta.head;
+    this.log = WriteAheadLog.start(this.dir, this.folded + 1);
+    // An unhandled rejection would end the process; the first group hears of the failure.
+    this.log.catch(() => {});
     const entries = [...records.values()].sort((a, b) => a.seq - b.seq);
     return { epoch: meta.epoch, head: meta.head, entries, cursors, unreported };
   }
@@ -494,4 +774,18 @@ function checkUnreported(value: unknown): UnreportedExpiry[] | undefined {
       return undefined;
   }
   return value as UnreportedExpiry[];
+}
+
+/** A logged group as the log hands it back, checked field by field; undefined otherwise. */
+function checkLoggedGroup(value: unknown): LoggedGroup | undefined {
+  if (value === null || typeof value !== "object") return undefined;
+  const { puts, deletes, head, unreported } = value as Partial<LoggedGroup>;
+  const isSeq = (seq: unknown) => Number.isSafeInteger(seq) && (seq as number) > 0;
+  if (!Array.isArray(puts) || !Array.isArray(deletes)) return undefined;
+  for (const put of puts as unknown[])
+    if (!Array.isArray(put) || !isSeq(put[0]) || !(put[1] instanceof Uint8Array)) return undefined;
+  if (!deletes.every(isSeq)) return undefined;
+  if (!Number.isSafeInteger(head) || (head as number) < 0) return undefined;
+  if (unreported !== undefined && !(unreported instanceof Uint8Array)) return undefined;
+  return value as LoggedGroup;
 }

@@ -56,6 +56,46 @@ function loadInChild(dir: string): { status: number | null; signal: string | nul
   return { status: child.status, signal: child.signal, out: `${child.stdout}${child.stderr}` };
 }
 
+const SUPPORT_MODULE = new URL("../support/stored-entries.js", import.meta.url).href;
+
+/**
+ * In a child process: rewrites a0..a(rewrites-1) and writes b0..b(added-1), in groups of 4,
+ * each acknowledged, then dies by SIGKILL before anything else, so the groups are in the
+ * write-ahead log and not yet in LMDB. Returns the seqs acknowledged.
+ */
+function commitInChildAndDie(dir: string, rewrites: number, added: number): number[] {
+  const script = `
+    const { LmdbStorage } = await import(${JSON.stringify(STORAGE_MODULE)});
+    const { storedEntry } = await import(${JSON.stringify(SUPPORT_MODULE)});
+    const s = new LmdbStorage(${JSON.stringify(dir)}, "n1");
+    const state = s.load();
+    let seq = state.head;
+    const writes = [];
+    for (let i = 0; i < ${rewrites}; i++) writes.push(storedEntry("a" + i, ++seq));
+    for (let i = 0; i < ${added}; i++) writes.push(storedEntry("b" + i, ++seq));
+    for (let i = 0; i < writes.length; i += 4) {
+      const group = writes.slice(i, i + 4);
+      await s.commit(group, group[group.length - 1].seq);
+      console.log("acked " + group.map((e) => e.seq).join(" "));
+    }
+    process.kill(process.pid, "SIGKILL");`;
+  const child = spawnSync(process.execPath, ["--input-type=module", "-e", script], {
+    encoding: "utf8",
+    timeout: 60_000,
+  });
+  assert.equal(child.signal, "SIGKILL", `the child did not die as planned: ${child.stderr}`);
+  return child.stdout
+    .split("\n")
+    .filter((line) => line.startsWith("acked "))
+    .flatMap((line) => line.slice(6).split(" ").map(Number));
+}
+
+/** The log file written last. */
+function newestLog(dir: string): string {
+  const logs = ["wal-0", "wal-1"].map((name) => join(dir, name));
+  return logs.sort((a, b) => statSync(b).mtimeMs - statSync(a).mtimeMs)[0]!;
+}
+
 function overwrite(file: string, position: number, bytes: Buffer): void {
   const fd = openSync(file, "r+");
   try {
@@ -254,18 +294,17 @@ describe("data directory", () => {
     const all = entries();
     const a7 = all[7]!;
     const a8 = all[8]!;
-    // The disk refuses one transaction: it changes nothing, as LMDB's would.
-    const tree = (storage as unknown as { entries: { put: unknown; remove: unknown } }).entries;
-    const { put, remove } = tree;
-    tree.put = tree.remove = () =>
+    // The disk refuses one group: it changes nothing.
+    const log = await (storage as unknown as { log: Promise<{ append: unknown }> }).log;
+    const append = log.append;
+    log.append = () =>
       new Promise((_, reject) => setTimeout(() => reject(new Error("disk full")), 50));
     a7.seq = ENTRIES + 1;
     a8.seq = ENTRIES + 2;
     const failed = storage.commit([a7, a8], a8.seq);
-    await new Promise((resolve) => setImmediate(resolve));
+    await new Promise((resolve) => setTimeout(resolve, 1));
     // Queued before the failure is known: a7 again, and a8's collection.
-    tree.put = put;
-    tree.remove = remove;
+    log.append = append;
     a7.seq = ENTRIES + 3;
     const next = storage.commit([a7], a7.seq);
     const collected = storage.remove([a8]);
@@ -284,6 +323,86 @@ describe("data directory", () => {
     assert.equal(state?.entries.length, ENTRIES - 1, "a8 stays collected");
     assert.equal(state?.entries.find((e) => e.id === "a7")?.seq, ENTRIES + 3);
     assert.equal((await storedKeys(dir)).length, ENTRIES - 1, "a7's older record is gone");
+  });
+
+  test("groups acknowledged and still in the write-ahead log when the node dies come back", async () => {
+    const dir = fresh();
+    await populate(dir);
+    const acked = commitInChildAndDie(dir, 5, 6);
+    assert.equal(acked.length, 11);
+    for (let round = 0; round < 2; round++) {
+      const storage = new LmdbStorage(dir, "n1");
+      const state = storage.load();
+      await storage.close();
+      assert.equal(state?.head, ENTRIES + 11, `round ${round}`);
+      assert.equal(state?.entries.length, ENTRIES + 6);
+      for (let i = 0; i < 5; i++)
+        assert.equal(state?.entries.find((e) => e.id === `a${i}`)?.seq, ENTRIES + 1 + i);
+      for (let i = 0; i < 6; i++)
+        assert.equal(state?.entries.find((e) => e.id === `b${i}`)?.seq, ENTRIES + 6 + i);
+    }
+    assert.equal((await storedKeys(dir)).length, ENTRIES + 6, "one record per key in LMDB");
+  });
+
+  test("a fold LMDB refuses leaves the groups in the log; the next fold takes them, and a restart finds all", async () => {
+    const dir = fresh();
+    await populate(dir);
+    const storage = new LmdbStorage(dir, "n1");
+    const state = storage.load();
+    let seq = state!.head;
+    // LMDB refuses a transaction whole: every write of the fold fails.
+    type Db = { put: unknown; remove: unknown };
+    const inside = storage as unknown as { entries: Db; meta: Db; cursors: Db };
+    const dbs = [inside.entries, inside.meta, inside.cursors];
+    const real = dbs.map(({ put, remove }) => ({ put, remove }));
+    let refused = 0;
+    const refuse = () => {
+      refused++;
+      return Promise.reject(new Error("disk full"));
+    };
+    for (const db of dbs) db.put = db.remove = refuse;
+    const first = Array.from({ length: 6 }, (_, i) => storedEntry(`c${i}`, ++seq));
+    await storage.commit(first, seq);
+    void storage.saveCursor("n2", "x", 9);
+    // The fold timer's work, at once: LMDB refuses the fold; the groups stay acknowledged.
+    (storage as unknown as { wantFold(): void }).wantFold();
+    for (let waited = 0; refused === 0 && waited < 2_000; waited += 10)
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    assert.ok(refused > 0, "the fold reached LMDB");
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    for (const [i, db] of dbs.entries()) Object.assign(db, real[i]);
+    const second = Array.from({ length: 6 }, (_, i) => storedEntry(`d${i}`, ++seq));
+    await storage.commit(second, seq);
+    await storage.close();
+    const reloaded = new LmdbStorage(dir, "n1");
+    const after = reloaded.load();
+    await reloaded.close();
+    assert.equal(after?.entries.length, ENTRIES + 12);
+    assert.equal(after?.head, seq);
+    assert.deepEqual(after?.cursors.get("n2"), { epoch: "x", cursor: 9 });
+    assert.equal((await storedKeys(dir)).length, ENTRIES + 12, "all of it in LMDB");
+  });
+
+  test("a torn last frame of the log, a group never acknowledged, is left out", async () => {
+    const dir = fresh();
+    await populate(dir);
+    commitInChildAndDie(dir, 0, 8);
+    const log = newestLog(dir);
+    // The start of a frame whose body never reached the disk.
+    const end = statSync(log).size;
+    overwrite(log, end, Buffer.from([0, 0, 1, 0, 0xc1, 1, 2, 3]));
+    const child = loadInChild(dir);
+    assert.match(child.out, new RegExp(`restored ${ENTRIES + 8} entries, head ${ENTRIES + 8}`));
+  });
+
+  test("a corrupt frame with the log going on after it is refused, never skipped", async () => {
+    const dir = fresh();
+    await populate(dir);
+    commitInChildAndDie(dir, 0, 8);
+    const log = newestLog(dir);
+    overwrite(log, 20, Buffer.from([0xff ^ readFileSync(log)[20]!]));
+    const child = loadInChild(dir);
+    assert.match(child.out, /refused: DataDirError: .*corrupt write-ahead log/);
   });
 
   test("an older record left beside a key's newer one is dropped at start", async () => {
