@@ -1,17 +1,20 @@
 /**
- * What making one group of writes durable costs, against what it could cost (issue 16): the
- * group as a durable node commits it (`LmdbStorage`: records keyed by seq, the meta record, one
- * LMDB transaction synced), against the same sealed records appended to a log file and synced
- * (`fdatasync`), the file growing or written over preallocated blocks. The log is the ack path a
- * write-ahead log would leave, with LMDB updated in large transactions off it. Awaited one group
- * after another, as a node awaits its group commit; async file calls, as a node would make them.
- * Reports the process's CPU (every thread) and the wall time per group, medians.
+ * What making one group of writes durable costs (issue 16): the group as a durable node commits
+ * it (`LmdbStorage`: one frame appended to its write-ahead log, LMDB folding the frames in
+ * transactions of hundreds; the folds' share is in), against one LMDB transaction per group
+ * (records keyed by seq and the meta record, synced: what a node did before the log), and
+ * against the bare log append two ways: a write then an `fdatasync`, and one write to a file
+ * opened O_DSYNC (as the node's log does). Both logs are written over preallocated blocks, as
+ * the node's log files are once written. Awaited one group after another, as a node awaits its
+ * group commit; async calls, as a node makes them. Reports the process's CPU (every thread) and
+ * the wall time per group, medians.
  */
 
-import { mkdtempSync, rmSync } from "node:fs";
+import { constants, mkdtempSync, rmSync } from "node:fs";
 import { open as openFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { open as openLmdb } from "lmdb";
 import type { Entry } from "../../src/core/mod.js";
 import { LmdbStorage } from "../../src/storage/lmdb-storage.js";
 import { seal } from "../../src/storage/sealed.js";
@@ -28,10 +31,17 @@ import {
 
 const GROUP_SIZES = [20, 100] as const;
 
-type Way = "lmdb" | "log, growing" | "log, preallocated";
-const WAYS: readonly Way[] = ["lmdb", "log, growing", "log, preallocated"];
+type Way = "node" | "LMDB transaction" | "log, write + fdatasync" | "log, O_DSYNC write";
+const WAYS: readonly Way[] = [
+  "node",
+  "LMDB transaction",
+  "log, write + fdatasync",
+  "log, O_DSYNC write",
+];
+/** The way the others are compared with. */
+const REFERENCE: Way = "LMDB transaction";
 
-async function viaLmdb(dir: string, all: Entry[], size: number): Promise<Cost> {
+async function viaNode(dir: string, all: Entry[], size: number): Promise<Cost> {
   const storage = new LmdbStorage(join(dir, "data"), BENCH_NODE, NEVER_PRESSED);
   try {
     storage.load();
@@ -42,21 +52,36 @@ async function viaLmdb(dir: string, all: Entry[], size: number): Promise<Cost> {
   }
 }
 
-async function viaLog(
-  dir: string,
-  all: Entry[],
-  size: number,
-  preallocated: boolean,
-): Promise<Cost> {
-  const file = await openFile(join(dir, "log"), "w");
+/** One synced LMDB transaction a group: the sealed records by seq and the meta record. */
+async function viaLmdbTransactions(dir: string, all: Entry[], size: number): Promise<Cost> {
+  const root = openLmdb({ path: join(dir, "data"), maxDbs: 8 });
+  const entries = root.openDB<Buffer, number>({ name: "entries", encoding: "binary" });
+  const meta = root.openDB<Buffer, string>({ name: "meta", encoding: "binary" });
   try {
-    if (preallocated) {
-      // Longer than the records will take: a sealed synthetic record is under 1 KiB.
-      const total = all.length * 1024;
-      const zeros = Buffer.alloc(1 << 20);
-      for (let at = 0; at < total; at += zeros.length) await file.write(zeros, 0, zeros.length, at);
-      await file.datasync();
-    }
+    return await costPer(all.length / size, async () => {
+      for (let i = 0; i < all.length; i += size) {
+        const group = all.slice(i, i + size);
+        const writes = group.map((entry) => entries.put(entry.seq, seal(toStored(entry))));
+        writes.push(meta.put("meta", seal({ head: group[group.length - 1]!.seq })));
+        await Promise.all(writes);
+      }
+    });
+  } finally {
+    await root.close();
+  }
+}
+
+async function viaLog(dir: string, all: Entry[], size: number, dsync: boolean): Promise<Cost> {
+  const path = join(dir, "log");
+  // Longer than the records will take (a sealed synthetic record is under 1 KiB), synced.
+  const zeros = Buffer.alloc(1 << 20);
+  const blank = await openFile(path, "w");
+  for (let at = 0; at < all.length * 1024; at += zeros.length)
+    await blank.write(zeros, 0, zeros.length, at);
+  await blank.datasync();
+  await blank.close();
+  const file = await openFile(path, dsync ? constants.O_RDWR | constants.O_DSYNC : "r+");
+  try {
     let position = 0;
     return await costPer(all.length / size, async () => {
       for (let i = 0; i < all.length; i += size) {
@@ -71,7 +96,7 @@ async function viaLog(
         const group = Buffer.concat(parts);
         await file.write(group, 0, group.length, position);
         position += group.length;
-        await file.datasync();
+        if (!dsync) await file.datasync();
       }
     });
   } finally {
@@ -83,8 +108,9 @@ async function measure(way: Way, count: number, size: number): Promise<Cost> {
   const dir = mkdtempSync(join(tmpdir(), "regsync-bench-durable-group-"));
   try {
     const all = syntheticEntries(count);
-    if (way === "lmdb") return await viaLmdb(dir, all, size);
-    return await viaLog(dir, all, size, way === "log, preallocated");
+    if (way === "node") return await viaNode(dir, all, size);
+    if (way === "LMDB transaction") return await viaLmdbTransactions(dir, all, size);
+    return await viaLog(dir, all, size, way === "log, O_DSYNC write");
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -117,15 +143,18 @@ async function run(context: BenchContext): Promise<BenchRow[]> {
           value: cpu(way),
           unit: "CPU-µs",
           note:
-            way === "lmdb"
-              ? `${count} records × ${reps}, every thread; as a durable node commits`
-              : `${(cpu(way) / cpu("lmdb")).toFixed(2)}× LMDB's`,
+            way === REFERENCE
+              ? `${count} records × ${reps}, every thread`
+              : `${(cpu(way) / cpu(REFERENCE)).toFixed(2)}× an LMDB transaction's`,
         },
         {
           metric: `${size} records a group, ${way}: wall time per group`,
           value: wall(way),
           unit: "ms",
-          note: way === "lmdb" ? undefined : `${(wall(way) / wall("lmdb")).toFixed(2)}× LMDB's`,
+          note:
+            way === REFERENCE
+              ? undefined
+              : `${(wall(way) / wall(REFERENCE)).toFixed(2)}× an LMDB transaction's`,
         },
       );
     }
@@ -136,7 +165,7 @@ async function run(context: BenchContext): Promise<BenchRow[]> {
 const scenario: Scenario = {
   name: "durable-group",
   description:
-    "one group of writes made durable: an LMDB transaction (as a node commits) against a synced log append",
+    "one group of writes made durable: as a node commits it (log append, folds), against an LMDB transaction and bare log appends",
   run,
 };
 
