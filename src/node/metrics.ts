@@ -163,7 +163,7 @@ export class NodeMetrics implements SyncMetrics {
   );
   readonly storageSpaced = this.storageCounter(
     "regsync_storage_spaced_transactions_total",
-    "Transactions held back to space them out while the machine was short of CPU",
+    "Groups held back to space them out while the machine was short of CPU",
     (s) => s.spaced,
   );
 
