@@ -1,5 +1,15 @@
 import assert from "node:assert/strict";
-import { mkdtempSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from "node:fs";
+import {
+  constants,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  rmSync,
+  statSync,
+  truncateSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
@@ -104,3 +114,34 @@ test("the next generation goes to the other file; appends after a restart start 
     await written(dir, 6, [3]);
     assert.deepEqual(readGeneration<Group>(dir, 6), [group(3)]);
   }));
+
+// An append resolves once its frame is on disk because the file is opened O_DSYNC: no fdatasync
+// follows the write. Losing the flag would lose acknowledged writes at a power cut, and no other
+// test would notice: the kernel's view of the open file says whether it is there.
+test(
+  "the log file is open for synchronised writes",
+  {
+    skip: process.platform !== "linux" && "reads /proc/self/fdinfo",
+  },
+  () =>
+    withDir(async (dir) => {
+      const log = await WriteAheadLog.start<Group>(dir, 0);
+      try {
+        await log.append(group(1));
+        const path = walFile(dir, 0);
+        const fd = readdirSync("/proc/self/fd").find((fd) => {
+          try {
+            return readlinkSync(`/proc/self/fd/${fd}`) === path;
+          } catch {
+            return false; // closed since the listing
+          }
+        });
+        assert.ok(fd !== undefined, "the log's file is open");
+        const flags = /^flags:\s+([0-7]+)$/m.exec(readFileSync(`/proc/self/fdinfo/${fd}`, "utf8"));
+        assert.ok(flags, "fdinfo gives the file's flags");
+        assert.equal(Number.parseInt(flags[1]!, 8) & constants.O_DSYNC, constants.O_DSYNC);
+      } finally {
+        await log.close();
+      }
+    }),
+);
