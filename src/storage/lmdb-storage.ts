@@ -1,12 +1,18 @@
 import { chmodSync, existsSync, mkdirSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { type Database, open, type RootDatabase } from "lmdb";
-import { type Entry, type EntryRecord, entryKey } from "../core/mod.js";
+import { type Entry, entryKey } from "../core/mod.js";
 import { NamedError } from "../core/named-error.js";
 import { CpuPressure, type PressureGauge } from "./cpu-pressure.js";
 import { DirLock, LOCK_FILE } from "./dir-lock.js";
 import { GroupCommit } from "./group-commit.js";
 import { checkLmdbFile } from "./lmdb-file-check.js";
+import {
+  checkLoggedGroup,
+  type LoggedGroup,
+  LogReplay,
+  type StoredRecord,
+} from "./logged-group.js";
 import { isSealed, seal, unpackLegacy, unseal } from "./sealed.js";
 import type { PersistedState, ReplicaStorage, StorageStats, UnreportedExpiry } from "./storage.js";
 import { fromStored, storedFromLegacy, toStored } from "./stored-entry.js";
@@ -59,19 +65,6 @@ interface Meta {
   /** Format 4: the log's generations up to this one are in LMDB (-1: none yet). */
   folded?: number;
 }
-
-/** One group as the write-ahead log holds it: what a transaction held before the log. */
-interface LoggedGroup {
-  /** Records written: [seq, sealed record]. */
-  puts: [number, Buffer][];
-  /** Seqs whose records are deleted. */
-  deletes: number[];
-  head: number;
-  /** The sealed list of unreported expiries, when this group replaced it. */
-  unreported?: Buffer;
-}
-
-type StoredRecord = EntryRecord & { seq: number };
 
 /** A record to write at `seq`, or (`deletes`: its key) one to delete. */
 type PendingWrite =
@@ -236,13 +229,18 @@ export class LmdbStorage implements ReplicaStorage {
       return { meta: { ...meta, folded: -1 }, unreported };
     }
     const folded = meta.folded ?? -1;
-    const bySeq = new Map<number, string>();
-    for (const [key, record] of records) bySeq.set(record.seq, key);
-    const puts = new Map<number, Buffer>();
-    const deletes = new Set<number>();
-    let head = meta.head;
+    const replay = new LogReplay(records, meta.head, (seq, sealed) => {
+      const record = this.checkRecord(
+        `logged at seq ${seq}`,
+        this.unsealOrRefuse(`logged entry at seq ${seq}`, sealed),
+      );
+      if (record.seq !== seq)
+        throw new DataDirError(
+          `${this.dir} holds a corrupt logged entry at seq ${seq} (record of seq ${record.seq})`,
+        );
+      return record;
+    });
     let last = folded;
-    let savedUnreported: Buffer | undefined;
     // A fold under way when the node stopped leaves two generations unfolded, never more.
     for (const generation of [folded + 1, folded + 2]) {
       for (const raw of this.readLogGeneration(generation)) {
@@ -252,43 +250,10 @@ export class LmdbStorage implements ReplicaStorage {
           throw new DataDirError(
             `${this.dir} holds a corrupt group in its write-ahead log (generation ${generation}); refusing to use it`,
           );
-        for (const [seq, value] of group.puts) {
-          const record = this.checkRecord(
-            `logged at seq ${seq}`,
-            this.unsealOrRefuse(`logged entry at seq ${seq}`, value),
-          );
-          if (record.seq !== seq)
-            throw new DataDirError(
-              `${this.dir} holds a corrupt logged entry at seq ${seq} (record of seq ${record.seq})`,
-            );
-          const key = entryKey(record.service, record.id);
-          const older = records.get(key);
-          // The newest record of a key wins, as on LMDB's side (readBySeq).
-          if (older !== undefined && older.seq > seq) {
-            deletes.add(seq);
-            continue;
-          }
-          if (older !== undefined && older.seq !== seq) {
-            deletes.add(older.seq);
-            puts.delete(older.seq);
-            bySeq.delete(older.seq);
-          }
-          records.set(key, record);
-          bySeq.set(seq, key);
-          puts.set(seq, value);
-          deletes.delete(seq);
-        }
-        for (const seq of group.deletes) {
-          const key = bySeq.get(seq);
-          if (key !== undefined && records.get(key)?.seq === seq) records.delete(key);
-          bySeq.delete(seq);
-          puts.delete(seq);
-          deletes.add(seq);
-        }
-        head = Math.max(head, group.head);
-        if (group.unreported !== undefined) savedUnreported = group.unreported;
+        replay.apply(group);
       }
     }
+    const { head, puts, deletes, unreported: savedUnreported } = replay;
     let restoredUnreported = unreported;
     if (savedUnreported !== undefined) {
       const list = checkUnreported(
@@ -774,18 +739,4 @@ function checkUnreported(value: unknown): UnreportedExpiry[] | undefined {
       return undefined;
   }
   return value as UnreportedExpiry[];
-}
-
-/** A logged group as the log hands it back, checked field by field; undefined otherwise. */
-function checkLoggedGroup(value: unknown): LoggedGroup | undefined {
-  if (value === null || typeof value !== "object") return undefined;
-  const { puts, deletes, head, unreported } = value as Partial<LoggedGroup>;
-  const isSeq = (seq: unknown) => Number.isSafeInteger(seq) && (seq as number) > 0;
-  if (!Array.isArray(puts) || !Array.isArray(deletes)) return undefined;
-  for (const put of puts as unknown[])
-    if (!Array.isArray(put) || !isSeq(put[0]) || !(put[1] instanceof Uint8Array)) return undefined;
-  if (!deletes.every(isSeq)) return undefined;
-  if (!Number.isSafeInteger(head) || (head as number) < 0) return undefined;
-  if (unreported !== undefined && !(unreported instanceof Uint8Array)) return undefined;
-  return value as LoggedGroup;
 }
