@@ -91,7 +91,7 @@ async function run(context: BenchContext): Promise<BenchRow[]> {
         const key = `${build.label} ${group}`;
         results.set(key, [...(results.get(key) ?? []), measured]);
         context.log(
-          `  rep ${rep + 1}/${reps}, ${build.label}, ${group} a transaction: registrations ${measured.registrations.toFixed(1)}, heartbeats ${measured.heartbeats.toFixed(1)} CPU-µs per entry`,
+          `  rep ${rep + 1}/${reps}, ${build.label}, ${group} a group: registrations ${measured.registrations.toFixed(1)}, heartbeats ${measured.heartbeats.toFixed(1)} CPU-µs per entry`,
         );
       }
     }
@@ -104,7 +104,7 @@ async function run(context: BenchContext): Promise<BenchRow[]> {
       const value = medianOf("this build", group, kind);
       const base = baseline === undefined ? undefined : medianOf("baseline", group, kind);
       rows.push({
-        metric: `${kind}, ${group} a transaction: CPU per entry`,
+        metric: `${kind}, ${group} a group: CPU per entry`,
         value,
         unit: "CPU-µs",
         note:
