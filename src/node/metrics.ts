@@ -187,30 +187,36 @@ export class NodeMetrics implements SyncMetrics {
 
   // The sync engine's reports (SyncMetrics), as Prometheus figures.
 
-  /** Label children of `requests` and `requestDuration` by endpoint and code (requestServed). */
-  private readonly servedChildren = new Map<
-    string,
-    { count: { inc(): void }; duration: { observe(value: number): void } }
-  >();
+  // Label children kept for the per-message counters: prom-client hashes a labels object again
+  // on every call otherwise.
+  readonly #requestChildren = new LabelChildren((endpoint, code) =>
+    this.requests.labels(endpoint, code),
+  );
+  readonly #durationChildren = new LabelChildren((endpoint) =>
+    this.requestDuration.labels(endpoint),
+  );
+  readonly #announcementChildren = new LabelChildren((direction, inline) =>
+    this.announcements.labels(direction, inline),
+  );
+  readonly #appliedChildren = new LabelChildren((path) => this.entriesApplied.labels(path));
+  readonly #byteChildren = new LabelChildren((direction, stage) =>
+    this.syncBytes.labels(direction, stage),
+  );
+  readonly #changeChildren = new LabelChildren((type) => this.changesPublished.labels(type));
 
-  /** Counts a client request and its duration. The label children are kept: prom-client
-   * would otherwise hash the labels again on every request. */
+  /** Counts a client request and its duration. */
   requestServed(endpoint: string, code: string, seconds: number): void {
-    const key = `${endpoint} ${code}`;
-    let served = this.servedChildren.get(key);
-    if (served === undefined) {
-      served = {
-        count: this.requests.labels(endpoint, code),
-        duration: this.requestDuration.labels(endpoint),
-      };
-      this.servedChildren.set(key, served);
-    }
-    served.count.inc();
-    served.duration.observe(seconds);
+    this.#requestChildren.of(endpoint, code).inc();
+    this.#durationChildren.of(endpoint).observe(seconds);
+  }
+
+  /** Counts a change notification published. */
+  changePublished(type: string): void {
+    this.#changeChildren.of(type).inc();
   }
 
   announced(direction: "in" | "out", inline: boolean): void {
-    this.announcements.inc({ direction, inline: String(inline) });
+    this.#announcementChildren.of(direction, inline ? "true" : "false").inc();
   }
 
   pulled(outcome: "ok" | "failed" | "reset", latencyMs?: number): void {
@@ -223,7 +229,7 @@ export class NodeMetrics implements SyncMetrics {
   }
 
   applied(path: ApplyPath, result: MergeResult): void {
-    this.entriesApplied.inc({ path }, result.applied.length);
+    this.#appliedChildren.of(path).inc(result.applied.length);
     if (result.stale > 0) this.entriesStale.inc(result.stale);
     if (result.rejectedSkew > 0)
       this.entriesRejected.inc({ reason: "clock_skew" }, result.rejectedSkew);
@@ -240,11 +246,28 @@ export class NodeMetrics implements SyncMetrics {
   }
 
   bytes(direction: "in" | "out", stage: "raw" | "wire", count: number): void {
-    this.syncBytes.inc({ direction, stage }, count);
+    this.#byteChildren.of(direction, stage).inc(count);
   }
 
   peerStates(counts: Readonly<Record<PeerStateName, number>>, entries: number): void {
     for (const [state, n] of Object.entries(counts)) this.peers.set({ state }, n);
     this.entries.set(entries);
+  }
+}
+
+/** A metric's label children, made once per combination of label values. */
+class LabelChildren<C> {
+  readonly #children = new Map<string, C>();
+
+  constructor(private readonly make: (...values: string[]) => C) {}
+
+  of(...values: string[]): C {
+    const key = values.join("\u0000");
+    let child = this.#children.get(key);
+    if (child === undefined) {
+      child = this.make(...values);
+      this.#children.set(key, child);
+    }
+    return child;
   }
 }

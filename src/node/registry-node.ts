@@ -268,7 +268,7 @@ export class RegistryNode {
     // Fixed at start: a node that fails over to another cluster's server keeps its region.
     const region = resolveRegion(this.config.region, nc.info?.cluster);
     this.publisher = new ChangePublisher(nc, prefix, this.id, (type) =>
-      this.metrics.changesPublished.inc({ type }),
+      this.metrics.changePublished(type),
     );
     this.sync = new SyncEngine({
       transport: this.options.syncTransport ?? new NatsSyncTransport(nc),
