@@ -1,6 +1,6 @@
 /**
  * What a durable node's storage costs per write, apart from everything else (issue 16):
- * `LmdbStorage` in this process, committing groups of 20 and 100 entries back to back, each
+ * `LmdbStorage` in this process, committing groups of 20, 100 and 1,000 entries (a pulled page) back to back, each
  * awaited as a node awaits its group. Registrations write new keys; heartbeats then write every
  * key again, in the order they were registered, as instances renewing their leases do. Reports
  * the process's CPU (every thread: LMDB commits on its own) per entry, medians of the
@@ -31,7 +31,7 @@ import {
   syntheticEntries,
 } from "../storage/commit-groups.js";
 
-const GROUPS = [20, 100] as const;
+const GROUPS = [20, 100, 1_000] as const;
 
 /** The storage surface the bench drives: this build's, or a baseline's of the same shape (a
  * build before the pressure gauge ignores it). */

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import {
   closeSync,
+  existsSync,
   mkdtempSync,
   openSync,
   readFileSync,
@@ -59,11 +60,16 @@ function loadInChild(dir: string): { status: number | null; signal: string | nul
 const SUPPORT_MODULE = new URL("../support/stored-entries.js", import.meta.url).href;
 
 /**
- * In a child process: rewrites a0..a(rewrites-1) and writes b0..b(added-1), in groups of 4,
- * each acknowledged, then dies by SIGKILL before anything else, so the groups are in the
- * write-ahead log and not yet in LMDB. Returns the seqs acknowledged.
+ * In a child process: rewrites a0..a(rewrites-1) and writes b0..b(added-1), in groups of
+ * `groupSize`, each acknowledged, then dies by SIGKILL before anything else, so small groups are
+ * in the write-ahead log and not yet in LMDB. Returns the seqs acknowledged.
  */
-function commitInChildAndDie(dir: string, rewrites: number, added: number): number[] {
+function commitInChildAndDie(
+  dir: string,
+  rewrites: number,
+  added: number,
+  groupSize = 4,
+): number[] {
   const script = `
     const { LmdbStorage } = await import(${JSON.stringify(STORAGE_MODULE)});
     const { storedEntry } = await import(${JSON.stringify(SUPPORT_MODULE)});
@@ -73,8 +79,8 @@ function commitInChildAndDie(dir: string, rewrites: number, added: number): numb
     const writes = [];
     for (let i = 0; i < ${rewrites}; i++) writes.push(storedEntry("a" + i, ++seq));
     for (let i = 0; i < ${added}; i++) writes.push(storedEntry("b" + i, ++seq));
-    for (let i = 0; i < writes.length; i += 4) {
-      const group = writes.slice(i, i + 4);
+    for (let i = 0; i < writes.length; i += ${groupSize}) {
+      const group = writes.slice(i, i + ${groupSize});
       await s.commit(group, group[group.length - 1].seq);
       console.log("acked " + group.map((e) => e.seq).join(" "));
     }
@@ -342,6 +348,69 @@ describe("data directory", () => {
         assert.equal(state?.entries.find((e) => e.id === `b${i}`)?.seq, ENTRIES + 6 + i);
     }
     assert.equal((await storedKeys(dir)).length, ENTRIES + 6, "one record per key in LMDB");
+  });
+
+  test("large groups skip the log: in LMDB when acknowledged, the node killed right after", async () => {
+    const dir = fresh();
+    await populate(dir);
+    const acked = commitInChildAndDie(dir, 0, 300, 100);
+    assert.equal(acked.length, 300);
+    for (const name of ["wal-0", "wal-1"]) {
+      const path = join(dir, name);
+      const written = existsSync(path) ? readFileSync(path).some((b) => b !== 0) : false;
+      assert.equal(written, false, `${name} holds no frame`);
+    }
+    const storage = new LmdbStorage(dir, "n1");
+    const state = storage.load();
+    await storage.close();
+    assert.equal(state?.head, ENTRIES + 300);
+    assert.equal(state?.entries.length, ENTRIES + 300);
+    assert.equal((await storedKeys(dir)).length, ENTRIES + 300, "one record per key in LMDB");
+  });
+
+  test("a large group after logged ones takes them into LMDB with it", async () => {
+    const dir = fresh();
+    await populate(dir);
+    const storage = new LmdbStorage(dir, "n1");
+    let seq = storage.load()!.head;
+    const small = Array.from({ length: 3 }, (_, i) => storedEntry(`s${i}`, ++seq));
+    await storage.commit(small, seq);
+    const large = Array.from({ length: 80 }, (_, i) => storedEntry(`l${i}`, ++seq));
+    await storage.commit(large, seq);
+    // Both in LMDB already: no replay needed to find them.
+    assert.equal((await storedKeys(dir)).length, ENTRIES + 83);
+    await storage.close();
+  });
+
+  test("a large group after a refused fold waits for the older groups' fold, then its own", async () => {
+    const dir = fresh();
+    await populate(dir);
+    const storage = new LmdbStorage(dir, "n1");
+    let seq = storage.load()!.head;
+    type Db = { put: unknown; remove: unknown };
+    const inside = storage as unknown as { entries: Db; meta: Db; cursors: Db; wantFold(): void };
+    const dbs = [inside.entries, inside.meta, inside.cursors];
+    const real = dbs.map(({ put, remove }) => ({ put, remove }));
+    let refused = 0;
+    for (const db of dbs)
+      db.put = db.remove = () => {
+        refused++;
+        return Promise.reject(new Error("disk full"));
+      };
+    const small = Array.from({ length: 3 }, (_, i) => storedEntry(`s${i}`, ++seq));
+    await storage.commit(small, seq);
+    inside.wantFold();
+    for (let waited = 0; refused === 0 && waited < 2_000; waited += 10)
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    assert.ok(refused > 0, "the fold reached LMDB");
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    for (const [i, db] of dbs.entries()) Object.assign(db, real[i]);
+    // The refused fold moved the log on: the small group's generation is now the older one,
+    // and the large group's fold must take it first.
+    const large = Array.from({ length: 80 }, (_, i) => storedEntry(`l${i}`, ++seq));
+    await storage.commit(large, seq);
+    assert.equal((await storedKeys(dir)).length, ENTRIES + 83, "every group in LMDB at the ack");
+    await storage.close();
   });
 
   test("a fold LMDB refuses leaves the groups in the log; the next fold takes them, and a restart finds all", async () => {
