@@ -96,6 +96,30 @@ function commitInChildAndDie(
     .flatMap((line) => line.slice(6).split(" ").map(Number));
 }
 
+/**
+ * Makes LMDB refuse every write of `storage` (a transaction refused whole, as on a full disk),
+ * runs a fold at once (the fold timer's work), waits until LMDB refused it, then lets LMDB write
+ * again. The groups the fold held stay acknowledged, in the log.
+ */
+async function refuseOneFold(storage: LmdbStorage): Promise<void> {
+  type Db = { put: unknown; remove: unknown };
+  const inside = storage as unknown as { entries: Db; meta: Db; cursors: Db; wantFold(): void };
+  const dbs = [inside.entries, inside.meta, inside.cursors];
+  const real = dbs.map(({ put, remove }) => ({ put, remove }));
+  let refused = 0;
+  for (const db of dbs)
+    db.put = db.remove = () => {
+      refused++;
+      return Promise.reject(new Error("disk full"));
+    };
+  inside.wantFold();
+  for (let waited = 0; refused === 0 && waited < 2_000; waited += 10)
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  assert.ok(refused > 0, "the fold reached LMDB");
+  await new Promise((resolve) => setTimeout(resolve, 20));
+  for (const [i, db] of dbs.entries()) Object.assign(db, real[i]);
+}
+
 /** The log file written last. */
 function newestLog(dir: string): string {
   const logs = ["wal-0", "wal-1"].map((name) => join(dir, name));
@@ -387,24 +411,9 @@ describe("data directory", () => {
     await populate(dir);
     const storage = new LmdbStorage(dir, "n1");
     let seq = storage.load()!.head;
-    type Db = { put: unknown; remove: unknown };
-    const inside = storage as unknown as { entries: Db; meta: Db; cursors: Db; wantFold(): void };
-    const dbs = [inside.entries, inside.meta, inside.cursors];
-    const real = dbs.map(({ put, remove }) => ({ put, remove }));
-    let refused = 0;
-    for (const db of dbs)
-      db.put = db.remove = () => {
-        refused++;
-        return Promise.reject(new Error("disk full"));
-      };
     const small = Array.from({ length: 3 }, (_, i) => storedEntry(`s${i}`, ++seq));
     await storage.commit(small, seq);
-    inside.wantFold();
-    for (let waited = 0; refused === 0 && waited < 2_000; waited += 10)
-      await new Promise((resolve) => setTimeout(resolve, 10));
-    assert.ok(refused > 0, "the fold reached LMDB");
-    await new Promise((resolve) => setTimeout(resolve, 20));
-    for (const [i, db] of dbs.entries()) Object.assign(db, real[i]);
+    await refuseOneFold(storage);
     // The refused fold moved the log on: the small group's generation is now the older one,
     // and the large group's fold must take it first.
     const large = Array.from({ length: 80 }, (_, i) => storedEntry(`l${i}`, ++seq));
@@ -419,27 +428,10 @@ describe("data directory", () => {
     const storage = new LmdbStorage(dir, "n1");
     const state = storage.load();
     let seq = state!.head;
-    // LMDB refuses a transaction whole: every write of the fold fails.
-    type Db = { put: unknown; remove: unknown };
-    const inside = storage as unknown as { entries: Db; meta: Db; cursors: Db };
-    const dbs = [inside.entries, inside.meta, inside.cursors];
-    const real = dbs.map(({ put, remove }) => ({ put, remove }));
-    let refused = 0;
-    const refuse = () => {
-      refused++;
-      return Promise.reject(new Error("disk full"));
-    };
-    for (const db of dbs) db.put = db.remove = refuse;
     const first = Array.from({ length: 6 }, (_, i) => storedEntry(`c${i}`, ++seq));
     await storage.commit(first, seq);
     void storage.saveCursor("n2", "x", 9);
-    // The fold timer's work, at once: LMDB refuses the fold; the groups stay acknowledged.
-    (storage as unknown as { wantFold(): void }).wantFold();
-    for (let waited = 0; refused === 0 && waited < 2_000; waited += 10)
-      await new Promise((resolve) => setTimeout(resolve, 10));
-    assert.ok(refused > 0, "the fold reached LMDB");
-    await new Promise((resolve) => setTimeout(resolve, 20));
-    for (const [i, db] of dbs.entries()) Object.assign(db, real[i]);
+    await refuseOneFold(storage);
     const second = Array.from({ length: 6 }, (_, i) => storedEntry(`d${i}`, ++seq));
     await storage.commit(second, seq);
     await storage.close();
