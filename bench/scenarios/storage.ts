@@ -1,7 +1,7 @@
 /**
  * What a durable node's storage costs per write, apart from everything else (issue 16):
- * `LmdbStorage` in this process, committing groups of 20, 100 and 1,000 entries (a pulled page) back to back, each
- * awaited as a node awaits its group. Registrations write new keys; heartbeats then write every
+ * `LmdbStorage` in this process, committing groups of 20, 100 and 1,000 entries (a pulled
+ * page) back to back, each awaited as a node awaits its group. Registrations write new keys; heartbeats then write every
  * key again, in the order they were registered, as instances renewing their leases do. Reports
  * the process's CPU (every thread: LMDB commits on its own) per entry, medians of the
  * repetitions.

@@ -126,14 +126,13 @@ export class LmdbStorage implements ReplicaStorage {
   private transactions = 0;
   private records = 0;
   private lastGroupRecords = 0;
-  /** The log groups are made durable in; started by load or initialise. */
-  private log: Promise<WriteAheadLog<LoggedGroup>> | undefined;
+  /** The log groups are made durable in; opened by load or initialise. */
+  private log: WriteAheadLog<LoggedGroup> | undefined;
   /** The log's generations LMDB holds (-1: none), and the head it holds with them. */
   private folded = -1;
   private foldedHead = 0;
   /** Groups acknowledged and not yet in LMDB, oldest first, with their generation. */
   private unfolded: { generation: number; group: LoggedGroup }[] = [];
-  private unfoldedRecords = 0;
   private folding: Promise<void> | undefined;
   private foldTimer: ReturnType<typeof setTimeout> | undefined;
   private foldWanted = false;
@@ -300,7 +299,6 @@ export class LmdbStorage implements ReplicaStorage {
     removeLogFiles(this.dir);
     await this.meta.put("meta", this.metaRecord(0, -1));
     this.log = WriteAheadLog.start(this.dir, 0);
-    await this.log;
   }
 
   /**
@@ -355,15 +353,14 @@ export class LmdbStorage implements ReplicaStorage {
       clearTimeout(this.foldTimer);
       this.foldTimer = undefined;
       if (this.log !== undefined) {
-        const log = await this.log;
         // What the log holds goes into LMDB, so a clean stop leaves nothing to replay; if it
         // fails, the next start replays it.
         await this.folding?.catch(() => {});
         if (this.unfolded.length > 0 || this.pendingCursors.size > 0) {
-          await this.startFold(log);
+          this.startFold(this.log);
           await this.folding?.catch(() => {});
         }
-        await log.close();
+        this.log.close();
       }
       await this.root.close();
     } finally {
@@ -410,7 +407,8 @@ export class LmdbStorage implements ReplicaStorage {
     logged: LoggedGroup | undefined,
     group: readonly PendingWrite[],
   ): Promise<void> {
-    const log = await this.openLog();
+    const log = this.log;
+    if (log === undefined) throw new Error("the storage was not loaded");
     if (logged !== undefined && group.length >= DIRECT_GROUP_RECORDS)
       return this.writeDirect(log, logged, group.length);
     if (logged !== undefined) {
@@ -424,7 +422,6 @@ export class LmdbStorage implements ReplicaStorage {
       this.records += group.length;
       this.writtenHead = Math.max(this.writtenHead, logged.head);
       this.unfolded.push({ generation: log.generation, group: logged });
-      this.unfoldedRecords += group.length + 1;
       if (this.foldTimer === undefined) {
         this.foldTimer = setTimeout(() => this.wantFold(), FOLD_DELAY_MS);
         this.foldTimer.unref?.();
@@ -432,9 +429,9 @@ export class LmdbStorage implements ReplicaStorage {
     }
     const due =
       this.foldWanted ||
-      this.unfoldedRecords >= FOLD_RECORDS ||
+      recordsIn(this.unfolded) >= FOLD_RECORDS ||
       (logged === undefined && this.pendingCursors.size > 0);
-    if (due && this.folding === undefined) await this.startFold(log);
+    if (due && this.folding === undefined) this.startFold(log);
   }
 
   /**
@@ -452,20 +449,14 @@ export class LmdbStorage implements ReplicaStorage {
     await this.folding?.catch(() => {});
     const generation = log.generation;
     this.unfolded.push({ generation, group: logged });
-    this.unfoldedRecords += records + 1;
     // One fold takes the current generation; two when the previous one's fold had failed.
     while (this.folded < generation) {
-      await this.startFold(log);
+      this.startFold(log);
       await this.folding;
     }
     this.transactions++;
     this.records += records;
     this.writtenHead = Math.max(this.writtenHead, logged.head);
-  }
-
-  private openLog(): Promise<WriteAheadLog<LoggedGroup>> {
-    if (this.log === undefined) return Promise.reject(new Error("the storage was not loaded"));
-    return this.log;
   }
 
   /** The fold timer's work: a group of its own, however quiet the node. */
@@ -482,14 +473,14 @@ export class LmdbStorage implements ReplicaStorage {
    * to its next generation first, over the file of the one before the current, which must be
    * folded: after a failed fold, the next one retries it without switching.
    */
-  private async startFold(log: WriteAheadLog<LoggedGroup>): Promise<void> {
+  private startFold(log: WriteAheadLog<LoggedGroup>): void {
     this.foldWanted = false;
     clearTimeout(this.foldTimer);
     this.foldTimer = undefined;
     let generation = log.generation - 1;
     if (this.folded >= log.generation - 1) {
       generation = log.generation;
-      await log.nextGeneration();
+      log.nextGeneration();
     }
     const fold = this.fold(generation).finally(() => {
       this.folding = undefined;
@@ -504,11 +495,6 @@ export class LmdbStorage implements ReplicaStorage {
   private async fold(generation: number): Promise<void> {
     const taken = this.unfolded.filter((u) => u.generation <= generation);
     this.unfolded = this.unfolded.filter((u) => u.generation > generation);
-    const records = taken.reduce(
-      (sum, u) => sum + u.group.puts.length + u.group.deletes.length + 1,
-      0,
-    );
-    this.unfoldedRecords -= records;
     const cursors = new Map(this.pendingCursors);
     this.pendingCursors.clear();
     const writes: Promise<unknown>[] = [];
@@ -532,7 +518,6 @@ export class LmdbStorage implements ReplicaStorage {
       this.foldedHead = head;
     } catch (error) {
       this.unfolded = [...taken, ...this.unfolded];
-      this.unfoldedRecords += records;
       for (const [peer, value] of cursors)
         if (!this.pendingCursors.has(peer)) this.pendingCursors.set(peer, value);
       // The next group retries it, or a lazy one; a closing store leaves it to the next start.
@@ -724,8 +709,6 @@ export class LmdbStorage implements ReplicaStorage {
     this.foldedHead = meta.head;
     this.writtenHead = meta.head;
     this.log = WriteAheadLog.start(this.dir, this.folded + 1);
-    // An unhandled rejection would end the process; the first group hears of the failure.
-    this.log.catch(() => {});
     const entries = [...records.values()].sort((a, b) => a.seq - b.seq);
     return { epoch: meta.epoch, head: meta.head, entries, cursors, unreported };
   }
@@ -759,6 +742,13 @@ export class LmdbStorage implements ReplicaStorage {
 
 /** The meta record's neighbour that lists the expiries owed an `expired` event. */
 const UNREPORTED_KEY = "unreported";
+
+/** Records (puts, deletes and the meta record) the groups will write into LMDB. */
+function recordsIn(unfolded: readonly { group: LoggedGroup }[]): number {
+  let records = 0;
+  for (const { group } of unfolded) records += group.puts.length + group.deletes.length + 1;
+  return records;
+}
 
 /** The saved list if every item has the shape of an UnreportedExpiry, else undefined. */
 function checkUnreported(value: unknown): UnreportedExpiry[] | undefined {

@@ -148,7 +148,7 @@ export class WriteAheadLog<T> {
   }
 
   /** A log whose next frames are of `generation`, written from the start of its file. */
-  static async start<T>(dir: string, generation: number): Promise<WriteAheadLog<T>> {
+  static start<T>(dir: string, generation: number): WriteAheadLog<T> {
     const log = new WriteAheadLog<T>(dir, generation);
     log.openFile();
     return log;
@@ -173,18 +173,14 @@ export class WriteAheadLog<T> {
 
   /** Starts the next generation, in the other file. The caller has folded the one before the
    * current into LMDB: its frames are written over. */
-  async nextGeneration(): Promise<void> {
-    this.closeFile();
+  nextGeneration(): void {
+    this.close();
     this.#generation++;
     this.#position = 0;
     this.openFile();
   }
 
-  async close(): Promise<void> {
-    this.closeFile();
-  }
-
-  private closeFile(): void {
+  close(): void {
     if (this.#fd !== undefined) closeSync(this.#fd);
     this.#fd = undefined;
   }

@@ -38,6 +38,21 @@ async function populate(dir: string): Promise<void> {
 }
 
 /**
+ * `populate`d, then opened and loaded; `commitNew(prefix, count)` commits new keys
+ * `<prefix>0..` as one group at the next seqs, and `head()` is the newest seq issued.
+ */
+async function openPopulated(dir: string) {
+  await populate(dir);
+  const storage = new LmdbStorage(dir, "n1");
+  let seq = storage.load()!.head;
+  const commitNew = async (prefix: string, count: number) => {
+    const group = Array.from({ length: count }, (_, i) => storedEntry(`${prefix}${i}`, ++seq));
+    await storage.commit(group, seq);
+  };
+  return { storage, commitNew, head: () => seq };
+}
+
+/**
  * Opens and loads `dir` in a child process, so a crash of LMDB (a bus error, a segfault) fails
  * the test instead of killing the test runner.
  */
@@ -392,15 +407,24 @@ describe("data directory", () => {
     assert.equal((await storedKeys(dir)).length, ENTRIES + 300, "one record per key in LMDB");
   });
 
+  test("once 512 logged records wait, LMDB folds them without waiting for the timer", async () => {
+    const dir = fresh();
+    const { storage, commitNew } = await openPopulated(dir);
+    // 52 groups of 10, each logged (under 64): 11 records each with the meta record.
+    for (let g = 0; g < 52; g++) await commitNew(`g${g}-`, 10);
+    await (storage as unknown as { folding?: Promise<void> }).folding;
+    assert.ok(
+      (await storedKeys(dir)).length >= ENTRIES + 470,
+      "the groups that made up 512 records are in LMDB",
+    );
+    await storage.close();
+  });
+
   test("a large group after logged ones takes them into LMDB with it", async () => {
     const dir = fresh();
-    await populate(dir);
-    const storage = new LmdbStorage(dir, "n1");
-    let seq = storage.load()!.head;
-    const small = Array.from({ length: 3 }, (_, i) => storedEntry(`s${i}`, ++seq));
-    await storage.commit(small, seq);
-    const large = Array.from({ length: 80 }, (_, i) => storedEntry(`l${i}`, ++seq));
-    await storage.commit(large, seq);
+    const { storage, commitNew } = await openPopulated(dir);
+    await commitNew("s", 3);
+    await commitNew("l", 80);
     // Both in LMDB already: no replay needed to find them.
     assert.equal((await storedKeys(dir)).length, ENTRIES + 83);
     await storage.close();
@@ -408,38 +432,29 @@ describe("data directory", () => {
 
   test("a large group after a refused fold waits for the older groups' fold, then its own", async () => {
     const dir = fresh();
-    await populate(dir);
-    const storage = new LmdbStorage(dir, "n1");
-    let seq = storage.load()!.head;
-    const small = Array.from({ length: 3 }, (_, i) => storedEntry(`s${i}`, ++seq));
-    await storage.commit(small, seq);
+    const { storage, commitNew } = await openPopulated(dir);
+    await commitNew("s", 3);
     await refuseOneFold(storage);
     // The refused fold moved the log on: the small group's generation is now the older one,
     // and the large group's fold must take it first.
-    const large = Array.from({ length: 80 }, (_, i) => storedEntry(`l${i}`, ++seq));
-    await storage.commit(large, seq);
+    await commitNew("l", 80);
     assert.equal((await storedKeys(dir)).length, ENTRIES + 83, "every group in LMDB at the ack");
     await storage.close();
   });
 
   test("a fold LMDB refuses leaves the groups in the log; the next fold takes them, and a restart finds all", async () => {
     const dir = fresh();
-    await populate(dir);
-    const storage = new LmdbStorage(dir, "n1");
-    const state = storage.load();
-    let seq = state!.head;
-    const first = Array.from({ length: 6 }, (_, i) => storedEntry(`c${i}`, ++seq));
-    await storage.commit(first, seq);
+    const { storage, commitNew, head } = await openPopulated(dir);
+    await commitNew("c", 6);
     void storage.saveCursor("n2", "x", 9);
     await refuseOneFold(storage);
-    const second = Array.from({ length: 6 }, (_, i) => storedEntry(`d${i}`, ++seq));
-    await storage.commit(second, seq);
+    await commitNew("d", 6);
     await storage.close();
     const reloaded = new LmdbStorage(dir, "n1");
     const after = reloaded.load();
     await reloaded.close();
     assert.equal(after?.entries.length, ENTRIES + 12);
-    assert.equal(after?.head, seq);
+    assert.equal(after?.head, head());
     assert.deepEqual(after?.cursors.get("n2"), { epoch: "x", cursor: 9 });
     assert.equal((await storedKeys(dir)).length, ENTRIES + 12, "all of it in LMDB");
   });

@@ -53,8 +53,8 @@ interface Issued {
 
 /** Makes the storage's next group fail as a refused write would: nothing written, the failure
  * known 20 ms later, after whatever is queued meanwhile. */
-async function failNextGroup(storage: LmdbStorage): Promise<void> {
-  const log = await (storage as unknown as { log: Promise<{ append: unknown }> }).log;
+function failNextGroup(storage: LmdbStorage): void {
+  const log = (storage as unknown as { log: { append: unknown } }).log;
   const append = log.append;
   log.append = () => {
     log.append = append;
@@ -83,7 +83,7 @@ async function run(steps: readonly Step[]): Promise<void> {
         ),
       });
     for (const s of steps) {
-      if (s.fails) await failNextGroup(storage);
+      if (s.fails) failNextGroup(storage);
       for (const o of s.ops) {
         if (o.kind === "write") {
           const e = storedEntry(`k${o.key}`, ++seq);

@@ -39,9 +39,9 @@ async function withDir(run: (dir: string) => Promise<void>): Promise<void> {
 }
 
 async function written(dir: string, generation: number, groups: number[]): Promise<void> {
-  const log = await WriteAheadLog.start<Group>(dir, generation);
+  const log = WriteAheadLog.start<Group>(dir, generation);
   for (const n of groups) await log.append(group(n));
-  await log.close();
+  log.close();
 }
 
 test("frames come back in the order they were appended", () =>
@@ -103,12 +103,12 @@ test("a torn frame written over an older generation ends the log too", () =>
 
 test("the next generation goes to the other file; appends after a restart start it over", () =>
   withDir(async (dir) => {
-    const log = await WriteAheadLog.start<Group>(dir, 4);
+    const log = WriteAheadLog.start<Group>(dir, 4);
     await log.append(group(1));
-    await log.nextGeneration();
+    log.nextGeneration();
     assert.equal(log.generation, 5);
     await log.append(group(2));
-    await log.close();
+    log.close();
     assert.deepEqual(readGeneration<Group>(dir, 4), [group(1)]);
     assert.deepEqual(readGeneration<Group>(dir, 5), [group(2)]);
     await written(dir, 6, [3]);
@@ -125,7 +125,7 @@ test(
   },
   () =>
     withDir(async (dir) => {
-      const log = await WriteAheadLog.start<Group>(dir, 0);
+      const log = WriteAheadLog.start<Group>(dir, 0);
       try {
         await log.append(group(1));
         const path = walFile(dir, 0);
@@ -141,7 +141,7 @@ test(
         assert.ok(flags, "fdinfo gives the file's flags");
         assert.equal(Number.parseInt(flags[1]!, 8) & constants.O_DSYNC, constants.O_DSYNC);
       } finally {
-        await log.close();
+        log.close();
       }
     }),
 );
