@@ -1,6 +1,6 @@
 import { DEFAULT_CLUSTER_NAME } from "./nats-config.js";
 import { type NatsServerHandle, type NatsServerOptions, startNatsServer } from "./nats-server.js";
-import { freePort, LOOPBACK } from "./ports.js";
+import { freePort, LOOPBACK, withPortsRedrawnOnClash } from "./ports.js";
 
 /** How long a new cluster may take until every server has a route to every other. */
 export const DEFAULT_MESH_TIMEOUT_MS = 20_000;
@@ -56,12 +56,15 @@ export interface NatsClusterHandle {
 /**
  * Starts `size` nats-servers on loopback, each with an explicit route to every other (a full
  * mesh, as NATS expects), and waits until all routes are up. Route listener ports are chosen
- * before the servers start, since every server must know the others'; client and monitoring
- * ports are chosen by the servers.
+ * before the servers start, since every server must know the others' (a route port taken before
+ * its server bound it is drawn again, and the cluster started over); client and monitoring ports
+ * are chosen by the servers.
  */
-export async function startNatsCluster(
-  options: NatsClusterOptions = {},
-): Promise<NatsClusterHandle> {
+export function startNatsCluster(options: NatsClusterOptions = {}): Promise<NatsClusterHandle> {
+  return withPortsRedrawnOnClash(() => startClusterOnce(options));
+}
+
+async function startClusterOnce(options: NatsClusterOptions): Promise<NatsClusterHandle> {
   const { size = 3, name = DEFAULT_CLUSTER_NAME, configFor, routeVia, meshTimeoutMs } = options;
   if (!Number.isInteger(size) || size < 1) throw new Error(`cluster size ${size} is not >= 1`);
   const routePorts: number[] = [];

@@ -6,7 +6,7 @@ import {
 import { gatewayz, type LinkTraffic, sumTraffic } from "./nats-monitor.js";
 import type { NatsServerHandle } from "./nats-server.js";
 import { type GatewayRemote, joinConfig, renderGateway } from "./nats-topology-config.js";
-import { freePort, LOOPBACK } from "./ports.js";
+import { freePort, LOOPBACK, withPortsRedrawnOnClash } from "./ports.js";
 
 /** How long new gateways may take until every server has one to every other cluster. */
 export const DEFAULT_GATEWAY_TIMEOUT_MS = 30_000;
@@ -60,9 +60,16 @@ export interface NatsSuperclusterHandle {
 /**
  * Starts a NATS supercluster on loopback: one cluster per member (`startNatsCluster`), each
  * server with a gateway to every other cluster, monitoring on, and waits until every gateway is
- * up. Gateway ports are chosen before start, as every cluster must know the others'.
+ * up. Gateway ports are chosen before start, as every cluster must know the others' (one taken
+ * before its server bound it is drawn again, and the supercluster started over).
  */
-export async function startNatsSupercluster(
+export function startNatsSupercluster(
+  options: NatsSuperclusterOptions,
+): Promise<NatsSuperclusterHandle> {
+  return withPortsRedrawnOnClash(() => startSuperclusterOnce(options));
+}
+
+async function startSuperclusterOnce(
   options: NatsSuperclusterOptions,
 ): Promise<NatsSuperclusterHandle> {
   const { clusters: members, configFor, gatewayVia, gatewayTimeoutMs, ...common } = options;

@@ -67,3 +67,23 @@ function tryBind(port: number): Promise<number | undefined> {
     });
   });
 }
+
+/** How many times a launcher picks fresh ports after one it chose was taken before it bound. */
+const PORT_CLASH_ATTEMPTS = 3;
+
+/**
+ * Runs `start`, which binds ports chosen in advance with `freePort` (cluster routes, gateways),
+ * again with fresh ones when one was taken between the choice and the bind: `freePort` releases
+ * the port it found, and a process starting alongside (another test's server, drawing from the
+ * same range) may bind it first. Any other failure, and a clash that persists, is thrown.
+ */
+export async function withPortsRedrawnOnClash<T>(start: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await start();
+    } catch (error) {
+      const clash = error instanceof Error && /address already in use/.test(error.message);
+      if (!clash || attempt >= PORT_CLASH_ATTEMPTS) throw error;
+    }
+  }
+}
