@@ -17,14 +17,46 @@ const CHROMIUM_ARGS = [
   "--disable-background-networking",
   "--disable-component-update",
   "--disable-sync",
+  // Containers give /dev/shm 64 MB; chromium writes its shared memory to /tmp instead.
+  "--disable-dev-shm-usage",
 ];
 const WAIT_MS = 20_000;
+/**
+ * playwright waits three minutes for a browser that does not come up, as long as the whole
+ * file's timeout: a start that hangs (seen once in CI, on a loaded machine) is given up sooner
+ * and tried again in a fresh process.
+ */
+const LAUNCH_TIMEOUT_MS = 30_000;
+const LAUNCH_ATTEMPTS = 3;
+const CLOSE_TIMEOUT_MS = 10_000;
 
 const shared = sharedNatsServer();
 
 async function launch(): Promise<Browser> {
   const { chromium } = await import("playwright-core");
-  return chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, headless: true });
+  const failures: string[] = [];
+  for (let attempt = 1; attempt <= LAUNCH_ATTEMPTS; attempt++) {
+    try {
+      return await chromium.launch({
+        executablePath: CHROMIUM,
+        args: CHROMIUM_ARGS,
+        headless: true,
+        timeout: LAUNCH_TIMEOUT_MS,
+      });
+    } catch (error) {
+      failures.push(`attempt ${attempt}: ${(error as Error).message.split("\n")[0]}`);
+    }
+  }
+  throw new Error(`chromium did not start:\n${failures.join("\n")}`);
+}
+
+/** A browser that will not close is left to die with the test process, not waited on. */
+async function closeWithin(browser: Browser, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const gaveUp = new Promise<void>((resolve) => {
+    timer = setTimeout(resolve, ms);
+  });
+  await Promise.race([browser.close(), gaveUp]).finally(() => clearTimeout(timer));
 }
 
 test("the dashboard lists a registered instance, drops it after deregister, and shows a dead peer", {
@@ -41,8 +73,10 @@ test("the dashboard lists a registered instance, drops it after deregister, and 
   const victim = await startNode(shared.server.url, "dash-v", fast);
   t.after(() => stopAll([watcher, victim]));
   const browser = await launch();
-  t.after(() => browser.close());
+  t.after(() => closeWithin(browser, CLOSE_TIMEOUT_MS));
   const page = await browser.newPage();
+  // Every action and navigation is bounded, so a stuck step fails with its own name.
+  page.setDefaultTimeout(WAIT_MS);
   const pageErrors: string[] = [];
   page.on("pageerror", (error) => pageErrors.push(error.message));
 
