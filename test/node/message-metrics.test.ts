@@ -63,3 +63,23 @@ test("two nodes in one process keep their own counts", async () => {
   assert.ok((await samples(a)).has('regsync_changes_published_total{type="updated"} 1'));
   assert.ok(![...(await samples(b))].some((line) => line.startsWith("regsync_changes_published")));
 });
+
+test("counts made between two reads are each reported once, and a count of 0 still shows", async () => {
+  const metrics = new NodeMetrics();
+  metrics.requestServed("register", "ok", 0.001);
+  assert.ok(
+    (await samples(metrics)).has('regsync_requests_total{endpoint="register",code="ok"} 1'),
+  );
+  metrics.requestServed("register", "ok", 0.001);
+  metrics.requestServed("register", "ok", 0.001);
+  const read = await metrics.requests.get();
+  assert.deepEqual(
+    read.values.map((v) => [v.labels, v.value]),
+    [[{ endpoint: "register", code: "ok" }, 3]],
+  );
+  assert.ok(
+    (await samples(metrics)).has('regsync_requests_total{endpoint="register",code="ok"} 3'),
+  );
+  metrics.applied("reconcile", { applied: [], stale: 0, rejectedSkew: 0, rejectedExpired: 0 });
+  assert.ok((await samples(metrics)).has('regsync_entries_applied_total{path="reconcile"} 0'));
+});
