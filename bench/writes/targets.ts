@@ -160,8 +160,9 @@ function counterSum(texts: readonly string[], series: string): number {
 
 /**
  * How the fleet batched, on average over the run (warm-up included): writes per inline
- * announcement to each peer and, for durable nodes, records per transaction and the share of
- * transactions spaced out under CPU pressure.
+ * announcement to each peer, the share of peers' entries that came by pulls instead (a node
+ * that fell behind its peer's announcements) and, for durable nodes, records per transaction
+ * and the share of transactions spaced out under CPU pressure.
  */
 async function batching(nodes: readonly NodeProcess[]): Promise<string> {
   const texts = await Promise.all(nodes.map((n) => n.metrics()));
@@ -170,16 +171,24 @@ async function batching(nodes: readonly NodeProcess[]): Promise<string> {
     const received = counterSum(texts, 'regsync_announcements_total{direction="in",inline="true"}');
     const applied = counterSum(texts, 'regsync_entries_applied_total{path="inline"}');
     notes.push(`${(applied / Math.max(1, received)).toFixed(1)} writes per inline announcement`);
+    const caughtUp =
+      counterSum(texts, 'regsync_entries_applied_total{path="pull"}') +
+      counterSum(texts, 'regsync_entries_applied_total{path="reconcile"}');
+    notes.push(`${percent(caughtUp, applied + caughtUp)} of peers' entries pulled`);
   }
   const transactions = counterSum(texts, "regsync_storage_transactions_total");
   if (transactions > 0) {
     const records = counterSum(texts, "regsync_storage_records_total");
     const spaced = counterSum(texts, "regsync_storage_spaced_transactions_total");
     notes.push(
-      `${(records / transactions).toFixed(1)} records per transaction, ${Math.round((100 * spaced) / transactions)}% spaced out`,
+      `${(records / transactions).toFixed(1)} records per transaction, ${percent(spaced, transactions)} spaced out`,
     );
   }
   return notes.map((note) => `; ${note}`).join("");
+}
+
+function percent(part: number, whole: number): string {
+  return `${whole === 0 ? 0 : Math.round((100 * part) / whole)}%`;
 }
 
 /** How long each half of the probe's calibration lasts. */
