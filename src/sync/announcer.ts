@@ -133,7 +133,12 @@ export class Announcer {
     if (this.o.region !== undefined) message.region = this.o.region;
     let inline = false;
     let ownWrites = false;
-    if (!leaving && store.seq > this.#announcedSeq && this.o.inlineChangesMaxBytes > 0) {
+    const wrote = !leaving && store.seq > this.#announcedSeq;
+    // A node that knows no peer carries no entries: nobody would apply them, and rendering
+    // them cost a lone node ~7% of its CPU a write. A peer it has not heard yet pulls what our
+    // head shows it lacks, as it would after any gap.
+    if (wrote && this.o.fleetSize() === 1) ownWrites = true;
+    else if (wrote && this.o.inlineChangesMaxBytes > 0) {
       // Only our own writes: every node announces its own, so relaying what we merged from
       // others would multiply traffic by the fleet size. Entries that miss a peer this way are
       // caught by pulls (which relay everything) and by the digest comparison.

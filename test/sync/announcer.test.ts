@@ -9,17 +9,20 @@ import type { SyncTransport } from "../../src/sync/transport.js";
 import { VirtualTimers } from "../../src/sync/virtual-timers.js";
 import { testStore } from "../support/store.js";
 
-/** An announcer over virtual time; `sent` lists the inline announcements with when they left. */
-function announcing() {
+/** An announcer over virtual time; `sent` lists the inline announcements with when they left,
+ * `heads` every announcement's seq. `fleet.size` is the fleet size the announcer sees. */
+function announcing(fleet = { size: 3 }) {
   const timers = new VirtualTimers(3);
   const store = testStore("n1", () => timers.now(), "e1");
   const sent: { at: number; writes: number }[] = [];
+  const heads: number[] = [];
   const announcer = new Announcer({
     transport: { publish: () => {}, isClosed: () => false } as unknown as SyncTransport,
     subject: "registry.sync.announce",
     store,
     codec: {
       encode: (message) => {
+        heads.push((message as Announce).seq);
         const entries = (message as Announce).entries;
         if (entries !== undefined && entries.length > 0)
           sent.push({ at: timers.now(), writes: entries.length });
@@ -35,14 +38,14 @@ function announcing() {
     inlineChangesMaxBytes: 32 * 1024,
     batchMaxEntries: 5_000,
     accepts: [],
-    fleetSize: () => 3,
+    fleetSize: () => fleet.size,
   });
   let next = 0;
   const write = () => {
     store.register(syntheticInstance(next++));
     announcer.notifyChange();
   };
-  return { timers, announcer, sent, write };
+  return { timers, announcer, sent, heads, write, store };
 }
 
 test("a write after a quiet spell is announced at once; under sustained writes, one announcement per gap carries them all", async () => {
@@ -65,5 +68,25 @@ test("a write after a quiet spell is announced at once; under sustained writes, 
   write();
   await timers.runFor(0);
   assert.deepEqual(sent.at(-1), { at: quiet, writes: 1 }, "after a quiet spell, at once again");
+  announcer.stop();
+});
+
+test("a node that knows no peer announces its head without entries; once one is known, the writes after it go inline", async () => {
+  const fleet = { size: 1 };
+  const { timers, announcer, sent, heads, write, store } = announcing(fleet);
+  announcer.start();
+  write();
+  write();
+  await timers.runFor(1_000);
+  assert.equal(sent.length, 0, "no entries rendered for nobody");
+  assert.equal(heads.at(-1), store.seq, "the head still tells a newcomer what to pull");
+  fleet.size = 2;
+  write();
+  await timers.runFor(1_000);
+  assert.deepEqual(
+    sent.map((s) => s.writes),
+    [1],
+    "only the write made since the last announcement",
+  );
   announcer.stop();
 });
