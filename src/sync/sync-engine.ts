@@ -17,7 +17,7 @@ import {
   parseMessage,
 } from "./messages.js";
 import type { PeerState } from "./peer.js";
-import { type PeerAction, PeerTable } from "./peer-table.js";
+import { type LocalView, type PeerAction, PeerTable } from "./peer-table.js";
 import { PullClient } from "./pull-client.js";
 import { answerPull, maxBatchBytes } from "./pull-server.js";
 import { type ExchangeDeps, reconcileWith, serveExchange } from "./reconcile-exchange.js";
@@ -557,10 +557,16 @@ export class SyncEngine {
     }
   }
 
-  private localView() {
+  /** Our side of an announcement's judgement. The digest is rendered only when a branch reads
+   * it (a periodic announcement, a peer seen again): rendering it for every inline
+   * announcement cost ~2% of a node applying a peer's writes. */
+  private localView(): LocalView {
+    const { store } = this.o;
     return {
-      seq: this.o.store.seq,
-      digest: this.o.store.digest().digest,
+      seq: store.seq,
+      get digest() {
+        return store.digest().digest;
+      },
       overdueMs: this.overdueMs(),
     };
   }
