@@ -26,6 +26,7 @@ const SCENARIOS: Record<string, () => Promise<{ default: Scenario }>> = {
   storage: () => import("./scenarios/storage.js"),
   "durable-group": () => import("./scenarios/durable-group.js"),
   "read-your-writes": () => import("./scenarios/read-your-writes.js"),
+  metrics: () => import("./scenarios/metrics.js"),
 };
 
 async function main(): Promise<void> {

@@ -24,6 +24,7 @@ import { createSyncCodec } from "../../src/sync/envelope-codec.js";
 import { headOf } from "../../src/sync/heads.js";
 import { AnnounceSchema, parseMessage } from "../../src/sync/messages.js";
 import { answerPull, maxBatchBytes } from "../../src/sync/pull-server.js";
+import { NO_SYNC_METRICS } from "../../src/sync/sync-metrics.js";
 import { testStore } from "../../test/support/store.js";
 import { syntheticInstance } from "../fleet/synthetic.js";
 import {
@@ -34,7 +35,7 @@ import {
   median,
   type Scenario,
 } from "../scenario.js";
-import { startNodeProcess } from "../writes/node-process.js";
+import { counterSum, startNodeProcess } from "../writes/node-process.js";
 import { mainThreadCpuMicros, processCpuMicros } from "../writes/process-cpu.js";
 
 /** Entries offered per second, whatever the batch: the node's load stays the same. */
@@ -126,7 +127,7 @@ async function measure(
     const subjects = syncSubjects("registry");
     const subject = subjects.announce;
     const maxPayload = nc.info?.max_payload ?? 1 << 20;
-    const uncounted = meteredCodec(peer.codec, { bytes: () => {} }, "deflate");
+    const uncounted = meteredCodec(peer.codec, NO_SYNC_METRICS, "deflate");
     nc.subscribe(subjects.pull(PEER), {
       callback: (error, msg) => {
         if (error) return;
@@ -159,11 +160,9 @@ async function measure(
     const micros = processCpuMicros(node.pid) - before;
     const mainMicros = mainThreadCpuMicros(node.pid) - mainBefore;
     const offered = peer.written - offeredFrom;
-    const metrics = (await node.metrics()).split("\n");
-    const applied = (path: string) => {
-      const prefix = `regsync_entries_applied_total{path="${path}"} `;
-      return Number(metrics.find((l) => l.startsWith(prefix))?.slice(prefix.length) ?? 0);
-    };
+    const metrics = [await node.metrics()];
+    const applied = (path: string) =>
+      counterSum(metrics, `regsync_entries_applied_total{path="${path}"}`);
     return {
       micros: micros / offered,
       mainMicros: mainMicros / offered,

@@ -1,10 +1,10 @@
 /**
  * What a durable node's storage costs per write, apart from everything else (issue 16):
  * `LmdbStorage` in this process, committing groups of 20, 100 and 1,000 entries (a pulled
- * page) back to back, each awaited as a node awaits its group. Registrations write new keys; heartbeats then write every
- * key again, in the order they were registered, as instances renewing their leases do. Reports
- * the process's CPU (every thread: LMDB commits on its own) per entry, medians of the
- * repetitions.
+ * page) back to back, each awaited as a node awaits its group. Registrations write new keys;
+ * heartbeats then write every key again, in the order they were registered, as instances
+ * renewing their leases do. Reports the process's CPU (every thread: LMDB commits on its own)
+ * per entry, medians of the repetitions.
  *
  * `REGSYNC_BENCH_BASELINE_CLI=<other checkout>/dist/src/cli/main.js` runs that build's storage
  * too, alternated with this one, and prints the ratios.

@@ -112,3 +112,12 @@ async function waitReady(child: ChildProcess, url: string): Promise<void> {
   }
   throw new Error(`not ready within ${READY_TIMEOUT_MS} ms`);
 }
+
+/** The sum over nodes' `/metrics` texts of one Prometheus counter series, `name{labels}`. */
+export function counterSum(texts: readonly string[], series: string): number {
+  let sum = 0;
+  for (const text of texts)
+    for (const line of text.split("\n"))
+      if (line.startsWith(`${series} `)) sum += Number(line.slice(series.length + 1));
+  return sum;
+}

@@ -13,7 +13,7 @@ import { startNatsCluster } from "../../src/dev/nats-cluster.js";
 import { type NatsServerHandle, startNatsServer } from "../../src/dev/nats-server.js";
 import { syntheticInstance } from "../fleet/synthetic.js";
 import { HeadsProbe } from "./heads-probe.js";
-import { type NodeProcess, startNodeProcess } from "./node-process.js";
+import { counterSum, type NodeProcess, startNodeProcess } from "./node-process.js";
 import { fleetCpuMicros } from "./process-cpu.js";
 
 /** Leases long enough that nothing expires during a run. */
@@ -147,15 +147,6 @@ export async function regsyncFleet(
     await stop();
     throw error;
   }
-}
-
-/** The sum over the fleet of one Prometheus counter series, `name{labels}`. */
-function counterSum(texts: readonly string[], series: string): number {
-  let sum = 0;
-  for (const text of texts)
-    for (const line of text.split("\n"))
-      if (line.startsWith(`${series} `)) sum += Number(line.slice(series.length + 1));
-  return sum;
 }
 
 /**

@@ -20,7 +20,7 @@ import type { Entry } from "../../src/core/mod.js";
 import { LmdbStorage } from "../../src/storage/lmdb-storage.js";
 import { seal } from "../../src/storage/sealed.js";
 import { toStored } from "../../src/storage/stored-entry.js";
-import { storedEntry, storedKeys } from "../support/stored-entries.js";
+import { refuseNextGroup, storedEntry, storedKeys } from "../support/stored-entries.js";
 
 const STORAGE_MODULE = new URL("../../src/storage/lmdb-storage.js", import.meta.url).href;
 const ENTRIES = 64;
@@ -340,16 +340,12 @@ describe("data directory", () => {
     const a7 = all[7]!;
     const a8 = all[8]!;
     // The disk refuses one group: it changes nothing.
-    const log = await (storage as unknown as { log: Promise<{ append: unknown }> }).log;
-    const append = log.append;
-    log.append = () =>
-      new Promise((_, reject) => setTimeout(() => reject(new Error("disk full")), 50));
+    refuseNextGroup(storage, 50);
     a7.seq = ENTRIES + 1;
     a8.seq = ENTRIES + 2;
     const failed = storage.commit([a7, a8], a8.seq);
     await new Promise((resolve) => setTimeout(resolve, 1));
     // Queued before the failure is known: a7 again, and a8's collection.
-    log.append = append;
     a7.seq = ENTRIES + 3;
     const next = storage.commit([a7], a7.seq);
     const collected = storage.remove([a8]);

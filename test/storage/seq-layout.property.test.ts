@@ -16,7 +16,7 @@ import { test } from "node:test";
 import fc from "fast-check";
 import type { Entry } from "../../src/core/mod.js";
 import { LmdbStorage } from "../../src/storage/lmdb-storage.js";
-import { storedEntry, storedKeys } from "../support/stored-entries.js";
+import { refuseNextGroup, storedEntry, storedKeys } from "../support/stored-entries.js";
 
 const RUNS = Number(process.env.REGSYNC_TEST_STORAGE_RUNS ?? 100);
 const SEED = Number(process.env.REGSYNC_TEST_STORAGE_SEED ?? Date.now() % 1_000_000);
@@ -51,17 +51,6 @@ interface Issued {
   done: Promise<boolean>;
 }
 
-/** Makes the storage's next group fail as a refused write would: nothing written, the failure
- * known 20 ms later, after whatever is queued meanwhile. */
-function failNextGroup(storage: LmdbStorage): void {
-  const log = (storage as unknown as { log: { append: unknown } }).log;
-  const append = log.append;
-  log.append = () => {
-    log.append = append;
-    return new Promise((_, reject) => setTimeout(() => reject(new Error("refused")), 20));
-  };
-}
-
 async function run(steps: readonly Step[]): Promise<void> {
   const root = mkdtempSync(join(tmpdir(), "regsync-seq-layout-"));
   const dir = join(root, "d");
@@ -83,7 +72,7 @@ async function run(steps: readonly Step[]): Promise<void> {
         ),
       });
     for (const s of steps) {
-      if (s.fails) failNextGroup(storage);
+      if (s.fails) refuseNextGroup(storage, 20);
       for (const o of s.ops) {
         if (o.kind === "write") {
           const e = storedEntry(`k${o.key}`, ++seq);

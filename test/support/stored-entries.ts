@@ -28,3 +28,16 @@ export async function storedKeys(dir: string): Promise<unknown[]> {
     await db.close();
   }
 }
+
+/**
+ * Makes `storage`'s next group fail as a refused write would: nothing written, the failure known
+ * `afterMs` later, after whatever is queued meanwhile. The appends after it write as usual.
+ */
+export function refuseNextGroup(storage: object, afterMs: number): void {
+  const log = (storage as { log: { append: unknown } }).log;
+  const append = log.append;
+  log.append = () => {
+    log.append = append;
+    return new Promise((_, reject) => setTimeout(() => reject(new Error("disk full")), afterMs));
+  };
+}
