@@ -135,7 +135,7 @@ export class Announcer {
     let ownWrites = false;
     const wrote = !leaving && store.seq > this.#announcedSeq;
     // A node that knows no peer carries no entries: nobody would apply them, and rendering
-    // them was 6% of a lone node's main thread. A peer it has not heard yet pulls what our
+    // them was 7.5% of a lone node's main thread. A peer it has not heard yet pulls what our
     // head shows it lacks, as it would after any gap. Its writes count as announced all the
     // same, so under load its announcements stay LOADED_ANNOUNCE_GAP_MS apart.
     if (wrote && this.o.fleetSize() === 1) ownWrites = true;
