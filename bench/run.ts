@@ -27,6 +27,7 @@ const SCENARIOS: Record<string, () => Promise<{ default: Scenario }>> = {
   "durable-group": () => import("./scenarios/durable-group.js"),
   "read-your-writes": () => import("./scenarios/read-your-writes.js"),
   metrics: () => import("./scenarios/metrics.js"),
+  client: () => import("./scenarios/client.js"),
 };
 
 async function main(): Promise<void> {

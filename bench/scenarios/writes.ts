@@ -86,6 +86,9 @@ interface Measured {
   /** Write system calls of the fleet's processes per acked write (probe answers in): socket
    * writes, LMDB's page writes, wake-ups of an event loop by another thread. */
   writeCallsPerWrite: number;
+  /** This process's CPU per acked write: the load generator (its NATS client, the propagation
+   * probe or the KV watcher), which shares the machine's cores with the system measured. */
+  clientCpuMicrosPerWrite: number;
   missing: number;
   note: string;
 }
@@ -106,7 +109,9 @@ async function measure(
     const mainBefore = fleetCpuMicros(target.pids, mainThreadCpuMicros);
     const helperBefore = fleetCpuMicros(target.helperPids);
     const writeCallsBefore = fleetWriteCalls(target.pids);
+    const clientBefore = process.cpuUsage();
     const load = await closedLoop(writes, IN_FLIGHT, (i) => target.write(offset + warmup + i));
+    const client = process.cpuUsage(clientBefore);
     const cpu = fleetCpuMicros(target.pids) - cpuBefore;
     const mainCpu = fleetCpuMicros(target.pids, mainThreadCpuMicros) - mainBefore;
     const writeCalls = fleetWriteCalls(target.pids) - writeCallsBefore;
@@ -132,6 +137,7 @@ async function measure(
       helperCpuMicrosPerWrite: helperCpu / load.acked,
       mainCpuMicrosPerWrite: mainCpu / load.acked,
       writeCallsPerWrite: writeCalls / load.acked,
+      clientCpuMicrosPerWrite: (client.user + client.system) / load.acked,
       missing: propagation.missing,
       note: propagation.note,
     };
@@ -158,6 +164,7 @@ const scenario: Scenario = {
         context.log(
           `  ${Math.round(m.writesPerSecond)} writes/s, p50 ${m.p50.toFixed(1)} p99 ${m.p99.toFixed(1)} ms, ` +
             `propagation p99 ${m.propagationP99.toFixed(1)} ms, ${Math.round(m.cpuMicrosPerWrite)} CPU-µs/write` +
+            `, client ${Math.round(m.clientCpuMicrosPerWrite)}` +
             // Only regsync's nodes run beside a helper (their nats-server); KV's servers are Go.
             (m.helperCpuMicrosPerWrite > 0
               ? ` (main threads ${Math.round(m.mainCpuMicrosPerWrite)}, probe answers in; ` +
@@ -177,6 +184,9 @@ const scenario: Scenario = {
       const runs = results.get(k)!;
       const missing = runs.reduce((sum, m) => sum + m.missing, 0);
       const helper = med(k, (m) => m.helperCpuMicrosPerWrite);
+      const client = `the load generator's process spends ${Math.round(
+        med(k, (m) => m.clientCpuMicrosPerWrite),
+      )}`;
       rows.push(
         {
           metric: `${configuration.label}: acked writes/s`,
@@ -211,8 +221,8 @@ const scenario: Scenario = {
                 )}; the nats-server adds ${Math.round(helper)}; ${med(
                   k,
                   (m) => m.writeCallsPerWrite,
-                ).toFixed(2)} write system calls per write)`
-              : "all server processes",
+                ).toFixed(2)} write system calls per write; ${client})`
+              : `all server processes (${client})`,
         },
       );
     }

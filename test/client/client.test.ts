@@ -127,6 +127,28 @@ describe("client against a real node", () => {
     }
   });
 
+  test("connect() takes no stack trace per request, and a call nobody answers still fails as unavailable", async () => {
+    const client = await RegistryClient.connect({
+      servers: [server.url],
+      prefix: "silent",
+      timeoutMs: 300,
+    });
+    // A subscriber that never answers: the request waits out its timeout.
+    const sink = nc.subscribe("silent.services");
+    try {
+      await nc.flush();
+      assert.equal(
+        (client.nc as unknown as { options: { noAsyncTraces?: boolean } }).options.noAsyncTraces,
+        true,
+      );
+      const error = await rejectsWith(client.services(), "unavailable");
+      assert.match(error.message, /no registry node answered in time/);
+    } finally {
+      sink.unsubscribe();
+      await client.close();
+    }
+  });
+
   test("a kept-alive registration survives a node restart that lost it", async () => {
     const prefix = "keep";
     let first = await startNode(server.url, "k1", { subjectPrefix: prefix });
