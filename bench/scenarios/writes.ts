@@ -192,7 +192,9 @@ const scenario: Scenario = {
           metric: `${configuration.label}: acked writes/s`,
           value: med(k, (m) => m.writesPerSecond),
           unit: "writes/s",
-          note: `${writes} writes × ${repetitions}, ${IN_FLIGHT} in flight; ${configuration.acks}`,
+          note: `${writes} writes × ${repetitions}, ${IN_FLIGHT} in flight${spread(
+            runs.map((m) => m.writesPerSecond),
+          )}; ${configuration.acks}`,
         },
         { metric: `${configuration.label}: latency p50`, value: med(k, (m) => m.p50), unit: "ms" },
         { metric: `${configuration.label}: latency p99`, value: med(k, (m) => m.p99), unit: "ms" },
@@ -230,6 +232,14 @@ const scenario: Scenario = {
     return rows;
   },
 };
+
+/** The runs' lowest and highest figures, so a reader sees how far one run may stray from the
+ * median on a shared machine. */
+function spread(values: readonly number[]): string {
+  if (values.length < 2) return "";
+  const whole = (v: number) => Math.round(v).toLocaleString("en-US");
+  return ` (runs ${whole(Math.min(...values))}–${whole(Math.max(...values))})`;
+}
 
 /** The issue's targets, as ratios of medians from this run; skipped when a side did not run. */
 function targets(
