@@ -15,6 +15,7 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { connect, type NatsConnection, RequestStrategy } from "nats";
+import { NODE_RUNTIME_FLAGS } from "../../src/cli/runtime-flags.js";
 import { RegistryClient } from "../../src/client/client.js";
 import { RegistryClientError } from "../../src/client/errors.js";
 import { serverTraffic } from "../../src/dev/nats-monitor.js";
@@ -91,6 +92,7 @@ function spawnNode(url: string, id: string, storage: readonly string[], cli = MA
   const child = spawn(
     process.execPath,
     [
+      ...NODE_RUNTIME_FLAGS,
       cli,
       "node",
       "--nats",

@@ -1,11 +1,13 @@
 /**
- * Registry nodes as real processes, started the way operators start them (`regsync node`), so
- * the bench measures what a deployment runs: one event loop per node, its own GC, its own LMDB.
+ * Registry nodes as real processes, started the way operators start them (`regsync node`, with
+ * the V8 flags the executable gives a node: src/cli/runtime-flags.ts), so the bench measures
+ * what a deployment runs: one event loop per node, its own GC, its own LMDB.
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { mkdirSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { NODE_RUNTIME_FLAGS } from "../../src/cli/runtime-flags.js";
 import { trackChild } from "../../src/dev/leftovers.js";
 import { freePort } from "../../src/dev/nats-server.js";
 
@@ -56,7 +58,7 @@ export async function startNodeProcess(options: NodeProcessOptions): Promise<Nod
   if (options.dataDir === undefined) args.push("--memory");
   else args.push("--data-dir", options.dataDir);
   const profileDir = process.env[CPU_PROFILE_DIR_ENV];
-  const nodeArgs: string[] = [];
+  const nodeArgs: string[] = [...NODE_RUNTIME_FLAGS];
   if (profileDir) {
     mkdirSync(profileDir, { recursive: true });
     nodeArgs.push(
