@@ -9,9 +9,9 @@
  * the survivors again. With 128 MiB the new node of `npm run bench -- bootstrap` (1M entries)
  * ran 43 scavenges instead of 176 and spent 1.9-2.2 s in them instead of 2.7-3.2 s, for about
  * 170 MB more peak RSS. It is a ceiling, not a reservation: a node whose objects die young
- * never grows its young generation that far. Under steady client writes it neither helps nor
- * hurts beyond the noise: `npm run bench -- writes`, 5 alternated runs with and without it,
- * 0.88–1.03× the writes/s, 1.11–1.12× the CPU per write at memory nodes (docs/performance.md,
- * eighth pass).
+ * never grows its young generation that far. Under steady client writes it costs a little
+ * CPU and no rate: `npm run bench -- writes` with and without it, alternated, 7 runs each:
+ * 1.00× the writes/s at 1 and 3 memory nodes, 1.09× and 1.03× the CPU per write
+ * (docs/performance.md, eighth pass).
  */
 export const NODE_RUNTIME_FLAGS: readonly string[] = ["--max-semi-space-size=128"];
