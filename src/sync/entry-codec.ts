@@ -98,13 +98,8 @@ export function fromTuples(value: unknown, held?: HeldEntry): EntryRecord[] {
  * version: it was checked when it was stored, so parsing and rendering it again would find
  * what it found then. Most writes of a registry at rest are heartbeats.
  */
-function checkedBefore(
-  held: EntryState | undefined,
-  body: string,
-  ttlMs: number,
-  ver: string,
-): boolean {
-  return held !== undefined && held.ttlMs === ttlMs && held.ver === ver && held.body === body;
+function checkedBefore(held: EntryState, body: string, ttlMs: number, ver: string): boolean {
+  return held.ttlMs === ttlMs && held.ver === ver && held.body === body;
 }
 
 function fromTuple(t: unknown, i: number, held: HeldEntry | undefined): EntryRecord {
@@ -126,20 +121,28 @@ function fromTuple(t: unknown, i: number, held: HeldEntry | undefined): EntryRec
   if (!isCount(ttlMs) || !isCount(registeredAt) || !isCount(lastHeartbeat) || !isCount(expiresAt)) {
     throw new InvalidEntryError(i, "bad lease field");
   }
-  const defect =
-    body === null
-      ? tombstoneDefect(knownStatus, ttlMs, registeredAt, lastHeartbeat, expiresAt)
-      : (leaseDefect(hlc, ttlMs, registeredAt, lastHeartbeat, expiresAt) ??
-        (checkedBefore(held?.(service, id), body as string, ttlMs, ver)
-          ? undefined
-          : bodyDefect(body as string, { ttlMs, ver })));
+  let kept = body as string | null;
+  let defect: string | undefined;
+  if (body === null)
+    defect = tombstoneDefect(knownStatus, ttlMs, registeredAt, lastHeartbeat, expiresAt);
+  else {
+    defect = leaseDefect(hlc, ttlMs, registeredAt, lastHeartbeat, expiresAt);
+    const before = defect === undefined ? held?.(service, id) : undefined;
+    // The replica's own copy of an equal body is kept: it already lives in V8's old generation,
+    // and the copy just decoded then dies young instead of being copied by two scavenges.
+    // 200,000 peers' heartbeats merged in one process (`--trace-gc-nvp`, a one-off): 78 MB
+    // promoted and 70 ms of scavenges before, 19 MB and 31 ms after.
+    if (before !== undefined && checkedBefore(before, body as string, ttlMs, ver))
+      kept = before.body;
+    else if (defect === undefined) defect = bodyDefect(body as string, { ttlMs, ver });
+  }
   if (defect !== undefined) throw new InvalidEntryError(i, defect);
   return {
     service: intern(service),
     id,
     hlc,
     node: intern(node),
-    body: body as string | null,
+    body: kept,
     status: knownStatus,
     ver: intern(ver),
     ttlMs,
