@@ -103,13 +103,19 @@ export class Announcer {
     }, MERGED_ANNOUNCE_DELAY_MS);
   }
 
-  /** Stops announcing; the last announcement tells peers we are leaving. */
+  /**
+   * Stops announcing; the last announcement tells peers we are leaving. Writes acknowledged
+   * since the last announcement go out first, inline, as any announcement of ours would carry
+   * them: a peer does not pull from a node that left, so without them the fleet would lack
+   * those writes until this node came back (and never, if it does not).
+   */
   stop(): void {
     if (this.#stopped) return;
     this.#stopped = true;
     this.o.timers.clearTimeout(this.#periodicTimer);
     if (this.o.transport.isClosed()) return;
     try {
+      if (this.o.store.seq > this.#announcedSeq) this.publish(false, false);
       this.publish(true, false);
     } catch (error) {
       this.o.log.debug({ err: error }, "final announcement not sent");

@@ -126,6 +126,45 @@ describe("a node's lifecycle", () => {
     }
   });
 
+  test("a stopping node hands its last writes to its peers before it leaves", async () => {
+    const prefix = "handoff";
+    // x announces its writes only when it stops: no change announcement (10 s coalescing),
+    // no periodic one within the test.
+    const x = await startNode(nats.server.url, "h1", {
+      subjectPrefix: prefix,
+      announceDelayMs: 10_000,
+      syncIntervalMs: 60_000,
+    });
+    const y = await startNode(nats.server.url, "h2", { subjectPrefix: prefix });
+    try {
+      // Through the queue group until a write lands on x (each lands there half the time).
+      let id: string | undefined;
+      for (let i = 0; i < 64 && id === undefined; i++) {
+        const reply = JSON.parse(
+          text.decode(
+            (
+              await nats.nc.request(
+                `${prefix}.register`,
+                json.encode(JSON.stringify(instance("handoff", `w${i}`))),
+              )
+            ).data,
+          ),
+        ) as { ok: boolean; instance: { id: string; node: string } };
+        assert.equal(reply.ok, true);
+        if (reply.instance.node === "h1") id = reply.instance.id;
+      }
+      assert.ok(id !== undefined, "a write landed on h1");
+      assert.equal(y.store.get("handoff", id), undefined, "h1 has not announced it yet");
+      await x.stop();
+      await waitFor(() => y.store.get("handoff", id) !== undefined, {
+        timeoutMs: 2_000,
+        message: "h2 holds the write h1 acknowledged before it left",
+      });
+    } finally {
+      await stopAll([x, y]);
+    }
+  });
+
   test("a stopping node leaves the queue group first and answers what it took", async () => {
     const prefix = "leave";
     const a = await startNode(nats.server.url, "l1", { subjectPrefix: prefix });
