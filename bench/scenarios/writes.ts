@@ -12,6 +12,7 @@ import {
   type BenchContext,
   type BenchRow,
   baselineCli,
+  formatValue,
   inTurn,
   median,
   percentile,
@@ -237,8 +238,7 @@ const scenario: Scenario = {
  * median on a shared machine. */
 function spread(values: readonly number[]): string {
   if (values.length < 2) return "";
-  const whole = (v: number) => Math.round(v).toLocaleString("en-US");
-  return ` (runs ${whole(Math.min(...values))}–${whole(Math.max(...values))})`;
+  return ` (runs ${formatValue(Math.min(...values))}–${formatValue(Math.max(...values))})`;
 }
 
 /** The issue's targets, as ratios of medians from this run; skipped when a side did not run. */

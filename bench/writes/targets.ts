@@ -11,6 +11,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { connect, type KV, KvWatchInclude, type NatsConnection, StorageType } from "nats";
 import { startNatsCluster } from "../../src/dev/nats-cluster.js";
 import { type NatsServerHandle, startNatsServer } from "../../src/dev/nats-server.js";
+import { connectionOptions } from "../../src/nats/connection.js";
 import { syntheticInstance } from "../fleet/synthetic.js";
 import { HeadsProbe } from "./heads-probe.js";
 import { counterSum, type NodeProcess, startNodeProcess } from "./node-process.js";
@@ -23,12 +24,12 @@ const REQUEST_TIMEOUT_MS = 30_000;
 const SETTLE_TIMEOUT_MS = 10_000;
 
 /**
- * Every connection of the load generator, regsync's and the KV's alike: without async traces,
- * nats.js captures two fewer stacks per request (a third of the client process's CPU with
- * them), so the client takes less of the two cores the systems measured share.
+ * Every connection of the load generator, regsync's and the KV's alike, is opened as
+ * `RegistryClient.connect()` opens its own (no async traces: two fewer stacks captured per
+ * request), so the client takes as little of the two cores the systems measured share.
  */
 function loadConnection(url: string): Promise<NatsConnection> {
-  return connect({ servers: url, noAsyncTraces: true });
+  return connect(connectionOptions({ servers: [url], name: "bench-load" }));
 }
 
 export interface Propagation {
