@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
 import { test } from "node:test";
-import type { Browser } from "playwright-core";
+import type { Browser, Page } from "playwright-core";
 import { startNode, stopAll } from "../node/fleet.js";
 import { sharedNatsServer } from "../support/nats.js";
 import { freePort } from "../support/ports.js";
@@ -23,40 +23,56 @@ const CHROMIUM_ARGS = [
 const WAIT_MS = 20_000;
 /**
  * playwright waits three minutes for a browser that does not come up, as long as the whole
- * file's timeout: a start that hangs (seen once in CI, on a loaded machine) is given up sooner
- * and tried again in a fresh process.
+ * file's timeout, and as long as it likes for a first page (a renderer that never starts): a
+ * start that hangs (seen in CI, on a loaded machine, twice) is given up sooner and tried again
+ * in a fresh browser process. Three attempts fit well inside the file's timeout.
  */
-const LAUNCH_TIMEOUT_MS = 30_000;
-const LAUNCH_ATTEMPTS = 3;
-const CLOSE_TIMEOUT_MS = 10_000;
+const LAUNCH_TIMEOUT_MS = 20_000;
+const PAGE_TIMEOUT_MS = 15_000;
+const START_ATTEMPTS = 3;
+const CLOSE_TIMEOUT_MS = 5_000;
 
 const shared = sharedNatsServer();
 
-async function launch(): Promise<Browser> {
+/** `work`, or an error naming `what` once `ms` have passed without it settling. */
+async function within<T>(work: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what}: nothing after ${ms} ms`)), ms);
+  });
+  try {
+    return await Promise.race([work, late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** A browser that will not close is left to die with the test process, not waited on. */
+async function closeWithin(browser: Browser, ms: number): Promise<void> {
+  await within(browser.close(), ms, "closing chromium").catch(() => undefined);
+}
+
+/** A started browser with its first page open. */
+async function openPage(): Promise<{ browser: Browser; page: Page }> {
   const { chromium } = await import("playwright-core");
   const failures: string[] = [];
-  for (let attempt = 1; attempt <= LAUNCH_ATTEMPTS; attempt++) {
+  for (let attempt = 1; attempt <= START_ATTEMPTS; attempt++) {
+    let browser: Browser | undefined;
     try {
-      return await chromium.launch({
+      browser = await chromium.launch({
         executablePath: CHROMIUM,
         args: CHROMIUM_ARGS,
         headless: true,
         timeout: LAUNCH_TIMEOUT_MS,
       });
+      const page = await within(browser.newPage(), PAGE_TIMEOUT_MS, "opening a page");
+      return { browser, page };
     } catch (error) {
       failures.push(`attempt ${attempt}: ${(error as Error).message.split("\n")[0]}`);
+      if (browser !== undefined) await closeWithin(browser, CLOSE_TIMEOUT_MS);
     }
   }
   throw new Error(`chromium did not start:\n${failures.join("\n")}`);
-}
-
-/** A browser that will not close is left to die with the test process, not waited on. */
-async function closeWithin(browser: Browser, ms: number): Promise<void> {
-  let timer: NodeJS.Timeout | undefined;
-  const gaveUp = new Promise<void>((resolve) => {
-    timer = setTimeout(resolve, ms);
-  });
-  await Promise.race([browser.close(), gaveUp]).finally(() => clearTimeout(timer));
 }
 
 test("the dashboard lists a registered instance, drops it after deregister, and shows a dead peer", {
@@ -71,10 +87,16 @@ test("the dashboard lists a registered instance, drops it after deregister, and 
     httpListen: `127.0.0.1:${httpPort}`,
   });
   const victim = await startNode(shared.server.url, "dash-v", fast);
-  t.after(() => stopAll([watcher, victim]));
-  const browser = await launch();
-  t.after(() => closeWithin(browser, CLOSE_TIMEOUT_MS));
-  const page = await browser.newPage();
+  let browser: Browser | undefined;
+  // The browser goes first: until it closes it keeps polling the watcher's dashboard, and the
+  // watcher's stop closes that HTTP server; closed in this order, neither waits on the other.
+  t.after(async () => {
+    if (browser !== undefined) await closeWithin(browser, CLOSE_TIMEOUT_MS);
+    await stopAll([watcher, victim]);
+  });
+  const opened = await openPage();
+  browser = opened.browser;
+  const page = opened.page;
   // Every action and navigation is bounded, so a stuck step fails with its own name.
   page.setDefaultTimeout(WAIT_MS);
   const pageErrors: string[] = [];
