@@ -1,5 +1,5 @@
 import { crc32 } from "node:zlib";
-import { Packr } from "msgpackr";
+import { Packr, RESERVE_START_SPACE } from "msgpackr";
 import { NamedError } from "../core/named-error.js";
 
 /**
@@ -19,11 +19,21 @@ const packr = new Packr({ useRecords: false, mapsAsObjects: true, moreTypes: fal
 export class SealError extends NamedError {}
 
 export function seal(value: unknown): Buffer {
-  const body = packr.pack(value);
-  const out = Buffer.allocUnsafe(HEADER + body.length);
-  out[0] = TAG;
-  out.writeUInt32BE(crc32(body), 1);
-  body.copy(out, HEADER);
+  return sealBehind(value, 0);
+}
+
+/**
+ * `prefix` bytes for the caller to fill, then `value` sealed. msgpackr leaves the header and the
+ * prefix free ahead of what it packs, so a record is written once, where packing it and then
+ * copying it behind its header took a second buffer and a copy (a durable node seals every
+ * record, and the log every group). The result is a view into msgpackr's output buffer, which
+ * later packs never write over.
+ */
+export function sealBehind(value: unknown, prefix: number): Buffer {
+  const start = prefix + HEADER;
+  const out = packr.pack(value, RESERVE_START_SPACE | start);
+  out[prefix] = TAG;
+  out.writeUInt32BE(crc32(out.subarray(start)), prefix + 1);
   return out;
 }
 

@@ -9,7 +9,7 @@ import {
   write,
 } from "node:fs";
 import { join } from "node:path";
-import { isSealed, SealError, seal, unseal } from "./sealed.js";
+import { isSealed, SealError, sealBehind, unseal } from "./sealed.js";
 
 /**
  * The ack path of a durable node, ahead of LMDB: each group of writes is one sealed frame
@@ -159,10 +159,11 @@ export class WriteAheadLog<T> {
   }
 
   async append(value: T): Promise<void> {
-    const body = seal({ generation: this.#generation, value } satisfies Frame<T>);
-    const frame = Buffer.allocUnsafe(LENGTH_BYTES + body.length);
-    frame.writeUInt32BE(body.length, 0);
-    body.copy(frame, LENGTH_BYTES);
+    const frame = sealBehind(
+      { generation: this.#generation, value } satisfies Frame<T>,
+      LENGTH_BYTES,
+    );
+    frame.writeUInt32BE(frame.length - LENGTH_BYTES, 0);
     const fd = this.#fd;
     if (fd === undefined) throw new Error("the write-ahead log is closed");
     for (let written = 0; written < frame.length; )
