@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
 import { crc32, deflateRawSync, inflateRawSync } from "node:zlib";
-import { Packr } from "msgpackr";
+import { Packr, RESERVE_START_SPACE } from "msgpackr";
 import { NamedError } from "../core/named-error.js";
 import type { NodeIdentity, TrustedPeers } from "./identity.js";
 
@@ -92,29 +92,33 @@ export interface Encoded {
 const packr = new Packr({ useRecords: false, mapsAsObjects: true, moreTypes: false });
 
 export function encodeEnvelope(message: unknown, options: EncodeOptions): Encoded {
-  const body = packr.pack(message);
-  let payload: Uint8Array = body;
+  const signed = options.identity !== undefined;
+  const headerLength = signed ? SIGNED_HEADER : BASE_HEADER;
+  // msgpackr leaves the header's room free ahead of the body, so an envelope sent uncompressed
+  // is written once: no second buffer and copy. It is a view into msgpackr's output buffer,
+  // which later packs never write over.
+  const packed = packr.pack(message, RESERVE_START_SPACE | headerLength);
+  const body = packed.subarray(headerLength);
+  let out: Uint8Array = packed;
   let flags = 0;
   if (options.compress && body.length >= options.compressionThreshold) {
     const deflated = deflateRawSync(body, { level: options.level ?? 1 });
     if (deflated.length < body.length) {
-      payload = deflated;
+      out = new Uint8Array(headerLength + deflated.length);
+      out.set(deflated, headerLength);
       flags |= FLAG_DEFLATED;
     }
   }
-  const signed = options.identity !== undefined;
   if (signed) flags |= FLAG_SIGNED;
-  const headerLength = signed ? SIGNED_HEADER : BASE_HEADER;
-  const out = new Uint8Array(headerLength + payload.length);
-  const view = new DataView(out.buffer);
+  const view = new DataView(out.buffer, out.byteOffset, out.byteLength);
   out[0] = MAGIC_0;
   out[1] = MAGIC_1;
   out[2] = FORMAT_VERSION;
   out[3] = flags;
   view.setUint32(4, body.length);
   view.setUint32(8, crc32(body));
-  out.set(payload, headerLength);
   if (options.identity !== undefined) {
+    out.fill(0, BASE_HEADER, BASE_HEADER + SIGNER_BYTES);
     out.set(new TextEncoder().encode(options.identity.publicKey), BASE_HEADER);
     const signature = options.identity.sign(signedBytes(out));
     out.set(signature, BASE_HEADER + SIGNER_BYTES);

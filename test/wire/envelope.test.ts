@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { crc32, deflateRawSync } from "node:zlib";
 import fc from "fast-check";
+import { Packr } from "msgpackr";
 import { createServer } from "nkeys.js";
 import {
   decodeEnvelope,
@@ -182,6 +183,36 @@ describe("sync envelope", () => {
     rejects(tampered, "bad_signature", trusted);
     assert.throws(() => NodeIdentity.fromSeed("SNNOTASEED"), /not a valid nkey seed/);
     assert.throws(() => new TrustedPeers(["Nnope"]), /not a valid node public nkey/);
+  });
+});
+
+describe("envelopes packed in place", () => {
+  test("envelopes kept together stay intact, and a plain one is the layout built by hand", () => {
+    const me = NodeIdentity.fromSeed(seed());
+    const trusted = { ...LIMIT, trustedPeers: new TrustedPeers([me.publicKey]) };
+    const messages = Array.from({ length: 2_000 }, (_, i) => ({
+      seq: i,
+      entries: entries.slice(0, i % 40),
+    }));
+    // Thousands in a row: msgpackr packs them into shared buffers, and each must stay intact.
+    const plain = messages.map(
+      (m) => encodeEnvelope(m, { compress: false, compressionThreshold: 0 }).bytes,
+    );
+    const signed = messages.map(
+      (m) => encodeEnvelope(m, { compress: false, compressionThreshold: 0, identity: me }).bytes,
+    );
+    const packr = new Packr({ useRecords: false, mapsAsObjects: true, moreTypes: false });
+    messages.forEach((m, i) => {
+      const body = packr.pack(m);
+      const byHand = new Uint8Array(12 + body.length);
+      const view = new DataView(byHand.buffer);
+      byHand.set([0x52, 0x53, FORMAT_VERSION, 0]); // "RS", version, no flags
+      view.setUint32(4, body.length);
+      view.setUint32(8, crc32(body));
+      byHand.set(body, 12);
+      assert.deepEqual(Uint8Array.from(plain[i]!), byHand, `message ${i}`);
+      assert.deepEqual(decodeEnvelope(signed[i]!, trusted).message, m);
+    });
   });
 });
 
