@@ -192,7 +192,8 @@ describe("envelopes packed in place", () => {
     const trusted = { ...LIMIT, trustedPeers: new TrustedPeers([me.publicKey]) };
     const messages = Array.from({ length: 2_000 }, (_, i) => ({
       seq: i,
-      entries: entries.slice(0, i % 40),
+      // Every 500th larger than msgpackr's first buffer (all 300 entries, ~12 KB).
+      entries: entries.slice(0, i % 500 === 0 ? 300 : i % 40),
     }));
     // Thousands in a row: msgpackr packs them into shared buffers, and each must stay intact.
     const plain = messages.map(
