@@ -31,6 +31,9 @@ export function seal(value: unknown): Buffer {
  */
 export function sealBehind(value: unknown, prefix: number): Buffer {
   const start = prefix + HEADER;
+  // msgpackr reads the room to leave from the low byte of its options.
+  if (start > 0xff)
+    throw new RangeError(`a prefix of ${prefix} bytes is more than msgpackr leaves`);
   const out = packr.pack(value, RESERVE_START_SPACE | start);
   out[prefix] = TAG;
   out.writeUInt32BE(crc32(out.subarray(start)), prefix + 1);
