@@ -39,6 +39,7 @@ test("sealBehind leaves the prefix to the caller and seals the value after it", 
     assert.deepEqual(out.subarray(4), sealedByHand(value));
     assert.deepEqual(unseal(out.subarray(4)), value);
   }
+  assert.throws(() => sealBehind(values[0], 251), RangeError, "more room than msgpackr leaves");
 });
 
 test("a flipped bit in a sealed value is refused", () => {
