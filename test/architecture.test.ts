@@ -23,7 +23,7 @@ const ALLOWED: Record<string, readonly string[]> = {
   nats: ["core"],
   config: ["contract", "core"],
   sync: ["contract", "core", "wire"],
-  storage: ["core"],
+  storage: ["core", "wire"],
   client: ["contract", "core", "nats", "wire"],
   node: ["(root)", "config", "contract", "core", "nats", "storage", "sync", "wire"],
   dev: ["config", "core"],

@@ -1,9 +1,9 @@
 import { deflateRawSync, inflateRawSync } from "node:zlib";
 import { deflateSync as fflateDeflate, inflateSync as fflateInflate } from "fflate";
-import { Packr } from "msgpackr";
 import { RegistryStore } from "../../src/core/mod.js";
 import { toTuple } from "../../src/sync/entry-codec.js";
 import { PROTOCOL_VERSION } from "../../src/sync/messages.js";
+import { msgpack } from "../../src/wire/msgpack.js";
 import { syntheticInstance } from "../fleet/synthetic.js";
 import { type BenchRow, median, type Scenario } from "../scenario.js";
 
@@ -16,7 +16,6 @@ import { type BenchRow, median, type Scenario } from "../scenario.js";
  */
 
 const LEVEL = 1;
-const packr = new Packr({ useRecords: false, mapsAsObjects: true, moreTypes: false });
 
 interface Codec {
   name: string;
@@ -52,7 +51,7 @@ function store(entries: number): RegistryStore {
 /** A pull reply as the pull server builds it: `entries` records from the change log. */
 function batchBody(source: RegistryStore, since: number, entries: number): Uint8Array {
   const page = source.changesSince(since, { maxEntries: entries, maxBytes: 64 << 20 });
-  return packr.pack({
+  return msgpack.pack({
     type: "batch",
     v: PROTOCOL_VERSION,
     node: source.nodeId,
@@ -69,7 +68,7 @@ function batchBody(source: RegistryStore, since: number, entries: number): Uint8
 function announceBody(source: RegistryStore, since: number, writes: number): Uint8Array {
   const { digest, count } = source.digest();
   const page = source.changesSince(since, { maxEntries: writes, maxBytes: 64 << 10 });
-  return packr.pack({
+  return msgpack.pack({
     type: "announce",
     v: PROTOCOL_VERSION,
     node: source.nodeId,

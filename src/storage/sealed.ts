@@ -1,6 +1,6 @@
 import { crc32 } from "node:zlib";
-import { Packr, RESERVE_START_SPACE } from "msgpackr";
 import { NamedError } from "../core/named-error.js";
+import { msgpack, packBehind } from "../wire/msgpack.js";
 
 /**
  * How every value of a format-2 data directory is stored: a tag byte, the CRC-32 of the
@@ -14,27 +14,17 @@ import { NamedError } from "../core/named-error.js";
 const TAG = 0xc1;
 const HEADER = 5;
 
-const packr = new Packr({ useRecords: false, mapsAsObjects: true, moreTypes: false });
-
 export class SealError extends NamedError {}
 
 export function seal(value: unknown): Buffer {
   return sealBehind(value, 0);
 }
 
-/**
- * `prefix` bytes for the caller to fill, then `value` sealed. msgpackr leaves the header and the
- * prefix free ahead of what it packs, so a record is written once, where packing it and then
- * copying it behind its header took a second buffer and a copy (a durable node seals every
- * record, and the log every group). The result is a view into msgpackr's output buffer, which
- * later packs never write over.
- */
+/** `prefix` bytes for the caller to fill (packBehind), then `value` sealed: a durable node seals
+ * every record and the log every group, each written once. */
 export function sealBehind(value: unknown, prefix: number): Buffer {
   const start = prefix + HEADER;
-  // msgpackr reads the room to leave from the low byte of its options.
-  if (start > 0xff)
-    throw new RangeError(`a prefix of ${prefix} bytes is more than msgpackr leaves`);
-  const out = packr.pack(value, RESERVE_START_SPACE | start);
+  const out = packBehind(value, start);
   out[prefix] = TAG;
   out.writeUInt32BE(crc32(out.subarray(start)), prefix + 1);
   return out;
@@ -52,7 +42,7 @@ export function unseal(bytes: Uint8Array): unknown {
   const expected = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).readUInt32BE(1);
   if (crc32(body) !== expected) throw new SealError("checksum mismatch");
   try {
-    return packr.unpack(body);
+    return msgpack.unpack(body);
   } catch (error) {
     throw new SealError(`undecodable record: ${(error as Error).message}`);
   }
@@ -60,5 +50,5 @@ export function unseal(bytes: Uint8Array): unknown {
 
 /** A format-1 value: plain msgpack as the lmdb package wrote it by default. */
 export function unpackLegacy(bytes: Uint8Array): unknown {
-  return packr.unpack(bytes);
+  return msgpack.unpack(bytes);
 }

@@ -1,8 +1,8 @@
 import { createHash } from "node:crypto";
 import { crc32, deflateRawSync, inflateRawSync } from "node:zlib";
-import { Packr, RESERVE_START_SPACE } from "msgpackr";
 import { NamedError } from "../core/named-error.js";
 import type { NodeIdentity, TrustedPeers } from "./identity.js";
+import { msgpack, packBehind } from "./msgpack.js";
 
 /**
  * The envelope every sync payload travels in (DESIGN.md §4). Byte layout, big-endian:
@@ -87,17 +87,11 @@ export interface Encoded {
   compressed: boolean;
 }
 
-// Records off: every envelope must be self-describing, never relying on structures a
-// receiver has not seen. Maps decode as plain objects.
-const packr = new Packr({ useRecords: false, mapsAsObjects: true, moreTypes: false });
-
 export function encodeEnvelope(message: unknown, options: EncodeOptions): Encoded {
   const signed = options.identity !== undefined;
   const headerLength = signed ? SIGNED_HEADER : BASE_HEADER;
-  // msgpackr leaves the header's room free ahead of the body, so an envelope sent uncompressed
-  // is written once: no second buffer and copy. It is a view into msgpackr's output buffer,
-  // which later packs never write over.
-  const packed = packr.pack(message, RESERVE_START_SPACE | headerLength);
+  // An envelope sent uncompressed is written once, in place, behind its header.
+  const packed = packBehind(message, headerLength);
   const body = packed.subarray(headerLength);
   let out: Uint8Array = packed;
   let flags = 0;
@@ -207,7 +201,7 @@ export function decodeEnvelope(
       "body checksum does not match: corrupted in flight",
     );
   try {
-    return { message: packr.unpack(body), rawBytes: declared, signer };
+    return { message: msgpack.unpack(body), rawBytes: declared, signer };
   } catch (error) {
     throw new EnvelopeError(
       "malformed_body",

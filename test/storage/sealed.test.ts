@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { crc32 } from "node:zlib";
 import { Packr } from "msgpackr";
-import { SealError, seal, sealBehind, unseal } from "../../src/storage/sealed.js";
+import { seal, sealBehind, unseal } from "../../src/storage/sealed.js";
 
 const packr = new Packr({ useRecords: false, mapsAsObjects: true, moreTypes: false });
 
@@ -34,16 +34,8 @@ test("sealBehind leaves the prefix to the caller and seals the value after it", 
   const big = { value: "x".repeat(20_000) }; // larger than msgpackr's first buffer
   for (const value of [values[1], big]) {
     const out = sealBehind(value, 4);
-    out.writeUInt32BE(out.length - 4, 0);
-    assert.equal(out.readUInt32BE(0), out.length - 4);
     assert.deepEqual(out.subarray(4), sealedByHand(value));
     assert.deepEqual(unseal(out.subarray(4)), value);
   }
   assert.throws(() => sealBehind(values[0], 251), RangeError, "more room than msgpackr leaves");
-});
-
-test("a flipped bit in a sealed value is refused", () => {
-  const bytes = Buffer.from(seal(values[3]));
-  bytes[bytes.length - 2]! ^= 0x10;
-  assert.throws(() => unseal(bytes), SealError);
 });
