@@ -25,6 +25,8 @@ import { jetStreamKv, regsyncFleet, type WriteTarget } from "../writes/targets.j
 /** The issue's load: 64 registrations in flight. `REGSYNC_BENCH_WRITES_IN_FLIGHT` sets another
  * (a light load, where per-message costs weigh most). */
 const IN_FLIGHT = positiveWholeEnv("REGSYNC_BENCH_WRITES_IN_FLIGHT", 1) ?? 64;
+/** The most writes a run makes before measuring (warmupWrites). */
+const WARMUP_WRITES = 20_000;
 
 interface Configuration {
   key: string;
@@ -102,7 +104,7 @@ async function measure(
   const target = await configuration.start();
   try {
     // Warm-up: connections, JIT and the first LMDB pages, outside the measurement.
-    const warmup = Math.min(2_000, Math.ceil(writes / 10));
+    const warmup = warmupWrites(writes);
     await closedLoop(warmup, IN_FLIGHT, (i) => target.write(offset + i));
     await target.watch(warmup);
     const questionsBefore = target.probeQuestions();
@@ -193,7 +195,7 @@ const scenario: Scenario = {
           metric: `${configuration.label}: acked writes/s`,
           value: med(k, (m) => m.writesPerSecond),
           unit: "writes/s",
-          note: `${writes} writes × ${repetitions}, ${IN_FLIGHT} in flight${spread(
+          note: `${writes} writes × ${repetitions} after ${warmupWrites(writes)} not measured, ${IN_FLIGHT} in flight${spread(
             runs.map((m) => m.writesPerSecond),
           )}; ${configuration.acks}`,
         },
@@ -340,6 +342,19 @@ function targets(
     );
   }
   return rows;
+}
+
+/**
+ * Writes before the measurement starts: 40% of the run, at most WARMUP_WRITES, or
+ * `REGSYNC_BENCH_WRITES_WARMUP`. A node runs for days; the figures are its steady state, not
+ * its JIT's first seconds. After 2,000 writes the nodes of a 3-node fleet were still compiling
+ * (TurboFan on V8's helper threads was 5% of their CPU, `perf` mid-run, 319 optimisations a
+ * node in all), and the measured CPU per write came out 1.19× (memory) and 1.20× (durable)
+ * what it does after 20,000 (docs/performance.md, tenth pass).
+ */
+function warmupWrites(writes: number): number {
+  const fromEnv = positiveWholeEnv("REGSYNC_BENCH_WRITES_WARMUP", 100);
+  return fromEnv ?? Math.min(WARMUP_WRITES, Math.ceil(writes * 0.4));
 }
 
 /** `REGSYNC_BENCH_WRITES_COUNT` sets the writes per run (a longer profile, a shorter check). */
