@@ -59,6 +59,13 @@ export interface Entry extends EntryState {
   k1: number;
   /** Position in its service's group (service-groups.ts). */
   slot: number;
+  /**
+   * The seq durable storage holds this entry's record under (0: none yet, or memory mode): its
+   * next write deletes that record. Kept on the entry, which lives as long as its key does, so
+   * the storage needs no table of its own from keys to seqs (one `service/id` string and two
+   * lookups a record). An entry restored from disk is stored under its seq.
+   */
+  storedSeq: number;
 }
 
 /** A new entry holding `record`'s state, its entry hash computed; key hash and seq unset. */
@@ -83,6 +90,7 @@ export function newEntry(record: EntryState): Entry {
     k0: 0,
     k1: 0,
     slot: 0,
+    storedSeq: 0,
   };
   rehash(entry);
   return entry;

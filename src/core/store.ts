@@ -418,6 +418,7 @@ export class RegistryStore {
       const entry = newEntry(record);
       entry.leaseStart = this.clock.leaseStartOf(record.hlc);
       entry.seq = record.seq;
+      entry.storedSeq = record.seq;
       assignKeyHash(entry, entry.service, entry.id);
       this.insert(entry);
       this.log.restore(entry);

@@ -74,10 +74,10 @@ interface Meta {
   folded?: number;
 }
 
-/** A record to write at `seq`, or (`deletes`: its key) one to delete. */
+/** A record to write at `seq`, or (`deletes`: the entry it was a record of) one to delete. */
 type PendingWrite =
   | { seq: number; value: Buffer; deletes?: undefined }
-  | { seq: number; value?: undefined; deletes: string };
+  | { seq: number; value?: undefined; deletes: Entry };
 
 /** A data directory that belongs to another node or layout, or cannot be read. Never wiped. */
 export class DataDirError extends NamedError {}
@@ -111,8 +111,6 @@ export class LmdbStorage implements ReplicaStorage {
   private epoch = "";
   /** Entry writes and deletions queued for the next transaction. */
   private pending: PendingWrite[] = [];
-  /** The seq each key's record is stored (or queued) under: its next write deletes that one. */
-  private readonly storedSeqs = new Map<string, number>();
   /**
    * Records that a failed transaction was to delete, by key: they are still on disk, and go
    * with the key's next write (never before: the key's newer record did not reach the disk).
@@ -308,11 +306,10 @@ export class LmdbStorage implements ReplicaStorage {
    */
   commit(entries: readonly Entry[], head: number): Promise<void> {
     for (const entry of entries) {
-      const key = entryKey(entry.service, entry.id);
       // The key's older records go in the same transaction as its new one: a key never has two
       // records on disk, nor none.
-      this.deleteStored(key, entry.seq);
-      this.storedSeqs.set(key, entry.seq);
+      this.deleteStored(entry, entry.seq);
+      entry.storedSeq = entry.seq;
       this.pending.push({ seq: entry.seq, value: seal(toStored(entry)) });
     }
     this.pendingHead = Math.max(this.pendingHead, head);
@@ -322,9 +319,8 @@ export class LmdbStorage implements ReplicaStorage {
   /** Forgets collected entries (the store has already cleared their seqs). */
   remove(entries: readonly Entry[]): Promise<void> {
     for (const e of entries) {
-      const key = entryKey(e.service, e.id);
-      this.deleteStored(key);
-      this.storedSeqs.delete(key);
+      this.deleteStored(e);
+      e.storedSeq = 0;
     }
     return this.group.join();
   }
@@ -368,16 +364,17 @@ export class LmdbStorage implements ReplicaStorage {
     }
   }
 
-  /** Queues the deletion of every record of `key` on disk, but one at seq `keep`. */
-  private deleteStored(key: string, keep?: number): void {
-    const stored = this.storedSeqs.get(key);
-    if (stored !== undefined && stored !== keep) this.pending.push({ seq: stored, deletes: key });
-    // Empty but after a failed transaction: spares every write a second lookup.
+  /** Queues the deletion of every record of `entry`'s key on disk, but one at seq `keep`. */
+  private deleteStored(entry: Entry, keep?: number): void {
+    const stored = entry.storedSeq;
+    if (stored !== 0 && stored !== keep) this.pending.push({ seq: stored, deletes: entry });
+    // Empty but after a failed transaction: spares every write building its key.
     if (this.leftBehind.size === 0) return;
+    const key = entryKey(entry.service, entry.id);
     const left = this.leftBehind.get(key);
     if (left === undefined) return;
     this.leftBehind.delete(key);
-    for (const seq of left) if (seq !== keep) this.pending.push({ seq, deletes: key });
+    for (const seq of left) if (seq !== keep) this.pending.push({ seq, deletes: entry });
   }
 
   /**
@@ -534,12 +531,15 @@ export class LmdbStorage implements ReplicaStorage {
    */
   private failed(group: readonly PendingWrite[]): void {
     let orphans = false;
-    for (const { seq, deletes: key } of group) {
-      if (key === undefined) continue;
-      if (this.storedSeqs.has(key))
+    for (const { seq, deletes: entry } of group) {
+      if (entry === undefined) continue;
+      // Still held, the key has a newer record stored or queued: the old one goes with its next
+      // write. Collected since, nothing of it is to stay: the old record goes at once.
+      if (entry.storedSeq !== 0) {
+        const key = entryKey(entry.service, entry.id);
         this.leftBehind.set(key, [...(this.leftBehind.get(key) ?? []), seq]);
-      else {
-        this.pending.push({ seq, deletes: key });
+      } else {
+        this.pending.push({ seq, deletes: entry });
         orphans = true;
       }
     }
@@ -702,7 +702,6 @@ export class LmdbStorage implements ReplicaStorage {
         throw new DataDirError(
           `${this.dir} is corrupt: entry ${key} has seq ${record.seq} past the head ${meta.head}`,
         );
-      this.storedSeqs.set(key, record.seq);
     }
     this.epoch = meta.epoch;
     this.folded = meta.folded ?? -1;

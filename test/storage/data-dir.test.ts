@@ -20,7 +20,12 @@ import type { Entry } from "../../src/core/mod.js";
 import { LmdbStorage } from "../../src/storage/lmdb-storage.js";
 import { seal } from "../../src/storage/sealed.js";
 import { toStored } from "../../src/storage/stored-entry.js";
-import { refuseNextGroup, storedEntry, storedKeys } from "../support/stored-entries.js";
+import {
+  heldEntries,
+  refuseNextGroup,
+  storedEntry,
+  storedKeys,
+} from "../support/stored-entries.js";
 
 const STORAGE_MODULE = new URL("../../src/storage/lmdb-storage.js", import.meta.url).href;
 const ENTRIES = 64;
@@ -87,12 +92,17 @@ function commitInChildAndDie(
 ): number[] {
   const script = `
     const { LmdbStorage } = await import(${JSON.stringify(STORAGE_MODULE)});
-    const { storedEntry } = await import(${JSON.stringify(SUPPORT_MODULE)});
+    const { heldEntries, storedEntry } = await import(${JSON.stringify(SUPPORT_MODULE)});
     const s = new LmdbStorage(${JSON.stringify(dir)}, "n1");
     const state = s.load();
+    const held = new Map(heldEntries(state).map((e) => [e.id, e]));
     let seq = state.head;
     const writes = [];
-    for (let i = 0; i < ${rewrites}; i++) writes.push(storedEntry("a" + i, ++seq));
+    for (let i = 0; i < ${rewrites}; i++) {
+      const e = held.get("a" + i);
+      e.seq = ++seq;
+      writes.push(e);
+    }
     for (let i = 0; i < ${added}; i++) writes.push(storedEntry("b" + i, ++seq));
     for (let i = 0; i < writes.length; i += ${groupSize}) {
       const group = writes.slice(i, i + ${groupSize});
@@ -305,7 +315,7 @@ describe("data directory", () => {
     const state = storage.load();
     assert.equal(state?.entries.length, ENTRIES);
     // Heartbeats of the first ten, twice, then the collection of the next five.
-    const all = entries();
+    const all = heldEntries(state!);
     let seq = ENTRIES;
     for (let round = 0; round < 2; round++) {
       const renewed = all.slice(0, 10).map((e) => {
@@ -335,8 +345,7 @@ describe("data directory", () => {
     const dir = fresh();
     await populate(dir);
     const storage = new LmdbStorage(dir, "n1");
-    storage.load();
-    const all = entries();
+    const all = heldEntries(storage.load()!);
     const a7 = all[7]!;
     const a8 = all[8]!;
     // The disk refuses one group: it changes nothing.

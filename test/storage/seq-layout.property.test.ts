@@ -75,7 +75,9 @@ async function run(steps: readonly Step[]): Promise<void> {
       if (s.fails) refuseNextGroup(storage, 20);
       for (const o of s.ops) {
         if (o.kind === "write") {
-          const e = storedEntry(`k${o.key}`, ++seq);
+          // As the store does: a held key's entry is written over, a new key gets a new one.
+          const e = held.get(o.key) ?? storedEntry(`k${o.key}`, 0);
+          e.seq = ++seq;
           held.set(o.key, e);
           track(o.key, e.seq, storage.commit([e], seq));
         } else {

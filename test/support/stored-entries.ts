@@ -1,5 +1,6 @@
 import { open } from "lmdb";
 import { type Entry, instanceBody, newEntry, packHlc } from "../../src/core/mod.js";
+import type { PersistedState } from "../../src/storage/storage.js";
 
 /** An entry of service "api" as a durable node commits it: id `id`, written at `seq` (its
  * version grows with the seq, as a node's own writes do). */
@@ -17,6 +18,17 @@ export function storedEntry(id: string, seq: number): Entry {
   });
   e.seq = seq;
   return e;
+}
+
+/** The entries a store holds once it restored `state` (RegistryStore.restore), in its order:
+ * each stored under its seq, so their next writes replace those records. */
+export function heldEntries(state: PersistedState): Entry[] {
+  return state.entries.map((record) => {
+    const e = newEntry(record);
+    e.seq = record.seq;
+    e.storedSeq = record.seq;
+    return e;
+  });
 }
 
 /** The keys of a data directory's entries tree, as LMDB holds them (seqs, in format 3). */
