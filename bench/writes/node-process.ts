@@ -21,6 +21,9 @@ const STOP_TIMEOUT_MS = 15_000;
  * there when it stops. `bench/profile-summary.ts` breaks them down by category.
  */
 export const CPU_PROFILE_DIR_ENV = "REGSYNC_BENCH_CPU_PROF_DIR";
+/** Further node flags for every node the benchmarks start, space-separated: profiling with
+ * Linux `perf` wants `--perf-basic-prof` (bench/perf-summary.ts). */
+export const NODE_FLAGS_ENV = "REGSYNC_BENCH_NODE_FLAGS";
 
 export interface NodeProcessOptions {
   id: string;
@@ -58,7 +61,7 @@ export async function startNodeProcess(options: NodeProcessOptions): Promise<Nod
   if (options.dataDir === undefined) args.push("--memory");
   else args.push("--data-dir", options.dataDir);
   const profileDir = process.env[CPU_PROFILE_DIR_ENV];
-  const nodeArgs: string[] = [...NODE_RUNTIME_FLAGS];
+  const nodeArgs: string[] = [...NODE_RUNTIME_FLAGS, ...extraNodeFlags()];
   if (profileDir) {
     mkdirSync(profileDir, { recursive: true });
     nodeArgs.push(
@@ -122,4 +125,12 @@ export function counterSum(texts: readonly string[], series: string): number {
     for (const line of text.split("\n"))
       if (line.startsWith(`${series} `)) sum += Number(line.slice(series.length + 1));
   return sum;
+}
+
+/** `REGSYNC_BENCH_NODE_FLAGS`, each a `--flag` or `--flag=value`. */
+function extraNodeFlags(): string[] {
+  const flags = (process.env[NODE_FLAGS_ENV] ?? "").split(/\s+/).filter((f) => f !== "");
+  const bad = flags.find((f) => !f.startsWith("--"));
+  if (bad !== undefined) throw new Error(`${NODE_FLAGS_ENV}: "${bad}" is not a --flag`);
+  return flags;
 }
