@@ -1,6 +1,7 @@
 import { open } from "lmdb";
 import { type Entry, instanceBody, newEntry, packHlc } from "../../src/core/mod.js";
 import type { PersistedState } from "../../src/storage/storage.js";
+import { testStore } from "./store.js";
 
 /** An entry of service "api" as a durable node commits it: id `id`, written at `seq` (its
  * version grows with the seq, as a node's own writes do). */
@@ -20,15 +21,12 @@ export function storedEntry(id: string, seq: number): Entry {
   return e;
 }
 
-/** The entries a store holds once it restored `state` (RegistryStore.restore), in its order:
- * each stored under its seq, so their next writes replace those records. */
+/** The entries a store holds once it restored `state`, by `RegistryStore.restore` itself (which
+ * tells the storage, through each entry, what it holds on disk), in `state`'s order. */
 export function heldEntries(state: PersistedState): Entry[] {
-  return state.entries.map((record) => {
-    const e = newEntry(record);
-    e.seq = record.seq;
-    e.storedSeq = record.seq;
-    return e;
-  });
+  const store = testStore("n1", () => 1_700_000_000_000, state.epoch);
+  store.restore(state.entries, state.head);
+  return state.entries.map((record) => store.get(record.service, record.id)!);
 }
 
 /** The keys of a data directory's entries tree, as LMDB holds them (seqs, in format 3). */
