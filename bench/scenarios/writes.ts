@@ -255,33 +255,24 @@ function targets(
   const p99 = (k: string) => med(k, (m) => m.p99);
   const propagationP99 = (k: string) => med(k, (m) => m.propagationP99);
   // A durable fleet does all that the same fleet in memory does, and writes to disk besides:
-  // its memory twin's ratio in the same run is what the durable ratio could reach were the
+  // the memory fleet's ratio in the same run is what the durable ratio could reach were the
   // disk free.
-  const inMemory = (fleet: string, kv: string, ratio: (k: string) => number, what: string) =>
-    has(`${fleet}-mem`, kv)
-      ? `the same fleet in memory (no disk), same run: ${(ratio(`${fleet}-mem`) / ratio(kv)).toFixed(2)}× ${what}`
+  const inMemory = (memory: string, kv: string, ratio: (k: string) => number, what: string) =>
+    has(memory, kv)
+      ? `the same fleet in memory (no disk), same run: ${(ratio(memory) / ratio(kv)).toFixed(2)}× the KV's ${what}`
       : undefined;
-  const durableRate = (nodes: 1 | 3, kv: "kv-r1" | "kv-r3") => {
-    const kvName = kv === "kv-r1" ? "KV R1" : "KV R3";
-    const fleet = `rs${nodes}`;
-    return atLeast(
-      `${nodes} durable ${nodes === 1 ? "node" : "nodes"} / ${kvName}, writes/s`,
-      rate(`${fleet}-dur`) / rate(kv),
-      "×",
-      1,
-      inMemory(fleet, kv, rate, `${kvName}'s writes/s`),
-    );
-  };
+  const durableRate = (label: string, durable: string, memory: string, kv: string) =>
+    atLeast(label, rate(durable) / rate(kv), "×", 1, inMemory(memory, kv, rate, "writes/s"));
   const rows: BenchRow[] = [];
   if (has("rs3-dur", "kv-r3")) {
     rows.push(
-      durableRate(3, "kv-r3"),
+      durableRate("3 durable nodes / KV R3, writes/s", "rs3-dur", "rs3-mem", "kv-r3"),
       atMost(
         "3 durable nodes p99 / KV R3 p99",
         p99("rs3-dur") / p99("kv-r3"),
         "×",
         1,
-        inMemory("rs3", "kv-r3", p99, "KV R3's p99"),
+        inMemory("rs3-mem", "kv-r3", p99, "p99"),
       ),
     );
   }
@@ -301,7 +292,8 @@ function targets(
         kvScaling(rate, "writes/s"),
       ),
     );
-  if (has("rs1-dur", "kv-r1")) rows.push(durableRate(1, "kv-r1"));
+  if (has("rs1-dur", "kv-r1"))
+    rows.push(durableRate("1 durable node / KV R1, writes/s", "rs1-dur", "rs1-mem", "kv-r1"));
   if (has("rs3-mem", "rs1-mem"))
     rows.push(
       atMost(
